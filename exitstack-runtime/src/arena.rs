@@ -1,0 +1,277 @@
+//! Storage for entries: type-erased bodies laid out inline in chunks that never move.
+//!
+//! An entry is `[body words][vtable][site]`: the two header words sit *after* the body, so the
+//! top entry is found from the chunk's fill level alone and pushing/popping is a few pointer
+//! bumps. Bodies up to [`MAX_INLINE_WORDS`] words with at most word alignment are stored in
+//! place; larger ones are boxed (see `entry::Boxed`). Chunks are raw allocations addressed only
+//! through raw pointers, so references handed out by `enter` stay valid while later entries are
+//! written beside them, and a chunk is never reallocated.
+
+use std::alloc::{self, Layout};
+use std::mem::{align_of, size_of};
+use std::ptr::NonNull;
+
+use crate::site::Site;
+use crate::unwind::{Step, Unwind};
+
+/// One machine word: the unit chunks are measured in.
+pub(crate) type Word = usize;
+
+/// Bodies larger than this (in words) are boxed instead of stored inline.
+pub(crate) const MAX_INLINE_WORDS: usize = 8;
+/// Header words after each body: the vtable pointer and the site.
+const HEADER_WORDS: usize = 2;
+/// First chunk size in words; chunks double up to `MAX_CHUNK_WORDS`.
+const FIRST_CHUNK_WORDS: usize = 64;
+/// Cap on chunk growth, so the unused tail of the last chunk stays small (512 KiB on 64-bit).
+const MAX_CHUNK_WORDS: usize = 1 << 16;
+
+/// What the arena knows about one type of body.
+pub(crate) struct VTable {
+    /// Size of the body in words.
+    pub(crate) words: usize,
+    /// Moves the body out of its slot and runs it.
+    ///
+    /// Safety: the slot holds an initialized body of this vtable's type that nobody else will
+    /// read again (the entry was popped or tombstoned first).
+    pub(crate) run: unsafe fn(*mut Word, &mut Unwind<'_>) -> Step,
+    /// Drops the body without running it. Same contract as `run`.
+    pub(crate) discard: unsafe fn(*mut Word),
+    /// The vtable to put in place once the body has been moved out: same size, does nothing.
+    pub(crate) tombstone: &'static VTable,
+}
+
+/// The vtable of a slot whose body is gone (cancelled, run now, or spliced away).
+pub(crate) const fn tombstone_of(words: usize) -> VTable {
+    VTable {
+        words,
+        run: run_nothing,
+        discard: discard_nothing,
+        tombstone: &TOMBSTONE_ZERO, // never consulted: a tombstone is never tombstoned again
+    }
+}
+
+static TOMBSTONE_ZERO: VTable = VTable {
+    words: 0,
+    run: run_nothing,
+    discard: discard_nothing,
+    tombstone: &TOMBSTONE_ZERO,
+};
+
+unsafe fn run_nothing(_: *mut Word, _: &mut Unwind<'_>) -> Step {
+    Step::Done
+}
+
+unsafe fn discard_nothing(_: *mut Word) {}
+
+/// Whether a body of type `B` is stored inline (else it is boxed first).
+pub(crate) const fn fits_inline<B>() -> bool {
+    size_of::<B>() <= MAX_INLINE_WORDS * size_of::<Word>() && align_of::<B>() <= align_of::<Word>()
+}
+
+/// Words a body of type `B` occupies.
+pub(crate) const fn words_of<B>() -> usize {
+    size_of::<B>().div_ceil(size_of::<Word>())
+}
+
+/// A chunk of raw words; `used` words from the start hold entries.
+struct Chunk {
+    base: NonNull<Word>,
+    capacity: usize,
+    used: usize,
+}
+
+impl Chunk {
+    fn allocate(capacity: usize) -> Chunk {
+        let layout = Layout::array::<Word>(capacity).expect("chunk size overflows");
+        // SAFETY: the layout is non-zero-sized (capacity >= FIRST_CHUNK_WORDS > 0).
+        let raw = unsafe { alloc::alloc(layout) };
+        let base = NonNull::new(raw.cast::<Word>()).unwrap_or_else(|| alloc::handle_alloc_error(layout));
+        Chunk {
+            base,
+            capacity,
+            used: 0,
+        }
+    }
+}
+
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        let layout = Layout::array::<Word>(self.capacity).expect("chunk size overflows");
+        // SAFETY: `base` came from `alloc::alloc` with this same layout and is freed once.
+        unsafe { alloc::dealloc(self.base.as_ptr().cast(), layout) }
+    }
+}
+
+/// Where one entry lives: the address of its header (vtable word, then site word).
+#[derive(Clone, Copy)]
+pub(crate) struct Slot {
+    header: NonNull<Word>,
+}
+
+impl Slot {
+    /// The vtable currently in the slot.
+    ///
+    /// Safety: the slot's entry has not been popped.
+    pub(crate) unsafe fn vtable(self) -> &'static VTable {
+        // SAFETY: the header word was written as a `&'static VTable` by `push` or `tombstone`.
+        unsafe { self.header.as_ptr().cast::<&'static VTable>().read() }
+    }
+
+    /// The body's first word.
+    ///
+    /// Safety: the slot's entry has not been popped.
+    pub(crate) unsafe fn body(self) -> *mut Word {
+        // SAFETY: the body occupies the `words` words just below the header, in one chunk.
+        unsafe { self.header.as_ptr().sub(self.vtable().words) }
+    }
+
+    /// Marks the body as moved out, so unwinding skips the entry; returns the old vtable.
+    ///
+    /// Safety: the slot's entry has not been popped, and the caller moves the body out (runs or
+    /// discards it with the returned vtable) right after.
+    pub(crate) unsafe fn tombstone(self) -> &'static VTable {
+        // SAFETY: as for `vtable`; the tombstone has the same size, so popping stays in step.
+        unsafe {
+            let old = self.vtable();
+            self.header.as_ptr().cast::<&'static VTable>().write(old.tombstone);
+            old
+        }
+    }
+
+    /// The site word, to read or relabel it in place.
+    ///
+    /// Safety: the slot's entry has not been popped, and no other reference to the site exists.
+    pub(crate) unsafe fn site_mut<'x>(self) -> &'x mut Site {
+        // SAFETY: the word after the vtable holds a `Site` written by `push`.
+        unsafe { &mut *self.header.as_ptr().add(1).cast::<Site>() }
+    }
+}
+
+/// An entry taken off the top: its body is still in the (now free) words and must be run or
+/// discarded before anything else is pushed.
+pub(crate) struct Popped {
+    pub(crate) body: *mut Word,
+    pub(crate) vtable: &'static VTable,
+    pub(crate) site: Site,
+}
+
+/// The chunks of one stack. Empty arenas own no memory.
+#[derive(Default)]
+pub(crate) struct Arena {
+    /// The last chunk is the one pushed to and popped from.
+    chunks: Vec<Chunk>,
+    /// One emptied chunk kept back, so a stack that fills and empties repeatedly at a chunk
+    /// boundary does not allocate each time.
+    spare: Option<Chunk>,
+}
+
+impl Arena {
+    /// Whether no entry (live or tombstoned) is left.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.chunks.iter().all(|chunk| chunk.used == 0)
+    }
+
+    /// Writes a body and its header at the top and returns where it went.
+    ///
+    /// Safety: `vtable` must describe `B` (its `words` is `words_of::<B>()`, its functions
+    /// expect a `B`), and `B` must fit inline.
+    #[inline]
+    pub(crate) unsafe fn push<B>(&mut self, body: B, vtable: &'static VTable, site: Site) -> Slot {
+        debug_assert!(fits_inline::<B>());
+        let needed = vtable.words + HEADER_WORDS;
+        let chunk = match self.chunks.last_mut() {
+            Some(chunk) if chunk.capacity - chunk.used >= needed => chunk,
+            _ => self.grow(needed),
+        };
+        // SAFETY: the chunk has `needed` free words from `used`; the body is word-aligned
+        // (checked by `fits_inline`) and followed by the two header words.
+        unsafe {
+            let start = chunk.base.as_ptr().add(chunk.used);
+            start.cast::<B>().write(body);
+            let header = start.add(vtable.words);
+            header.cast::<&'static VTable>().write(vtable);
+            header.add(1).cast::<Site>().write(site);
+            chunk.used += needed;
+            Slot {
+                header: NonNull::new_unchecked(header),
+            }
+        }
+    }
+
+    #[cold]
+    fn grow(&mut self, needed: usize) -> &mut Chunk {
+        let chunk = match self.spare.take() {
+            Some(spare) if spare.capacity >= needed => spare,
+            _ => {
+                let last = self.chunks.last().map_or(0, |chunk| chunk.capacity);
+                let capacity = (last * 2)
+                    .clamp(FIRST_CHUNK_WORDS, MAX_CHUNK_WORDS)
+                    .max(needed);
+                Chunk::allocate(capacity)
+            }
+        };
+        self.chunks.push(chunk);
+        self.chunks.last_mut().expect("a chunk was just pushed")
+    }
+
+    /// Takes the top entry off, or `None` when the arena is empty.
+    #[inline]
+    pub(crate) fn pop(&mut self) -> Option<Popped> {
+        loop {
+            let chunk = self.chunks.last_mut()?;
+            if chunk.used == 0 {
+                self.retire_last();
+                continue;
+            }
+            // SAFETY: `used > 0` means the top words of the chunk end in a header written by
+            // `push`; the body sits `words` words below it, inside the same chunk.
+            unsafe {
+                let header = chunk.base.as_ptr().add(chunk.used - HEADER_WORDS);
+                let vtable = header.cast::<&'static VTable>().read();
+                let site = header.add(1).cast::<Site>().read();
+                chunk.used -= vtable.words + HEADER_WORDS;
+                let body = chunk.base.as_ptr().add(chunk.used);
+                return Some(Popped { body, vtable, site });
+            }
+        }
+    }
+
+    #[cold]
+    fn retire_last(&mut self) {
+        if let Some(chunk) = self.chunks.pop() {
+            let keep = self
+                .spare
+                .as_ref()
+                .is_none_or(|spare| spare.capacity < chunk.capacity);
+            if keep {
+                self.spare = Some(chunk);
+            }
+        }
+    }
+
+    /// Moves every entry of `other` on top of this arena's, keeping their order: `other`'s
+    /// entries become the next to pop. Costs one step per chunk, not per entry.
+    pub(crate) fn splice(&mut self, mut other: Arena) {
+        self.chunks.append(&mut other.chunks);
+        if self.spare.is_none() {
+            self.spare = other.spare.take();
+        }
+    }
+
+    /// Drops every body without running it, newest first.
+    pub(crate) fn discard_all(&mut self) {
+        while let Some(popped) = self.pop() {
+            // SAFETY: the entry was just popped, so its body is ours to drop exactly once.
+            unsafe { (popped.vtable.discard)(popped.body) };
+        }
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        // Stacks unwind before their arena goes; what is left here was never meant to run
+        // (a cancelled nested stack). Dropping the bodies keeps their resources from leaking.
+        self.discard_all();
+    }
+}

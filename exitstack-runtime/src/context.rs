@@ -1,0 +1,92 @@
+//! The two traits a type implements to be managed by a stack: [`Close`] (fallible release) and
+//! [`Context`] (Python's context-manager protocol).
+
+use crate::error::{BoxError, UnwindError};
+use crate::exit::{Exit, Flow};
+use crate::stack::ExitStack;
+use crate::threading::Threading;
+
+/// A resource whose release can fail: `Drop` cannot return an error, `close` can.
+///
+/// [`ExitStack::enter_closing`] releases a value through this trait, and the error joins the
+/// stack's result. `#[managed]` structs implement it.
+///
+/// # Examples
+///
+/// ```
+/// use exitstack::{Close, ExitStack};
+/// use std::io::{self, Write};
+///
+/// struct Log(Vec<u8>);
+/// impl Close for Log {
+///     type Error = io::Error;
+///     fn close(mut self) -> io::Result<()> {
+///         self.0.flush()
+///     }
+/// }
+///
+/// let mut stack = ExitStack::new();
+/// stack.enter_closing(Log(Vec::new())).0.extend_from_slice(b"hello");
+/// stack.close().unwrap();
+/// ```
+pub trait Close {
+    /// What a failed close returns.
+    type Error: Into<BoxError>;
+
+    /// Releases the resource.
+    fn close(self) -> Result<(), Self::Error>;
+}
+
+impl<S: Threading> Close for ExitStack<'_, S> {
+    type Error = UnwindError;
+
+    fn close(mut self) -> Result<(), UnwindError> {
+        ExitStack::close(&mut self)
+    }
+}
+
+/// Rust's counterpart of Python's context-manager protocol (`__enter__` / `__exit__`).
+///
+/// `enter` acquires and yields the target the body works with; it may fail, and then nothing
+/// is registered. `exit` receives the target back when the stack unwinds, sees how the scope
+/// ended (the pending error, a panic in flight), and may suppress the pending error.
+///
+/// # Examples
+///
+/// ```
+/// use exitstack::{Context, Exit, ExitStack, Flow};
+/// use std::convert::Infallible;
+///
+/// struct Indent<'l>(&'l std::cell::RefCell<Vec<String>>);
+///
+/// impl<'l> Context for Indent<'l> {
+///     type Target = Indent<'l>;
+///     type Error = Infallible;
+///     fn enter(self) -> Result<Self, Infallible> {
+///         self.0.borrow_mut().push("enter".into());
+///         Ok(self)
+///     }
+///     fn exit(target: Self, exit: &Exit<'_>) -> Result<Flow, Infallible> {
+///         target.0.borrow_mut().push(format!("exit, failing: {}", exit.is_failure()));
+///         Ok(Flow::Propagate)
+///     }
+/// }
+///
+/// let log = std::cell::RefCell::new(Vec::new());
+/// let mut stack = ExitStack::new();
+/// stack.enter_context(Indent(&log)).unwrap();
+/// stack.close().unwrap();
+/// assert_eq!(*log.borrow(), ["enter", "exit, failing: false"]);
+/// ```
+pub trait Context: Sized {
+    /// What `enter` yields: the resource in use, owned by the stack until it unwinds.
+    type Target;
+    /// The error of a failed `enter` or `exit`.
+    type Error;
+
+    /// Acquires the resource. On error nothing is registered.
+    fn enter(self) -> Result<Self::Target, Self::Error>;
+
+    /// Releases the resource; may suppress the pending error by returning [`Flow::Suppress`].
+    fn exit(target: Self::Target, exit: &Exit<'_>) -> Result<Flow, Self::Error>;
+}

@@ -1,0 +1,307 @@
+//! The kinds of entry, each a small struct that knows how to run itself, and the vtables that
+//! let the arena store them type-erased.
+
+use std::marker::PhantomData;
+use std::ptr::{addr_of_mut, NonNull};
+
+use crate::arena::{tombstone_of, words_of, Arena, VTable, Word};
+use crate::context::{Close, Context};
+use crate::error::BoxError;
+use crate::exit::{Exit, Flow};
+use crate::report;
+use crate::stack::ExitStack;
+use crate::threading::Threading;
+use crate::unwind::{Step, Unwind};
+
+/// An entry body: consumed when it runs.
+pub(crate) trait Body: Sized {
+    fn run(self, unwind: &mut Unwind<'_>) -> Step;
+}
+
+/// A body that owns a value the user can reach through an [`Entered`](crate::Entered) handle.
+pub(crate) trait Holds: Body {
+    type Value;
+    /// Where the value lives inside the body.
+    ///
+    /// Safety: `this` points to a live body.
+    unsafe fn value(this: *mut Self) -> *mut Self::Value;
+    /// Takes the value back, dropping the rest of the body without running it.
+    fn into_value(self) -> Self::Value;
+}
+
+/// The vtable of body type `B`, as a per-type constant.
+pub(crate) struct VTableOf<B>(PhantomData<fn() -> B>);
+
+impl<B: Body> VTableOf<B> {
+    pub(crate) const VTABLE: &'static VTable = &VTable {
+        words: words_of::<B>(),
+        run: run_body::<B>,
+        discard: discard_body::<B>,
+        tombstone: &tombstone_of(words_of::<B>()),
+    };
+}
+
+/// Safety: `slot` holds an initialized `B` that is never read again.
+unsafe fn run_body<B: Body>(slot: *mut Word, unwind: &mut Unwind<'_>) -> Step {
+    // SAFETY: per the contract, the `B` is moved out exactly once, before any user code runs.
+    let body = unsafe { slot.cast::<B>().read() };
+    body.run(unwind)
+}
+
+/// Safety: as for `run_body`.
+unsafe fn discard_body<B>(slot: *mut Word) {
+    // SAFETY: per the contract, the `B` is dropped exactly once.
+    unsafe { slot.cast::<B>().drop_in_place() }
+}
+
+/// A body too large (or too aligned) for inline storage, kept on the heap. A raw pointer, not a
+/// `Box`, so that a reference to the value inside stays valid while the slot is untouched.
+pub(crate) struct Boxed<B>(NonNull<B>);
+
+impl<B> Boxed<B> {
+    pub(crate) fn new(body: B) -> Self {
+        Boxed(NonNull::from(Box::leak(Box::new(body))))
+    }
+
+    fn into_box(self) -> Box<B> {
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: the pointer came from `Box::leak` and `this` will not free it again.
+        unsafe { Box::from_raw(this.0.as_ptr()) }
+    }
+}
+
+impl<B> Drop for Boxed<B> {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from `Box::leak`; `into_box` skips this drop.
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+    }
+}
+
+impl<B: Body> Body for Boxed<B> {
+    fn run(self, unwind: &mut Unwind<'_>) -> Step {
+        (*self.into_box()).run(unwind)
+    }
+}
+
+impl<B: Holds> Holds for Boxed<B> {
+    type Value = B::Value;
+    unsafe fn value(this: *mut Self) -> *mut B::Value {
+        // SAFETY: `this` is a live `Boxed`, whose pointer is a live `B`.
+        unsafe { B::value((*this).0.as_ptr()) }
+    }
+    fn into_value(self) -> B::Value {
+        (*self.into_box()).into_value()
+    }
+}
+
+/// A plain cleanup: `callback`.
+pub(crate) struct Callback<F>(pub(crate) F);
+
+impl<F: FnOnce()> Body for Callback<F> {
+    #[inline]
+    fn run(self, _: &mut Unwind<'_>) -> Step {
+        (self.0)();
+        Step::Done
+    }
+}
+
+/// A fallible cleanup: `try_callback`.
+pub(crate) struct TryCallback<F>(pub(crate) F);
+
+impl<F, E> Body for TryCallback<F>
+where
+    F: FnOnce() -> Result<(), E>,
+    E: Into<BoxError>,
+{
+    fn run(self, _: &mut Unwind<'_>) -> Step {
+        failed_if_err((self.0)())
+    }
+}
+
+/// A cleanup that runs only on success or only on failure: `callback_on_success` /
+/// `callback_on_error`.
+pub(crate) struct OnEnding<F> {
+    pub(crate) f: F,
+    pub(crate) on_success: bool,
+}
+
+impl<F: FnOnce()> Body for OnEnding<F> {
+    fn run(self, unwind: &mut Unwind<'_>) -> Step {
+        if unwind.ending.is_success() == self.on_success {
+            (self.f)();
+        }
+        Step::Done
+    }
+}
+
+/// A cleanup that receives the stack, to register more entries while it unwinds.
+pub(crate) struct WithStack<'a, S: Threading, F> {
+    pub(crate) f: F,
+    pub(crate) stack: PhantomData<fn(&ExitStack<'a, S>)>,
+}
+
+impl<'a, S: Threading, F: FnOnce(&ExitStack<'a, S>)> Body for WithStack<'a, S, F> {
+    fn run(self, unwind: &mut Unwind<'_>) -> Step {
+        // SAFETY: a `WithStack<'a, S, _>` is only pushed on an `ExitStack<'a, S>` (and only
+        // moves between stacks of that same type), and `unwind.stack` is the stack being
+        // unwound, alive and only shared-borrowed for the whole unwind.
+        let stack = unsafe { &*unwind.stack.cast::<ExitStack<'a, S>>() };
+        (self.f)(stack);
+        Step::Done
+    }
+}
+
+/// An exit handler: `push_exit`.
+pub(crate) struct ExitHandler<F>(pub(crate) F);
+
+impl<F: FnOnce(&Exit<'_>) -> Flow> Body for ExitHandler<F> {
+    fn run(self, unwind: &mut Unwind<'_>) -> Step {
+        flow_step((self.0)(&unwind.exit()))
+    }
+}
+
+/// A fallible exit handler: `try_push_exit`.
+pub(crate) struct TryExitHandler<F>(pub(crate) F);
+
+impl<F, E> Body for TryExitHandler<F>
+where
+    F: FnOnce(&Exit<'_>) -> Result<Flow, E>,
+    E: Into<BoxError>,
+{
+    fn run(self, unwind: &mut Unwind<'_>) -> Step {
+        match (self.0)(&unwind.exit()) {
+            Ok(flow) => flow_step(flow),
+            Err(error) => Step::Failed(error.into()),
+        }
+    }
+}
+
+/// A value released by dropping it: `enter`.
+pub(crate) struct Dropped<T>(pub(crate) T);
+
+impl<T> Body for Dropped<T> {
+    fn run(self, _: &mut Unwind<'_>) -> Step {
+        failed_if_err(report::drop_collecting(self.0))
+    }
+}
+
+impl<T> Holds for Dropped<T> {
+    type Value = T;
+    unsafe fn value(this: *mut Self) -> *mut T {
+        // SAFETY: `this` is live; taking a field's address reads nothing.
+        unsafe { addr_of_mut!((*this).0) }
+    }
+    fn into_value(self) -> T {
+        self.0
+    }
+}
+
+/// A value released through [`Close`]: `enter_closing`.
+pub(crate) struct Closed<T>(pub(crate) T);
+
+impl<T: Close> Body for Closed<T> {
+    fn run(self, _: &mut Unwind<'_>) -> Step {
+        failed_if_err(self.0.close())
+    }
+}
+
+impl<T: Close> Holds for Closed<T> {
+    type Value = T;
+    unsafe fn value(this: *mut Self) -> *mut T {
+        // SAFETY: `this` is live; taking a field's address reads nothing.
+        unsafe { addr_of_mut!((*this).0) }
+    }
+    fn into_value(self) -> T {
+        self.0
+    }
+}
+
+/// A value with its own teardown closure: `guard` / `try_guard`.
+pub(crate) struct Guard<T, F> {
+    pub(crate) value: T,
+    pub(crate) teardown: F,
+}
+
+impl<T, F, E> Body for Guard<T, F>
+where
+    F: FnOnce(T) -> Result<(), E>,
+    E: Into<BoxError>,
+{
+    fn run(self, _: &mut Unwind<'_>) -> Step {
+        failed_if_err((self.teardown)(self.value))
+    }
+}
+
+impl<T, F, E> Holds for Guard<T, F>
+where
+    F: FnOnce(T) -> Result<(), E>,
+    E: Into<BoxError>,
+{
+    type Value = T;
+    unsafe fn value(this: *mut Self) -> *mut T {
+        // SAFETY: `this` is live; taking a field's address reads nothing.
+        unsafe { addr_of_mut!((*this).value) }
+    }
+    fn into_value(self) -> T {
+        self.value
+    }
+}
+
+/// The exit half of an entered [`Context`]: `enter_context`.
+pub(crate) struct ContextExit<C: Context> {
+    pub(crate) target: C::Target,
+}
+
+impl<C: Context> Body for ContextExit<C>
+where
+    C::Error: Into<BoxError>,
+{
+    fn run(self, unwind: &mut Unwind<'_>) -> Step {
+        match C::exit(self.target, &unwind.exit()) {
+            Ok(flow) => flow_step(flow),
+            Err(error) => Step::Failed(error.into()),
+        }
+    }
+}
+
+impl<C: Context> Holds for ContextExit<C>
+where
+    C::Error: Into<BoxError>,
+{
+    type Value = C::Target;
+    unsafe fn value(this: *mut Self) -> *mut C::Target {
+        // SAFETY: `this` is live; taking a field's address reads nothing.
+        unsafe { addr_of_mut!((*this).target) }
+    }
+    fn into_value(self) -> C::Target {
+        self.target
+    }
+}
+
+/// A whole stack pushed as one entry: `push_stack`. When it runs, its entries are moved on top
+/// of the unwinding arena and run next, in their own order, by the same loop (no recursion).
+pub(crate) struct Nested(pub(crate) Arena);
+
+impl Body for Nested {
+    fn run(self, unwind: &mut Unwind<'_>) -> Step {
+        // SAFETY: entries run while the unwind loop holds no reference into the arena, and no
+        // `Entered` reference can point into `self.0`'s chunks (the nested stack was moved in
+        // by value), so extending the chunk list disturbs nothing.
+        unsafe { (*unwind.arena.get()).splice(self.0) };
+        Step::Done
+    }
+}
+
+fn flow_step(flow: Flow) -> Step {
+    match flow {
+        Flow::Propagate => Step::Done,
+        Flow::Suppress => Step::Suppress,
+    }
+}
+
+fn failed_if_err<E: Into<BoxError>>(result: Result<(), E>) -> Step {
+    match result {
+        Ok(()) => Step::Done,
+        Err(error) => Step::Failed(error.into()),
+    }
+}

@@ -1,0 +1,295 @@
+//! The error types: one failed cleanup ([`CleanupError`]) and every failure of one unwind
+//! ([`UnwindError`]).
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::error::Error;
+use std::fmt;
+use std::panic::Location;
+
+/// A boxed error as cleanups return it: any `std::error::Error` that may cross threads.
+pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
+
+/// One cleanup that failed: its error, its label and the place it was registered.
+///
+/// # Examples
+///
+/// ```
+/// use exitstack::ExitStack;
+///
+/// let mut stack = ExitStack::new();
+/// stack.try_callback(|| Err("disk full")).label("flush log");
+/// let errors = stack.close().unwrap_err();
+/// let first = errors.iter().next().unwrap();
+/// assert_eq!(first.label(), Some("flush log"));
+/// assert_eq!(first.error().to_string(), "disk full");
+/// assert!(first.location().unwrap().file().ends_with(".rs"));
+/// ```
+pub struct CleanupError {
+    error: BoxError,
+    label: Option<Cow<'static, str>>,
+    location: Option<&'static Location<'static>>,
+}
+
+impl CleanupError {
+    /// Wraps an error that a cleanup returned.
+    ///
+    /// ```
+    /// use exitstack::CleanupError;
+    ///
+    /// let error = CleanupError::new("broken pipe").with_label("flush");
+    /// assert_eq!(error.to_string(), "cleanup `flush` failed: broken pipe");
+    /// ```
+    pub fn new(error: impl Into<BoxError>) -> Self {
+        CleanupError {
+            error: error.into(),
+            label: None,
+            location: None,
+        }
+    }
+
+    /// Records a panic of a cleanup as an error (used when a panic cannot be resumed).
+    pub(crate) fn from_panic(payload: &(dyn Any + Send)) -> Self {
+        CleanupError::new(PanicError::from_payload(payload))
+    }
+
+    /// Sets the label that names the cleanup in reports.
+    #[must_use]
+    pub fn with_label(mut self, label: impl Into<Cow<'static, str>>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Sets the place where the cleanup was registered.
+    #[must_use]
+    pub fn with_location(mut self, location: &'static Location<'static>) -> Self {
+        self.location = Some(location);
+        self
+    }
+
+    pub(crate) fn set_site(
+        &mut self,
+        label: Option<Cow<'static, str>>,
+        location: &'static Location<'static>,
+    ) {
+        if self.label.is_none() {
+            self.label = label;
+        }
+        self.location.get_or_insert(location);
+    }
+
+    /// The label given at registration, if any.
+    pub fn label(&self) -> Option<&str> {
+        self.label.as_deref()
+    }
+
+    /// Where the failed cleanup was registered, if known.
+    pub fn location(&self) -> Option<&'static Location<'static>> {
+        self.location
+    }
+
+    /// The error the cleanup returned.
+    pub fn error(&self) -> &(dyn Error + Send + Sync + 'static) {
+        &*self.error
+    }
+
+    /// Whether this records a panic (see [`PanicError`]) rather than a returned error.
+    pub fn is_panic(&self) -> bool {
+        self.error.is::<PanicError>()
+    }
+
+    /// The error as a concrete type, if it is one.
+    ///
+    /// ```
+    /// use exitstack::CleanupError;
+    /// use std::io;
+    ///
+    /// let error = CleanupError::new(io::Error::from(io::ErrorKind::BrokenPipe));
+    /// assert_eq!(error.downcast_ref::<io::Error>().unwrap().kind(), io::ErrorKind::BrokenPipe);
+    /// ```
+    pub fn downcast_ref<E: Error + 'static>(&self) -> Option<&E> {
+        self.error.downcast_ref::<E>()
+    }
+
+    /// Takes the error out, dropping the label and location.
+    pub fn into_error(self) -> BoxError {
+        self.error
+    }
+}
+
+impl fmt::Debug for CleanupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CleanupError")
+            .field("error", &self.error)
+            .field("label", &self.label)
+            .field("location", &self.location.map(ToString::to_string))
+            .finish()
+    }
+}
+
+impl fmt::Display for CleanupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.label {
+            Some(label) => write!(f, "cleanup `{label}`")?,
+            None => f.write_str("cleanup")?,
+        }
+        if f.alternate() {
+            if let Some(location) = self.location {
+                write!(f, " (registered at {location})")?;
+            }
+        }
+        write!(f, " failed: {}", self.error)
+    }
+}
+
+impl Error for CleanupError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&*self.error)
+    }
+}
+
+/// The message of a cleanup that panicked, kept as an error when the panic could not be
+/// resumed (the stack was dropped during another panic).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PanicError {
+    message: String,
+}
+
+impl PanicError {
+    pub(crate) fn from_payload(payload: &(dyn Any + Send)) -> Self {
+        let message = if let Some(text) = payload.downcast_ref::<&'static str>() {
+            (*text).to_owned()
+        } else if let Some(text) = payload.downcast_ref::<String>() {
+            text.clone()
+        } else {
+            "panic with a non-string payload".to_owned()
+        };
+        PanicError { message }
+    }
+
+    /// The panic message.
+    ///
+    /// ```
+    /// # use exitstack::{ExitStack, PanicError};
+    /// # let _ = PanicError::message;
+    /// ```
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for PanicError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "panicked: {}", self.message)
+    }
+}
+
+impl Error for PanicError {}
+
+/// Every error of one unwind, in the order the cleanups failed. Never empty.
+///
+/// Iterate it to see each [`CleanupError`]; its `source` is the first one. The list is flat, so
+/// a million failures drop without recursion.
+///
+/// # Examples
+///
+/// ```
+/// use exitstack::ExitStack;
+///
+/// let mut stack = ExitStack::new();
+/// stack.try_callback(|| Err("first registered, fails last"));
+/// stack.try_callback(|| Err("last registered, fails first"));
+/// let errors = stack.close().unwrap_err();
+/// let messages: Vec<String> = errors.iter().map(|e| e.error().to_string()).collect();
+/// assert_eq!(messages, ["last registered, fails first", "first registered, fails last"]);
+/// ```
+pub struct UnwindError {
+    errors: Vec<CleanupError>,
+}
+
+impl UnwindError {
+    /// Builds the error from a list; `None` when the list is empty.
+    ///
+    /// ```
+    /// use exitstack::{CleanupError, UnwindError};
+    ///
+    /// assert!(UnwindError::from_errors(Vec::new()).is_none());
+    /// let one = UnwindError::from_errors(vec![CleanupError::new("x")]).unwrap();
+    /// assert_eq!(one.len(), 1);
+    /// ```
+    pub fn from_errors(errors: Vec<CleanupError>) -> Option<Self> {
+        if errors.is_empty() {
+            None
+        } else {
+            Some(UnwindError { errors })
+        }
+    }
+
+    /// How many cleanups failed (at least one).
+    #[allow(clippy::len_without_is_empty)] // never empty by construction
+    pub fn len(&self) -> usize {
+        self.errors.len()
+    }
+
+    /// The failures, in the order they happened.
+    pub fn iter(&self) -> std::slice::Iter<'_, CleanupError> {
+        self.errors.iter()
+    }
+
+    /// The first failure.
+    pub fn first(&self) -> &CleanupError {
+        &self.errors[0]
+    }
+
+    /// The failures as a slice.
+    pub fn as_slice(&self) -> &[CleanupError] {
+        &self.errors
+    }
+
+    /// The failures as a vector.
+    pub fn into_vec(self) -> Vec<CleanupError> {
+        self.errors
+    }
+}
+
+impl fmt::Debug for UnwindError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(&self.errors).finish()
+    }
+}
+
+impl fmt::Display for UnwindError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.errors.len() == 1 {
+            return fmt::Display::fmt(&self.errors[0], f);
+        }
+        write!(f, "{} cleanups failed", self.errors.len())?;
+        for (index, error) in self.errors.iter().enumerate() {
+            write!(f, "\n  {}: ", index + 1)?;
+            fmt::Display::fmt(error, f)?;
+        }
+        Ok(())
+    }
+}
+
+impl Error for UnwindError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        Some(&self.errors[0])
+    }
+}
+
+impl IntoIterator for UnwindError {
+    type Item = CleanupError;
+    type IntoIter = std::vec::IntoIter<CleanupError>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.errors.into_iter()
+    }
+}
+
+impl<'e> IntoIterator for &'e UnwindError {
+    type Item = &'e CleanupError;
+    type IntoIter = std::slice::Iter<'e, CleanupError>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.errors.iter()
+    }
+}

@@ -1,0 +1,177 @@
+//! What an exit handler sees ([`Exit`], [`Ending`]) and what it answers ([`Flow`]).
+
+use std::error::Error;
+use std::fmt;
+
+use crate::unwind::Unwind;
+
+/// How the scope that owns a stack ended. Error-only and success-only entries decide from this,
+/// not from `std::thread::panicking()`, which is also true for a stack that merely lives inside
+/// a destructor running during a panic.
+///
+/// # Examples
+///
+/// ```
+/// use exitstack::{Ending, ExitStack};
+/// use std::cell::Cell;
+///
+/// let seen = Cell::new(None);
+/// let mut stack = ExitStack::new();
+/// stack.push_exit(|exit| {
+///     seen.set(Some(exit.ending()));
+///     exitstack::Flow::Propagate
+/// });
+/// stack.close().unwrap();
+/// assert_eq!(seen.get(), Some(Ending::Closed));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ending {
+    /// `close` was called, or a scope body returned `Ok`.
+    Closed,
+    /// A scope body returned `Err`.
+    Failed,
+    /// The stack was dropped without `close`: a `?`, an early `return`, a `break`.
+    Abandoned,
+    /// A panic is unwinding through the scope (the body's, or the thread's, reaching the
+    /// stack's drop).
+    Panicked,
+}
+
+impl Ending {
+    /// `true` for [`Ending::Closed`]: the scope finished normally.
+    ///
+    /// ```
+    /// assert!(exitstack::Ending::Closed.is_success());
+    /// assert!(!exitstack::Ending::Abandoned.is_success());
+    /// ```
+    pub fn is_success(self) -> bool {
+        self == Ending::Closed
+    }
+}
+
+/// An exit handler's answer: let what is pending go on, or suppress it.
+///
+/// Suppressing clears the scope's error and every cleanup error pending so far (later ones start
+/// afresh). A panic cannot be suppressed.
+///
+/// ```
+/// use exitstack::{ExitStack, Flow};
+///
+/// let mut stack = ExitStack::new();
+/// stack.push_exit(|_| Flow::Suppress);
+/// stack.try_callback(|| Err("handled by the exit handler"));
+/// assert!(stack.close().is_ok());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[must_use = "an exit handler must say whether to suppress"]
+pub enum Flow {
+    /// Leave the pending error (if any) in flight.
+    Propagate,
+    /// Clear the pending errors.
+    Suppress,
+}
+
+impl Flow {
+    /// `Suppress` when `condition` holds, else `Propagate`.
+    ///
+    /// ```
+    /// use exitstack::Flow;
+    /// assert_eq!(Flow::suppress_if(true), Flow::Suppress);
+    /// assert_eq!(Flow::suppress_if(false), Flow::Propagate);
+    /// ```
+    pub fn suppress_if(condition: bool) -> Flow {
+        if condition {
+            Flow::Suppress
+        } else {
+            Flow::Propagate
+        }
+    }
+}
+
+/// The state an exit handler sees when it runs: the pending errors, whether a panic is in
+/// flight, and how the scope ended.
+///
+/// # Examples
+///
+/// ```
+/// use exitstack::{ExitStack, Flow};
+/// use std::io;
+///
+/// let mut stack = ExitStack::new();
+/// // Suppress a broken pipe on shutdown, let everything else through.
+/// stack.push_exit(|exit| {
+///     let broken_pipe = exit
+///         .error()
+///         .and_then(|e| e.downcast_ref::<io::Error>())
+///         .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe);
+///     Flow::suppress_if(broken_pipe)
+/// });
+/// stack.try_callback(|| Err(io::Error::from(io::ErrorKind::BrokenPipe)));
+/// assert!(stack.close().is_ok());
+/// ```
+pub struct Exit<'u> {
+    unwind: &'u Unwind<'u>,
+}
+
+impl<'u> Exit<'u> {
+    pub(crate) fn new(unwind: &'u Unwind<'u>) -> Self {
+        Exit { unwind }
+    }
+
+    /// The latest pending error: the last cleanup error of this unwind, or else the scope's own
+    /// error; `None` when nothing is pending.
+    pub fn error(&self) -> Option<&(dyn Error + 'static)> {
+        match self.unwind.errors.last() {
+            Some(error) => Some(error.error()),
+            None => self.unwind.scope_error,
+        }
+    }
+
+    /// Every pending error, oldest first: the scope's own error, then each cleanup error since
+    /// the last suppression.
+    pub fn errors(&self) -> impl Iterator<Item = &(dyn Error + 'static)> + '_ {
+        let cleanup = self
+            .unwind
+            .errors
+            .iter()
+            .map(|error| error.error() as &(dyn Error + 'static));
+        self.unwind.scope_error.into_iter().chain(cleanup)
+    }
+
+    /// Whether the pending error is the scope's own (no cleanup has failed since).
+    pub fn is_scope_error(&self) -> bool {
+        self.unwind.errors.is_empty() && self.unwind.scope_error.is_some()
+    }
+
+    /// Whether a panic is in flight: the scope's body panicked, an earlier entry panicked, or
+    /// the stack is being dropped during a panic. It cannot be suppressed.
+    pub fn is_panicking(&self) -> bool {
+        self.unwind.is_panicking()
+    }
+
+    /// How the scope ended.
+    pub fn ending(&self) -> Ending {
+        self.unwind.ending
+    }
+
+    /// Whether the stack was dropped without `close` (abandoned or panicking).
+    pub fn is_dropped(&self) -> bool {
+        matches!(self.unwind.ending, Ending::Abandoned | Ending::Panicked)
+    }
+
+    /// Whether the scope is ending badly: it failed, was abandoned, panicked, or an error is
+    /// pending. The condition under which error-only cleanups run.
+    pub fn is_failure(&self) -> bool {
+        !self.unwind.ending.is_success()
+    }
+}
+
+impl fmt::Debug for Exit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Exit")
+            .field("ending", &self.ending())
+            .field("error", &self.error().map(ToString::to_string))
+            .field("panicking", &self.is_panicking())
+            .finish()
+    }
+}

@@ -1,0 +1,220 @@
+//! Handles to single entries: [`Handle`] (cancel it, run it now, label it) and [`Entered`]
+//! (the same, for an entry that owns a value, which it also lends out).
+
+use std::borrow::Cow;
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::panic::Location;
+use std::ptr::NonNull;
+
+use crate::arena::{Arena, Slot, Word};
+use crate::error::UnwindError;
+use crate::exit::Ending;
+use crate::unwind::Unwind;
+
+/// A registered entry, borrowed from its stack: cancel it, run it now, or label it.
+///
+/// The handle borrows the stack, so it cannot outlive it, and `close`/`pop_all` (which need
+/// `&mut`) cannot run while it exists. Dropping the handle leaves the entry registered.
+///
+/// # Examples
+///
+/// ```
+/// use exitstack::ExitStack;
+/// use std::cell::Cell;
+///
+/// let removed = Cell::new(false);
+/// let mut stack = ExitStack::new();
+/// let cleanup = stack.callback(|| removed.set(true)).label("remove partial output");
+/// // ... the operation succeeded: keep the output.
+/// cleanup.cancel();
+/// stack.close().unwrap();
+/// assert!(!removed.get());
+/// ```
+pub struct Handle<'s> {
+    arena: &'s UnsafeCell<Arena>,
+    stack: *const (),
+    slot: Slot,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl<'s> Handle<'s> {
+    pub(crate) fn new(arena: &'s UnsafeCell<Arena>, stack: *const (), slot: Slot) -> Self {
+        Handle {
+            arena,
+            stack,
+            slot,
+            _not_send: PhantomData,
+        }
+    }
+
+    pub(crate) fn slot(&self) -> Slot {
+        self.slot
+    }
+
+    /// Names the entry in error reports.
+    #[must_use = "the handle is returned so that it can still cancel or run the entry"]
+    pub fn label(self, label: impl Into<Cow<'static, str>>) -> Self {
+        // SAFETY: the handle borrows the stack, so the entry has not been popped (that needs
+        // `&mut` or an unwind of a stack nobody borrows), and nothing else reads its site now.
+        unsafe { self.slot.site_mut().set_label(label.into()) };
+        self
+    }
+
+    /// Where the entry was registered.
+    pub fn location(&self) -> &'static Location<'static> {
+        // SAFETY: as in `label`.
+        unsafe { self.slot.site_mut().location() }
+    }
+
+    /// Removes the entry without running it. Its closure (and any value it owns) is dropped.
+    pub fn cancel(self) {
+        // SAFETY: as in `label`; the body is read out of the tombstoned slot exactly once.
+        unsafe {
+            let body = self.slot.body();
+            let vtable = self.slot.tombstone();
+            (vtable.discard)(body);
+        }
+    }
+
+    /// Runs the entry now (as if the stack were being closed) and removes it. Returns its error,
+    /// if it failed; a panic propagates to the caller.
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    ///
+    /// let mut stack = ExitStack::new();
+    /// let flush = stack.try_callback(|| Err("flush failed"));
+    /// assert_eq!(flush.run().unwrap_err().first().error().to_string(), "flush failed");
+    /// assert!(stack.close().is_ok()); // it does not run again
+    /// ```
+    pub fn run(self) -> Result<(), UnwindError> {
+        // SAFETY: as in `cancel`; the body is moved out by `run` exactly once.
+        unsafe {
+            let body = self.slot.body();
+            let site = self.slot.site_mut().duplicate();
+            let vtable = self.slot.tombstone();
+            let mut unwind = Unwind::new(Ending::Closed, self.arena, self.stack);
+            let step = (vtable.run)(body, &mut unwind);
+            unwind.record(step, site);
+            unwind.finish()
+        }
+    }
+}
+
+impl fmt::Debug for Handle<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle")
+            .field("location", &self.location().to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A value owned by its stack, with a handle to its entry: use it through `Deref`/`DerefMut`,
+/// take it back with [`cancel`](Entered::cancel), release it now with
+/// [`release`](Entered::release), or turn it into a plain `&mut T` with
+/// [`into_mut`](Entered::into_mut).
+///
+/// # Examples
+///
+/// ```
+/// use exitstack::ExitStack;
+///
+/// let mut stack = ExitStack::new();
+/// let mut names = stack.enter(Vec::new());
+/// names.push("kept by the stack");
+/// let names: &mut Vec<&str> = names.into_mut(); // a plain reference from here on
+/// names.push("still usable while more is registered");
+/// stack.close().unwrap();
+/// ```
+pub struct Entered<'s, T> {
+    handle: Handle<'s>,
+    value: NonNull<T>,
+    take: unsafe fn(*mut Word) -> T,
+    _owns: PhantomData<&'s mut T>,
+}
+
+impl<'s, T> Entered<'s, T> {
+    /// Safety: `value` points to the value inside the body of the entry at `handle`'s slot,
+    /// and `take` moves the value out of that body's slot.
+    pub(crate) unsafe fn new(
+        handle: Handle<'s>,
+        value: NonNull<T>,
+        take: unsafe fn(*mut Word) -> T,
+    ) -> Self {
+        Entered {
+            handle,
+            value,
+            take,
+            _owns: PhantomData,
+        }
+    }
+
+    /// Names the entry in error reports.
+    #[must_use = "the handle is returned so that it can still be used"]
+    pub fn label(mut self, label: impl Into<Cow<'static, str>>) -> Self {
+        self.handle = self.handle.label(label);
+        self
+    }
+
+    /// Where the entry was registered.
+    pub fn location(&self) -> &'static Location<'static> {
+        self.handle.location()
+    }
+
+    /// Gives up the handle and keeps a plain reference, valid for as long as the stack is
+    /// borrowed; the entry stays registered.
+    pub fn into_mut(self) -> &'s mut T {
+        // SAFETY: the value stays in place until the entry is popped, which needs the stack's
+        // `&mut` and so cannot happen during `'s`; the handle is consumed, so this is the only
+        // way left to reach it.
+        unsafe { &mut *self.value.as_ptr() }
+    }
+
+    /// Takes the value back out of the stack: it will not be released.
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    ///
+    /// let stack = ExitStack::new();
+    /// let file_name = stack.guard(String::from("out.tmp"), |name| println!("removing {name}"));
+    /// let kept: String = file_name.cancel(); // validation passed: keep it, remove nothing
+    /// assert_eq!(kept, "out.tmp");
+    /// ```
+    pub fn cancel(self) -> T {
+        // SAFETY: as in `Handle::cancel`; `take` moves the value out of the body exactly once.
+        unsafe {
+            let body = self.handle.slot.body();
+            self.handle.slot.tombstone();
+            (self.take)(body)
+        }
+    }
+
+    /// Releases the value now (as the stack would), returning the release's error.
+    pub fn release(self) -> Result<(), UnwindError> {
+        self.handle.run()
+    }
+}
+
+impl<T> Deref for Entered<'_, T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the value is alive and in place while the handle exists (see `into_mut`).
+        unsafe { self.value.as_ref() }
+    }
+}
+
+impl<T> DerefMut for Entered<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; `&mut self` makes this the only reference.
+        unsafe { self.value.as_mut() }
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Entered<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Entered").field(&**self).finish()
+    }
+}

@@ -1,0 +1,250 @@
+//! The report channel: where errors go when nobody can receive them as a return value.
+//!
+//! That happens when a stack is dropped without `close`, when a panic is resumed while cleanup
+//! errors are pending, when a cleanup panics while the thread is already panicking, and when a
+//! value's `Drop` finds an error outside any stack (see [`from_drop`]). By default each report
+//! is printed to standard error. [`set_reporter`] installs a process-wide reporter (for example
+//! [`log_reporter`] or [`tracing_reporter`] with the `log` / `tracing` features), and
+//! [`with_reporter`] overrides it on the current thread for the length of a closure, which is
+//! how tests observe reports.
+//!
+//! # Examples
+//!
+//! ```
+//! use exitstack::{report, ExitStack};
+//! use std::sync::{Arc, Mutex};
+//!
+//! let seen = Arc::new(Mutex::new(Vec::new()));
+//! let sink = Arc::clone(&seen);
+//! report::with_reporter(
+//!     move |report: &report::Report<'_>| sink.lock().unwrap().push(report.error().to_string()),
+//!     || {
+//!         let stack = ExitStack::new();
+//!         stack.try_callback(|| Err("lost without the report channel"));
+//!         drop(stack); // dropped without close: the error cannot be returned
+//!     },
+//! );
+//! assert_eq!(*seen.lock().unwrap(), ["cleanup failed: lost without the report channel"]);
+//! ```
+
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::{Arc, RwLock};
+
+use crate::error::{CleanupError, UnwindError};
+
+/// Why an error is reported instead of returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ReportReason {
+    /// A stack was dropped without `close`, so its errors had no caller to go to.
+    Dropped,
+    /// A panic was resumed while these errors were pending.
+    LostToPanic,
+    /// A cleanup panicked while the thread was already panicking; the panic was caught.
+    PanicDuringPanic,
+    /// A value found an error in its `Drop` with no stack releasing it.
+    DropOutsideStack,
+    /// An async entry could not run because its stack was dropped without `aclose`.
+    AsyncNotRun,
+}
+
+impl fmt::Display for ReportReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ReportReason::Dropped => "exit stack dropped without close",
+            ReportReason::LostToPanic => "pending while a panic was resumed",
+            ReportReason::PanicDuringPanic => "cleanup panicked during a panic",
+            ReportReason::DropOutsideStack => "error in drop",
+            ReportReason::AsyncNotRun => "async cleanup not run: stack dropped without aclose",
+        })
+    }
+}
+
+/// One reported error and why it was reported.
+#[derive(Debug)]
+pub struct Report<'r> {
+    reason: ReportReason,
+    error: &'r CleanupError,
+}
+
+impl<'r> Report<'r> {
+    /// Why the error could not be returned.
+    pub fn reason(&self) -> ReportReason {
+        self.reason
+    }
+
+    /// The error, with its label and registration site.
+    pub fn error(&self) -> &'r CleanupError {
+        self.error
+    }
+}
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "exitstack: {}: {:#}", self.reason, self.error)
+    }
+}
+
+type Reporter = Arc<dyn Fn(&Report<'_>) + Send + Sync>;
+
+static GLOBAL: RwLock<Option<Reporter>> = RwLock::new(None);
+
+thread_local! {
+    static SCOPED: RefCell<Vec<Reporter>> = const { RefCell::new(Vec::new()) };
+    static DROP_SINKS: RefCell<Vec<Vec<CleanupError>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Installs the process-wide reporter, replacing the previous one (standard error by default).
+///
+/// ```
+/// exitstack::report::set_reporter(|report| eprintln!("cleanup trouble: {report}"));
+/// # exitstack::report::set_reporter(exitstack::report::stderr_reporter);
+/// ```
+pub fn set_reporter(reporter: impl Fn(&Report<'_>) + Send + Sync + 'static) {
+    let mut global = GLOBAL.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+    *global = Some(Arc::new(reporter));
+}
+
+/// Runs `body` with `reporter` receiving this thread's reports, then restores the previous one.
+/// Reports from other threads are unaffected.
+///
+/// See the [module documentation](self) for an example.
+pub fn with_reporter<R>(
+    reporter: impl Fn(&Report<'_>) + Send + Sync + 'static,
+    body: impl FnOnce() -> R,
+) -> R {
+    struct Restore;
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SCOPED.with(|scoped| scoped.borrow_mut().pop());
+        }
+    }
+    SCOPED.with(|scoped| scoped.borrow_mut().push(Arc::new(reporter)));
+    let _restore = Restore;
+    body()
+}
+
+/// The default reporter: one line on standard error per report.
+///
+/// ```
+/// exitstack::report::set_reporter(exitstack::report::stderr_reporter);
+/// ```
+pub fn stderr_reporter(report: &Report<'_>) {
+    eprintln!("{report}");
+}
+
+/// A reporter that logs each report with `log::error!` (feature `log`).
+///
+/// ```
+/// exitstack::report::set_reporter(exitstack::report::log_reporter);
+/// # exitstack::report::set_reporter(exitstack::report::stderr_reporter);
+/// ```
+#[cfg(feature = "log")]
+pub fn log_reporter(report: &Report<'_>) {
+    log::error!(target: "exitstack", "{report}");
+}
+
+/// A reporter that emits each report as a `tracing` error event (feature `tracing`).
+///
+/// ```
+/// exitstack::report::set_reporter(exitstack::report::tracing_reporter);
+/// # exitstack::report::set_reporter(exitstack::report::stderr_reporter);
+/// ```
+#[cfg(feature = "tracing")]
+pub fn tracing_reporter(report: &Report<'_>) {
+    tracing::error!(
+        target: "exitstack",
+        reason = %report.reason(),
+        label = report.error().label(),
+        location = report.error().location().map(tracing::field::display),
+        "{}",
+        report.error()
+    );
+}
+
+/// Sends one error to the reporter in force on this thread.
+pub(crate) fn deliver(reason: ReportReason, error: &CleanupError) {
+    let report = Report { reason, error };
+    let scoped = SCOPED
+        .try_with(|scoped| scoped.borrow().last().cloned())
+        .ok()
+        .flatten();
+    if let Some(reporter) = scoped {
+        reporter(&report);
+        return;
+    }
+    let global = GLOBAL
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone();
+    match global {
+        Some(reporter) => reporter(&report),
+        None => stderr_reporter(&report),
+    }
+}
+
+/// Hands over an error found inside a `Drop` implementation.
+///
+/// When the value is being released by an [`ExitStack`](crate::ExitStack) (it was entered with
+/// `enter`), the error joins that stack's result, so `close` returns it. Otherwise it goes to the
+/// reporter. `#[managed]` structs use this for errors of a teardown that runs in `Drop`.
+///
+/// ```
+/// use exitstack::{report, CleanupError, ExitStack};
+///
+/// struct Flusher;
+/// impl Drop for Flusher {
+///     fn drop(&mut self) {
+///         report::from_drop(CleanupError::new("flush failed"));
+///     }
+/// }
+///
+/// let mut stack = ExitStack::new();
+/// stack.enter(Flusher);
+/// let errors = stack.close().unwrap_err();
+/// assert_eq!(errors.first().error().to_string(), "flush failed");
+/// ```
+pub fn from_drop(error: CleanupError) {
+    let unclaimed = DROP_SINKS
+        .try_with(|sinks| match sinks.borrow_mut().last_mut() {
+            Some(sink) => {
+                sink.push(error);
+                None
+            }
+            None => Some(error),
+        })
+        .unwrap_or(None);
+    if let Some(error) = unclaimed {
+        deliver(ReportReason::DropOutsideStack, &error);
+    }
+}
+
+/// Drops `value`, collecting what its `Drop` hands to [`from_drop`] as the result.
+pub(crate) fn drop_collecting<T>(value: T) -> Result<(), UnwindError> {
+    struct Pop;
+    impl Drop for Pop {
+        fn drop(&mut self) {
+            // Runs on panic too, so a panicking drop cannot leave the sink installed; what it
+            // had collected before panicking is reported rather than lost.
+            let left = DROP_SINKS
+                .try_with(|sinks| sinks.borrow_mut().pop())
+                .ok()
+                .flatten();
+            for error in left.into_iter().flatten() {
+                deliver(ReportReason::LostToPanic, &error);
+            }
+        }
+    }
+    DROP_SINKS.with(|sinks| sinks.borrow_mut().push(Vec::new()));
+    let pop = Pop;
+    drop(value);
+    let collected = DROP_SINKS
+        .with(|sinks| sinks.borrow_mut().last_mut().map(std::mem::take))
+        .unwrap_or_default();
+    drop(pop);
+    match UnwindError::from_errors(collected) {
+        None => Ok(()),
+        Some(errors) => Err(errors),
+    }
+}

@@ -1,0 +1,221 @@
+//! The scope function: run a body with a fresh stack and unwind it with the body's real outcome.
+
+use std::error::Error;
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+
+use crate::error::UnwindError;
+use crate::exit::Ending;
+use crate::stack::ExitStack;
+use crate::threading::{Local, Sendable, Threading};
+
+/// How a scope finished when it did not fail: with the body's value, or with the body's error
+/// handled (suppressed) by an exit handler.
+///
+/// # Examples
+///
+/// ```
+/// use exitstack::{ExitStack, Outcome};
+///
+/// let outcome = ExitStack::scope(|_| Ok::<_, std::io::Error>(7)).unwrap();
+/// assert_eq!(outcome, Outcome::Completed(7));
+/// assert_eq!(outcome.completed(), Some(7));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome<T, E> {
+    /// The body returned `Ok` and every cleanup succeeded.
+    Completed(T),
+    /// The body returned this error, and an exit handler suppressed it (Python's `__exit__`
+    /// returning `True`).
+    Suppressed(E),
+}
+
+impl<T, E> Outcome<T, E> {
+    /// The body's value, if it completed.
+    pub fn completed(self) -> Option<T> {
+        match self {
+            Outcome::Completed(value) => Some(value),
+            Outcome::Suppressed(_) => None,
+        }
+    }
+
+    /// Whether the body failed and the failure was suppressed.
+    pub fn is_suppressed(&self) -> bool {
+        matches!(self, Outcome::Suppressed(_))
+    }
+}
+
+/// Why a scope failed: the body's error (unless suppressed), the cleanup errors left pending,
+/// or both. Nothing is dropped on the way: a body error that was suppressed before a later
+/// cleanup failed is kept too.
+///
+/// ```
+/// use exitstack::ExitStack;
+///
+/// let error = ExitStack::scope(|stack| {
+///     stack.try_callback(|| Err("cleanup failed too"));
+///     Err::<(), _>(std::fmt::Error)
+/// })
+/// .unwrap_err();
+/// assert!(error.body_error().is_some());
+/// assert_eq!(error.cleanup_errors().unwrap().len(), 1);
+/// ```
+pub struct ScopeError<E> {
+    body: Option<E>,
+    suppressed: Option<E>,
+    cleanup: Option<UnwindError>,
+}
+
+impl<E> ScopeError<E> {
+    /// The body's error, if it returned one that was not suppressed.
+    pub fn body_error(&self) -> Option<&E> {
+        self.body.as_ref()
+    }
+
+    /// The body's error that an exit handler suppressed before a later cleanup failed.
+    pub fn suppressed_error(&self) -> Option<&E> {
+        self.suppressed.as_ref()
+    }
+
+    /// The cleanup errors pending at the end, in order.
+    pub fn cleanup_errors(&self) -> Option<&UnwindError> {
+        self.cleanup.as_ref()
+    }
+
+    /// The parts: body error, suppressed body error, cleanup errors.
+    pub fn into_parts(self) -> (Option<E>, Option<E>, Option<UnwindError>) {
+        (self.body, self.suppressed, self.cleanup)
+    }
+}
+
+impl<E: fmt::Debug> fmt::Debug for ScopeError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopeError")
+            .field("body", &self.body)
+            .field("suppressed", &self.suppressed)
+            .field("cleanup", &self.cleanup)
+            .finish()
+    }
+}
+
+impl<E: fmt::Display> fmt::Display for ScopeError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.body, &self.cleanup) {
+            (Some(body), None) => write!(f, "{body}"),
+            (Some(body), Some(cleanup)) => write!(f, "{body}; then {cleanup}"),
+            (None, Some(cleanup)) => write!(f, "{cleanup}"),
+            (None, None) => f.write_str("scope failed"),
+        }
+    }
+}
+
+impl<E: Error + 'static> Error for ScopeError<E> {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match (&self.body, &self.cleanup) {
+            (Some(body), _) => Some(body),
+            (None, Some(cleanup)) => Some(cleanup),
+            (None, None) => None,
+        }
+    }
+}
+
+/// The result of a scope function.
+pub type ScopeResult<T, E> = Result<Outcome<T, E>, ScopeError<E>>;
+
+impl<'a> ExitStack<'a, Local> {
+    /// Runs `body` with a new stack, then unwinds the stack with the body's real outcome:
+    /// exit handlers see the body's error and may suppress it; a panic in the body runs every
+    /// entry and is then resumed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use exitstack::{ExitStack, Flow, Outcome};
+    /// use std::io;
+    ///
+    /// let outcome = ExitStack::scope(|stack| {
+    ///     stack.push_exit(|exit| {
+    ///         let interrupted = exit
+    ///             .error()
+    ///             .and_then(|e| e.downcast_ref::<io::Error>())
+    ///             .is_some_and(|e| e.kind() == io::ErrorKind::Interrupted);
+    ///         Flow::suppress_if(interrupted)
+    ///     });
+    ///     Err::<(), _>(io::Error::from(io::ErrorKind::Interrupted))
+    /// })
+    /// .unwrap();
+    /// assert!(outcome.is_suppressed());
+    /// ```
+    pub fn scope<T, E, F>(body: F) -> ScopeResult<T, E>
+    where
+        F: FnOnce(&ExitStack<'a, Local>) -> Result<T, E>,
+        E: Error + 'static,
+    {
+        run_scope(ExitStack::new(), body)
+    }
+}
+
+impl<'a> ExitStack<'a, Sendable> {
+    /// [`scope`](ExitStack::scope) with a [`SendExitStack`](crate::SendExitStack).
+    ///
+    /// ```
+    /// use exitstack::SendExitStack;
+    ///
+    /// let value = SendExitStack::scope_send(|stack| {
+    ///     stack.callback(|| ());
+    ///     Ok::<_, std::fmt::Error>(1)
+    /// });
+    /// assert_eq!(value.unwrap().completed(), Some(1));
+    /// ```
+    pub fn scope_send<T, E, F>(body: F) -> ScopeResult<T, E>
+    where
+        F: FnOnce(&ExitStack<'a, Sendable>) -> Result<T, E>,
+        E: Error + 'static,
+    {
+        run_scope(ExitStack::new_send(), body)
+    }
+}
+
+fn run_scope<'a, S, T, E, F>(stack: ExitStack<'a, S>, body: F) -> ScopeResult<T, E>
+where
+    S: Threading,
+    F: FnOnce(&ExitStack<'a, S>) -> Result<T, E>,
+    E: Error + 'static,
+{
+    let result = panic::catch_unwind(AssertUnwindSafe(|| body(&stack)));
+    let (value, error, payload) = match result {
+        Ok(Ok(value)) => (Some(value), None, None),
+        Ok(Err(error)) => (None, Some(error), None),
+        Err(payload) => (None, None, Some(payload)),
+    };
+    let ending = match (&error, &payload) {
+        (_, Some(_)) => Ending::Panicked,
+        (Some(_), None) => Ending::Failed,
+        (None, None) => Ending::Closed,
+    };
+    let (suppressed, cleanup) = {
+        let mut unwind = stack.unwind_for_scope(ending);
+        unwind.scope_error = error.as_ref().map(|error| error as &(dyn Error + 'static));
+        unwind.panic = payload;
+        unwind.run_all();
+        let suppressed = unwind.scope_suppressed;
+        (suppressed, unwind.finish().err())
+    };
+    drop(stack);
+    match (value, error, suppressed, cleanup) {
+        (Some(value), _, _, None) => Ok(Outcome::Completed(value)),
+        (None, Some(error), true, None) => Ok(Outcome::Suppressed(error)),
+        (_, error, suppressed, cleanup) => {
+            let (body, suppressed) = if suppressed {
+                (None, error)
+            } else {
+                (error, None)
+            };
+            Err(ScopeError {
+                body,
+                suppressed,
+                cleanup,
+            })
+        }
+    }
+}

@@ -1,0 +1,562 @@
+//! [`ExitStack`]: registration, `pop_all`, `close` and `Drop`.
+
+use std::cell::UnsafeCell;
+use std::convert::Infallible;
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::Location;
+use std::ptr::NonNull;
+
+use crate::arena::{fits_inline, Arena, Word};
+use crate::context::{Close, Context};
+use crate::entry::{
+    Body, Boxed, Callback, Closed, ContextExit, Dropped, ExitHandler, Guard, Holds, Nested,
+    OnEnding, TryCallback, TryExitHandler, VTableOf, WithStack,
+};
+use crate::error::{BoxError, UnwindError};
+use crate::exit::{Ending, Exit, Flow};
+use crate::handle::{Entered, Handle};
+use crate::site::Site;
+use crate::threading::{Admits, Local, Sendable, Threading};
+use crate::unwind::Unwind;
+
+/// A last-in-first-out stack of cleanups, unwound on `close`, at the end of a
+/// [`scope`](ExitStack::scope), or on drop, whatever happened before.
+///
+/// Registration takes `&self`, so values returned by [`enter`](ExitStack::enter) stay usable
+/// while more is registered; [`close`](ExitStack::close) and [`pop_all`](ExitStack::pop_all)
+/// take `&mut self`, so nothing registered can be touched once it has been released.
+///
+/// `'a` bounds what the cleanups may borrow. `S` is [`Local`] (any entry, stays on its thread)
+/// or [`Sendable`] (only `Send` entries, and the stack is `Send`; see [`SendExitStack`]).
+///
+/// # Examples
+///
+/// ```
+/// use exitstack::ExitStack;
+/// use std::cell::RefCell;
+///
+/// let log = RefCell::new(Vec::new());
+/// let mut stack = ExitStack::new();
+/// stack.callback(|| log.borrow_mut().push("registered first, runs last"));
+/// stack.callback(|| log.borrow_mut().push("registered last, runs first"));
+/// stack.close().unwrap();
+/// assert_eq!(*log.borrow(), ["registered last, runs first", "registered first, runs last"]);
+/// ```
+pub struct ExitStack<'a, S: Threading = Local> {
+    arena: UnsafeCell<Arena>,
+    /// Whether the thread was panicking when the stack was made: if it still is when the stack
+    /// drops, that panic is not this scope's, and the stack counts as abandoned, not panicked.
+    born_panicking: bool,
+    /// Invariant in `'a`: a stack must not be coerced to accept shorter-lived cleanups.
+    _entries: PhantomData<(fn(&'a ()) -> &'a (), S)>,
+}
+
+/// An [`ExitStack`] that takes only `Send` entries and is `Send` itself: move it to another
+/// thread, or hold it across `.await` in a multi-threaded runtime.
+///
+/// ```
+/// use exitstack::SendExitStack;
+///
+/// fn assert_send<T: Send>(_: &T) {}
+/// let stack = SendExitStack::new_send();
+/// stack.callback(|| ());
+/// assert_send(&stack);
+/// ```
+pub type SendExitStack<'a> = ExitStack<'a, Sendable>;
+
+// SAFETY: a `Sendable` stack admits only `Send` entries (`Admits<T>` for `Sendable` requires
+// `T: Send`), so every body in its arena may be run or dropped on another thread; the arena's
+// raw chunk pointers are owned exclusively by the stack. It is not `Sync` (`UnsafeCell`).
+unsafe impl Send for ExitStack<'_, Sendable> {}
+
+impl<'a> ExitStack<'a, Local> {
+    /// An empty stack. Allocates nothing until the first registration.
+    ///
+    /// ```
+    /// let mut stack = exitstack::ExitStack::new();
+    /// assert!(stack.is_empty());
+    /// stack.close().unwrap(); // an empty stack is the null context
+    /// ```
+    pub fn new() -> Self {
+        ExitStack::empty()
+    }
+}
+
+impl<'a> ExitStack<'a, Sendable> {
+    /// An empty [`SendExitStack`].
+    ///
+    /// ```
+    /// let stack = exitstack::SendExitStack::new_send();
+    /// assert!(stack.is_empty());
+    /// ```
+    pub fn new_send() -> Self {
+        ExitStack::empty()
+    }
+}
+
+impl Default for ExitStack<'_, Local> {
+    fn default() -> Self {
+        ExitStack::new()
+    }
+}
+
+impl Default for ExitStack<'_, Sendable> {
+    fn default() -> Self {
+        ExitStack::new_send()
+    }
+}
+
+impl<'a, S: Threading> ExitStack<'a, S> {
+    fn empty() -> Self {
+        ExitStack {
+            arena: UnsafeCell::new(Arena::default()),
+            born_panicking: std::thread::panicking(),
+            _entries: PhantomData,
+        }
+    }
+
+    fn erased(&self) -> *const () {
+        (self as *const Self).cast()
+    }
+
+    /// Stores a body, boxing it first when it does not fit inline.
+    #[inline]
+    #[track_caller]
+    fn push<B: Body + 'a>(&self, body: B) -> Handle<'_> {
+        let site = Site::new(Location::caller());
+        // SAFETY: registration runs no user code while the `&mut Arena` lives, and the unwind
+        // loop never holds one across an entry, so this is the only reference to the arena's
+        // bookkeeping. The vtable is `B`'s (or `Boxed<B>`'s), matching the stored type.
+        let slot = unsafe {
+            let arena = &mut *self.arena.get();
+            if fits_inline::<B>() {
+                arena.push(body, VTableOf::<B>::VTABLE, site)
+            } else {
+                arena.push(Boxed::new(body), VTableOf::<Boxed<B>>::VTABLE, site)
+            }
+        };
+        Handle::new(&self.arena, self.erased(), slot)
+    }
+
+    /// Stores a body that owns a value and returns the handle that lends it out.
+    #[track_caller]
+    fn push_holding<B: Holds + 'a>(&self, body: B) -> Entered<'_, B::Value> {
+        let inline = fits_inline::<B>();
+        let handle = self.push(body);
+        // SAFETY: the slot was just written with a `B` (inline) or a `Boxed<B>`; `value` and
+        // `take` are chosen for that same layout.
+        unsafe {
+            let slot_body = handle_body(&handle);
+            if inline {
+                let value = NonNull::new_unchecked(B::value(slot_body.cast::<B>()));
+                Entered::new(handle, value, take_value::<B>)
+            } else {
+                let value = NonNull::new_unchecked(Boxed::<B>::value(slot_body.cast()));
+                Entered::new(handle, value, take_value::<Boxed<B>>)
+            }
+        }
+    }
+
+    /// Registers a cleanup closure. It runs exactly once when the stack unwinds, after every
+    /// entry registered later.
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    /// use std::cell::Cell;
+    ///
+    /// let closed = Cell::new(0);
+    /// let mut stack = ExitStack::new();
+    /// stack.callback(|| closed.set(closed.get() + 1));
+    /// stack.close().unwrap();
+    /// assert_eq!(closed.get(), 1);
+    /// ```
+    #[inline]
+    #[track_caller]
+    pub fn callback<F>(&self, f: F) -> Handle<'_>
+    where
+        F: FnOnce() + 'a,
+        S: Admits<F>,
+    {
+        self.push(Callback(f))
+    }
+
+    /// Registers a cleanup that can fail. Its error joins the result of `close`.
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    ///
+    /// let mut stack = ExitStack::new();
+    /// stack.try_callback(|| std::fs::remove_file("/nonexistent/exitstack-doc"));
+    /// assert!(stack.close().is_err());
+    /// ```
+    #[track_caller]
+    pub fn try_callback<F, E>(&self, f: F) -> Handle<'_>
+    where
+        F: FnOnce() -> Result<(), E> + 'a,
+        E: Into<BoxError>,
+        S: Admits<F>,
+    {
+        self.push(TryCallback(f))
+    }
+
+    /// Registers a cleanup that runs only if the scope ends badly: failed, abandoned by drop,
+    /// or panicked (Zig's `errdefer`, D's `scope(failure)`).
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    /// use std::cell::Cell;
+    ///
+    /// let rolled_back = Cell::new(false);
+    /// let stack = ExitStack::new();
+    /// stack.callback_on_error(|| rolled_back.set(true));
+    /// drop(stack); // abandoned without close: counts as failure
+    /// assert!(rolled_back.get());
+    /// ```
+    #[track_caller]
+    pub fn callback_on_error<F>(&self, f: F) -> Handle<'_>
+    where
+        F: FnOnce() + 'a,
+        S: Admits<F>,
+    {
+        self.push(OnEnding {
+            f,
+            on_success: false,
+        })
+    }
+
+    /// Registers a cleanup that runs only if the scope succeeds: closed, or a scope body
+    /// returned `Ok` (D's `scope(success)`).
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    /// use std::cell::Cell;
+    ///
+    /// let committed = Cell::new(false);
+    /// let mut stack = ExitStack::new();
+    /// stack.callback_on_success(|| committed.set(true));
+    /// stack.close().unwrap();
+    /// assert!(committed.get());
+    /// ```
+    #[track_caller]
+    pub fn callback_on_success<F>(&self, f: F) -> Handle<'_>
+    where
+        F: FnOnce() + 'a,
+        S: Admits<F>,
+    {
+        self.push(OnEnding {
+            f,
+            on_success: true,
+        })
+    }
+
+    /// Registers a cleanup that receives the stack while it unwinds, so it can register more
+    /// cleanups; those run next, in the same unwind.
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    /// use std::cell::RefCell;
+    ///
+    /// let log = RefCell::new(Vec::new());
+    /// let mut stack = ExitStack::new();
+    /// stack.callback(|| log.borrow_mut().push("last"));
+    /// stack.callback_with_stack(|stack| {
+    ///     log.borrow_mut().push("first");
+    ///     stack.callback(|| log.borrow_mut().push("registered during unwind"));
+    /// });
+    /// stack.close().unwrap();
+    /// assert_eq!(*log.borrow(), ["first", "registered during unwind", "last"]);
+    /// ```
+    #[track_caller]
+    pub fn callback_with_stack<F>(&self, f: F) -> Handle<'_>
+    where
+        F: FnOnce(&ExitStack<'a, S>) + 'a,
+        S: Admits<F>,
+    {
+        self.push(WithStack {
+            f,
+            stack: PhantomData,
+        })
+    }
+
+    /// Registers an exit handler: it sees what is pending when it runs (see [`Exit`]) and may
+    /// suppress it by returning [`Flow::Suppress`].
+    ///
+    /// ```
+    /// use exitstack::{ExitStack, Flow};
+    ///
+    /// let mut stack = ExitStack::new();
+    /// stack.push_exit(|exit| Flow::suppress_if(exit.error().is_some()));
+    /// stack.try_callback(|| Err("suppressed below"));
+    /// assert!(stack.close().is_ok());
+    /// ```
+    #[track_caller]
+    pub fn push_exit<F>(&self, handler: F) -> Handle<'_>
+    where
+        F: FnOnce(&Exit<'_>) -> Flow + 'a,
+        S: Admits<F>,
+    {
+        self.push(ExitHandler(handler))
+    }
+
+    /// Registers an exit handler that can itself fail.
+    ///
+    /// ```
+    /// use exitstack::{ExitStack, Flow};
+    ///
+    /// let mut stack = ExitStack::new();
+    /// stack.try_push_exit(|_| Err::<Flow, _>("handler failed"));
+    /// assert_eq!(stack.close().unwrap_err().len(), 1);
+    /// ```
+    #[track_caller]
+    pub fn try_push_exit<F, E>(&self, handler: F) -> Handle<'_>
+    where
+        F: FnOnce(&Exit<'_>) -> Result<Flow, E> + 'a,
+        E: Into<BoxError>,
+        S: Admits<F>,
+    {
+        self.push(TryExitHandler(handler))
+    }
+
+    /// Moves `value` into the stack, which drops it when it unwinds; returns a handle that
+    /// derefs to it. Errors its `Drop` hands to [`report::from_drop`](crate::report::from_drop)
+    /// join the stack's result.
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    /// use std::io::Write;
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut stack = ExitStack::new();
+    /// let mut file = stack.enter(std::fs::File::create(dir.path().join("a.txt")).unwrap());
+    /// file.write_all(b"closed when the stack unwinds").unwrap();
+    /// stack.close().unwrap();
+    /// ```
+    #[track_caller]
+    pub fn enter<T>(&self, value: T) -> Entered<'_, T>
+    where
+        T: 'a,
+        S: Admits<T>,
+    {
+        self.push_holding(Dropped(value))
+    }
+
+    /// Moves `value` into the stack, which releases it through [`Close::close`]; its error
+    /// joins the stack's result.
+    ///
+    /// ```
+    /// use exitstack::{Close, ExitStack};
+    ///
+    /// struct Conn;
+    /// impl Close for Conn {
+    ///     type Error = &'static str;
+    ///     fn close(self) -> Result<(), &'static str> { Err("connection reset") }
+    /// }
+    ///
+    /// let mut stack = ExitStack::new();
+    /// stack.enter_closing(Conn);
+    /// assert_eq!(stack.close().unwrap_err().first().error().to_string(), "connection reset");
+    /// ```
+    #[track_caller]
+    pub fn enter_closing<T>(&self, value: T) -> Entered<'_, T>
+    where
+        T: Close + 'a,
+        S: Admits<T>,
+    {
+        self.push_holding(Closed(value))
+    }
+
+    /// Moves `value` into the stack together with its own teardown, which receives it by value
+    /// when the stack unwinds (scopeguard's `guard`, owned by the stack).
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("scratch");
+    /// let mut stack = ExitStack::new();
+    /// let scratch = stack.guard(path.clone(), |path| {
+    ///     let _ = std::fs::remove_dir_all(path);
+    /// });
+    /// std::fs::create_dir(&*scratch).unwrap();
+    /// stack.close().unwrap();
+    /// assert!(!path.exists());
+    /// ```
+    #[track_caller]
+    pub fn guard<T, F>(&self, value: T, teardown: F) -> Entered<'_, T>
+    where
+        T: 'a,
+        F: FnOnce(T) + 'a,
+        S: Admits<(T, F)>,
+    {
+        self.push_holding(Guard {
+            value,
+            teardown: move |value| {
+                teardown(value);
+                Ok::<(), Infallible>(())
+            },
+        })
+    }
+
+    /// Like [`guard`](ExitStack::guard), with a teardown that can fail.
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    ///
+    /// let mut stack = ExitStack::new();
+    /// stack.try_guard(42, |_| Err("could not release 42"));
+    /// assert!(stack.close().is_err());
+    /// ```
+    #[track_caller]
+    pub fn try_guard<T, F, E>(&self, value: T, teardown: F) -> Entered<'_, T>
+    where
+        T: 'a,
+        F: FnOnce(T) -> Result<(), E> + 'a,
+        E: Into<BoxError>,
+        S: Admits<(T, F)>,
+    {
+        self.push_holding(Guard { value, teardown })
+    }
+
+    /// Enters a [`Context`]: runs its `enter` and, if that succeeds, registers its `exit` and
+    /// returns a handle to the target. If `enter` fails, nothing is registered.
+    ///
+    /// See [`Context`] for an example.
+    #[track_caller]
+    pub fn enter_context<C>(&self, context: C) -> Result<Entered<'_, C::Target>, C::Error>
+    where
+        C: Context + 'a,
+        C::Target: 'a,
+        C::Error: Into<BoxError>,
+        S: Admits<C::Target>,
+    {
+        let target = context.enter()?;
+        Ok(self.push_holding(ContextExit::<C> { target }))
+    }
+
+    /// Pushes a whole stack as one entry: when this stack unwinds to it, its entries run in
+    /// their own order, with the pending state of this unwind (they may see and suppress this
+    /// stack's errors, as in Python).
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    /// use std::cell::RefCell;
+    ///
+    /// let log = RefCell::new(Vec::new());
+    /// let mut outer = ExitStack::new();
+    /// let inner = ExitStack::new();
+    /// inner.callback(|| log.borrow_mut().push("inner"));
+    /// outer.callback(|| log.borrow_mut().push("outer"));
+    /// outer.push_stack(inner);
+    /// outer.close().unwrap();
+    /// assert_eq!(*log.borrow(), ["inner", "outer"]);
+    /// ```
+    #[track_caller]
+    pub fn push_stack(&self, mut other: ExitStack<'a, S>) -> Handle<'_> {
+        self.push(Nested(std::mem::take(other.arena.get_mut())))
+    }
+
+    /// Whether nothing is registered (cancelled entries not yet unwound still count).
+    ///
+    /// ```
+    /// let stack = exitstack::ExitStack::new();
+    /// assert!(stack.is_empty());
+    /// stack.callback(|| ());
+    /// assert!(!stack.is_empty());
+    /// # std::mem::forget(stack);
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        // SAFETY: a shared look at the bookkeeping; no `&mut Arena` is alive outside the short
+        // sections in `push` and the unwind loop, which run no user code.
+        unsafe { (*self.arena.get()).is_empty() }
+    }
+
+    /// Moves every entry into a new stack, in constant time, leaving this one empty and usable.
+    /// This is how a scope hands what it acquired to its caller once everything succeeded.
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    /// use std::cell::Cell;
+    ///
+    /// let released = Cell::new(false);
+    /// let mut kept = {
+    ///     let mut stack = ExitStack::new();
+    ///     stack.callback(|| released.set(true));
+    ///     // ... every acquisition succeeded:
+    ///     stack.pop_all()
+    /// }; // `stack` dropped here, empty: nothing runs
+    /// assert!(!released.get());
+    /// kept.close().unwrap();
+    /// assert!(released.get());
+    /// ```
+    pub fn pop_all(&mut self) -> ExitStack<'a, S> {
+        let mut moved = ExitStack::empty();
+        std::mem::swap(self.arena.get_mut(), moved.arena.get_mut());
+        moved
+    }
+
+    /// Runs every entry, newest first, and returns every error in order. The stack is left
+    /// empty and usable; closing it again does nothing. If an entry panicked, the first panic
+    /// is resumed once every entry has run (errors pending then go to the
+    /// [report channel](crate::report)).
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    ///
+    /// let mut stack = ExitStack::new();
+    /// stack.try_callback(|| Err("one"));
+    /// stack.try_callback(|| Err("two"));
+    /// assert_eq!(stack.close().unwrap_err().len(), 2);
+    /// assert!(stack.close().is_ok());
+    /// ```
+    pub fn close(&mut self) -> Result<(), UnwindError> {
+        let mut unwind = Unwind::new(Ending::Closed, &self.arena, self.erased());
+        unwind.run_all();
+        unwind.finish()
+    }
+
+    /// Runs the entries for the end of a scope, with the scope's own state already set.
+    pub(crate) fn unwind_for_scope<'u>(&'u self, ending: Ending) -> Unwind<'u> {
+        Unwind::new(ending, &self.arena, self.erased())
+    }
+}
+
+impl<S: Threading> Drop for ExitStack<'_, S> {
+    fn drop(&mut self) {
+        if self.arena.get_mut().is_empty() {
+            return;
+        }
+        let ending = if std::thread::panicking() && !self.born_panicking {
+            Ending::Panicked
+        } else {
+            Ending::Abandoned
+        };
+        let mut unwind = Unwind::new(ending, &self.arena, self.erased());
+        unwind.run_all();
+        unwind.finish_unobserved();
+    }
+}
+
+impl<S: Threading> fmt::Debug for ExitStack<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExitStack")
+            .field("empty", &self.is_empty())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The first word of the body in the handle's slot.
+///
+/// Safety: the handle's entry has not been popped.
+unsafe fn handle_body(handle: &Handle<'_>) -> *mut Word {
+    // SAFETY: forwarded from the caller.
+    unsafe { handle.slot().body() }
+}
+
+/// Moves the value out of a body of type `B` in a slot, dropping the rest of the body.
+///
+/// Safety: `slot` holds a live `B` that is never read again.
+unsafe fn take_value<B: Holds>(slot: *mut Word) -> B::Value {
+    // SAFETY: forwarded from the caller.
+    unsafe { slot.cast::<B>().read() }.into_value()
+}

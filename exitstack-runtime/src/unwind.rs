@@ -1,0 +1,159 @@
+//! The unwinding loop and the state it carries from entry to entry.
+
+use std::any::Any;
+use std::cell::UnsafeCell;
+use std::error::Error;
+use std::panic::{self, AssertUnwindSafe};
+
+use crate::arena::Arena;
+use crate::error::{BoxError, CleanupError, UnwindError};
+use crate::exit::{Ending, Exit};
+use crate::report::{self, ReportReason};
+use crate::site::Site;
+
+/// What one entry did.
+pub(crate) enum Step {
+    /// Ran (or was skipped by its condition) without an error.
+    Done,
+    /// Returned an error. An [`UnwindError`] is flattened into its parts.
+    Failed(BoxError),
+    /// An exit handler asked to suppress what is pending.
+    Suppress,
+}
+
+/// The state of one unwind, shared by the entries as they run.
+pub(crate) struct Unwind<'u> {
+    /// How the scope ended.
+    pub(crate) ending: Ending,
+    /// The scope's own error, while it is still pending (not suppressed).
+    pub(crate) scope_error: Option<&'u (dyn Error + 'static)>,
+    /// Whether a handler suppressed the scope's error.
+    pub(crate) scope_suppressed: bool,
+    /// Cleanup errors pending since the last suppression, in order.
+    pub(crate) errors: Vec<CleanupError>,
+    /// The first panic of this unwind (or the body's), to resume when the loop ends.
+    pub(crate) panic: Option<Box<dyn Any + Send>>,
+    /// Whether the thread was already panicking when the unwind began: then no panic may be
+    /// resumed (that would abort), and every panic caught is reported instead.
+    pub(crate) thread_panicking: bool,
+    /// The arena being unwound, for entries that splice a nested stack in.
+    pub(crate) arena: &'u UnsafeCell<Arena>,
+    /// The stack being unwound, type-erased, for entries that receive it.
+    pub(crate) stack: *const (),
+}
+
+impl<'u> Unwind<'u> {
+    pub(crate) fn new(ending: Ending, arena: &'u UnsafeCell<Arena>, stack: *const ()) -> Self {
+        Unwind {
+            ending,
+            scope_error: None,
+            scope_suppressed: false,
+            errors: Vec::new(),
+            panic: None,
+            thread_panicking: std::thread::panicking(),
+            arena,
+            stack,
+        }
+    }
+
+    /// The read-only view handed to exit handlers.
+    pub(crate) fn exit(&self) -> Exit<'_> {
+        Exit::new(self)
+    }
+
+    /// Whether a panic is in flight: the body's, an earlier entry's, or the thread's.
+    pub(crate) fn is_panicking(&self) -> bool {
+        self.panic.is_some() || self.thread_panicking
+    }
+
+    /// Runs every entry, newest first, until the arena is empty. Entries pushed while this runs
+    /// are run next. Never recursive and never unwinds out: panics are caught and kept.
+    pub(crate) fn run_all(&mut self) {
+        loop {
+            // SAFETY: the `&mut Arena` lives only for this call; no other reference into the
+            // arena's bookkeeping exists while it does (entries run after it has ended).
+            let popped = unsafe { (*self.arena.get()).pop() };
+            let Some(popped) = popped else { break };
+            let run = popped.vtable.run;
+            let body = popped.body;
+            // SAFETY: the entry was popped, so its body is run exactly once, here; `run` moves
+            // it out of the slot before calling any user code that could push over it.
+            let step = panic::catch_unwind(AssertUnwindSafe(|| unsafe { run(body, self) }));
+            match step {
+                Ok(Step::Done) => {}
+                Ok(step) => self.record(step, popped.site),
+                Err(payload) => self.record_panic(payload, popped.site),
+            }
+        }
+    }
+
+    /// Applies a failure or a suppression.
+    pub(crate) fn record(&mut self, step: Step, site: Site) {
+        match step {
+            Step::Done => {}
+            Step::Suppress => {
+                if self.scope_error.take().is_some() {
+                    self.scope_suppressed = true;
+                }
+                self.errors.clear();
+            }
+            Step::Failed(error) => {
+                let (label, location) = site.into_parts();
+                match error.downcast::<UnwindError>() {
+                    Ok(many) => {
+                        for mut one in many.into_vec() {
+                            one.set_site(label.clone(), location);
+                            self.errors.push(one);
+                        }
+                    }
+                    Err(error) => {
+                        let mut one = CleanupError::new(error);
+                        one.set_site(label, location);
+                        self.errors.push(one);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Keeps the first panic to resume; reports any that cannot be resumed.
+    pub(crate) fn record_panic(&mut self, payload: Box<dyn Any + Send>, site: Site) {
+        if self.panic.is_none() && !self.thread_panicking {
+            self.panic = Some(payload);
+            return;
+        }
+        let (label, location) = site.into_parts();
+        let mut error = CleanupError::from_panic(&*payload);
+        error.set_site(label, location);
+        report::deliver(ReportReason::PanicDuringPanic, &error);
+    }
+
+    /// The cleanup errors left pending, as the result of `close`.
+    pub(crate) fn take_errors(&mut self) -> Option<UnwindError> {
+        UnwindError::from_errors(std::mem::take(&mut self.errors))
+    }
+
+    /// Ends the unwind: resumes the first panic (after reporting the errors that would be lost
+    /// with it), or returns the pending errors.
+    pub(crate) fn finish(mut self) -> Result<(), UnwindError> {
+        if let Some(payload) = self.panic.take() {
+            for error in &self.errors {
+                report::deliver(ReportReason::LostToPanic, error);
+            }
+            panic::resume_unwind(payload);
+        }
+        match self.take_errors() {
+            None => Ok(()),
+            Some(errors) => Err(errors),
+        }
+    }
+
+    /// Ends an unwind that has nobody to return errors to (a drop): reports them.
+    pub(crate) fn finish_unobserved(self) {
+        if let Err(errors) = self.finish() {
+            for error in &errors {
+                report::deliver(ReportReason::Dropped, error);
+            }
+        }
+    }
+}

@@ -17,7 +17,7 @@ use crate::threading::{Local, Sendable, Threading};
 /// ```
 /// use exitstack::{ExitStack, Outcome};
 ///
-/// let outcome = ExitStack::scope(|_| Ok::<_, std::io::Error>(7)).unwrap();
+/// let outcome = ExitStack::scope(|_| Ok::<_, std::fmt::Error>(7)).unwrap();
 /// assert_eq!(outcome, Outcome::Completed(7));
 /// assert_eq!(outcome.completed(), Some(7));
 /// ```

@@ -55,7 +55,8 @@ impl<'s> Handle<'s> {
     }
 
     /// Names the entry in error reports.
-    #[must_use = "the handle is returned so that it can still cancel or run the entry"]
+    // Not `#[must_use]`: labelling at registration (`stack.callback(f).label("x");`) is the
+    // common case, and dropping the handle leaves the entry registered, which is fine.
     pub fn label(self, label: impl Into<Cow<'static, str>>) -> Self {
         // SAFETY: the handle borrows the stack, so the entry has not been popped (that needs
         // `&mut` or an unwind of a stack nobody borrows), and nothing else reads its site now.
@@ -153,7 +154,7 @@ impl<'s, T> Entered<'s, T> {
     }
 
     /// Names the entry in error reports.
-    #[must_use = "the handle is returned so that it can still be used"]
+    // Not `#[must_use]`, as for `Handle::label`.
     pub fn label(mut self, label: impl Into<Cow<'static, str>>) -> Self {
         self.handle = self.handle.label(label);
         self

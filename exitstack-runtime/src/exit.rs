@@ -159,8 +159,9 @@ impl<'u> Exit<'u> {
         matches!(self.unwind.ending, Ending::Abandoned | Ending::Panicked)
     }
 
-    /// Whether the scope is ending badly: it failed, was abandoned, panicked, or an error is
-    /// pending. The condition under which error-only cleanups run.
+    /// Whether the scope is ending badly: it failed, was abandoned, or panicked. The condition
+    /// under which error-only cleanups run (a cleanup error alone does not count: it is
+    /// [`error`](Exit::error) that shows it).
     pub fn is_failure(&self) -> bool {
         !self.unwind.ending.is_success()
     }

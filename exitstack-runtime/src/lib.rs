@@ -67,3 +67,8 @@ pub mod __private {
     pub use core;
     pub use std;
 }
+
+/// The README's examples, compiled and run as doc tests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

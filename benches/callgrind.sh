@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Instructions per entry (register + unwind) for exitstack and its peers, counted by callgrind:
+# repeatable on a noisy machine, unlike wall-clock times.
+#
+# Usage: benches/callgrind.sh [peer...]   (default: every peer)
+# Needs valgrind. Builds the `probe` binary in release mode, then for each peer and each N runs
+# `probe <peer> <N> <rounds>` under callgrind, counting only inside `probe_<peer>` (allocator and
+# callees included), and prints instructions / (N * rounds).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+cargo build --release -q -p exitstack-benches --bin probe
+probe="$CARGO_TARGET_DIR/release/probe"
+
+peers=("$@")
+if [ ${#peers[@]} -eq 0 ]; then
+    peers=(floor boxed boxed_catch_unwind scopeguard_vec exit_stack_crate exitstack exitstack_enter
+           defer_scopeguard)
+    if "$probe" defer_exitstack 1 1 2>/dev/null; then peers+=(defer_exitstack); fi
+    if "$probe" async_sync_entry 1 1 2>/dev/null; then peers+=(async_sync_entry); fi
+fi
+
+out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
+
+# N and the rounds that make N * rounds large enough to amortize the first allocation.
+sizes=("1 100000" "16 10000" "1000 100" "1000000 1")
+
+printf '%-20s %12s %12s %12s %12s\n' "instructions/entry" "N=1" "N=16" "N=1k" "N=1M"
+for peer in "${peers[@]}"; do
+    row=$(printf '%-20s' "$peer")
+    for size in "${sizes[@]}"; do
+        read -r n rounds <<<"$size"
+        case "$peer" in
+            # A fixed buffer of 1,000 entries; a single guard per scope.
+            exit_stack_crate) [ "$n" -le 1000 ] || { row+=$(printf ' %12s' "-"); continue; } ;;
+        esac
+        valgrind --tool=callgrind --callgrind-out-file="$out/cg" --collect-atstart=no \
+            --toggle-collect="*::probe_${peer}" "$probe" "$peer" "$n" "$rounds" 2>/dev/null
+        total=$(sed -n 's/^summary: //p' "$out/cg")
+        row+=$(awk -v t="$total" -v e="$((n * rounds))" 'BEGIN { printf " %12.1f", t / e }')
+    done
+    echo "$row"
+done

@@ -74,7 +74,8 @@ pub(crate) const fn words_of<B>() -> usize {
     size_of::<B>().div_ceil(size_of::<Word>())
 }
 
-/// A chunk of raw words; `used` words from the start hold entries.
+/// A chunk of raw words; `used` words from the start hold entries. A chunk of capacity zero
+/// owns no memory: it stands for "no chunk yet", so the push fast path needs no `Option`.
 struct Chunk {
     base: NonNull<Word>,
     capacity: usize,
@@ -82,6 +83,13 @@ struct Chunk {
 }
 
 impl Chunk {
+    /// The placeholder for a missing chunk: nothing allocated, nothing free.
+    const NONE: Chunk = Chunk {
+        base: NonNull::dangling(),
+        capacity: 0,
+        used: 0,
+    };
+
     fn allocate(capacity: usize) -> Chunk {
         let layout = Layout::array::<Word>(capacity).expect("chunk size overflows");
         // SAFETY: the layout is non-zero-sized (capacity >= FIRST_CHUNK_WORDS > 0).
@@ -97,6 +105,9 @@ impl Chunk {
 
 impl Drop for Chunk {
     fn drop(&mut self) {
+        if self.capacity == 0 {
+            return; // `Chunk::NONE`: owns nothing
+        }
         let layout = Layout::array::<Word>(self.capacity).expect("chunk size overflows");
         // SAFETY: `base` came from `alloc::alloc` with this same layout and is freed once.
         unsafe { alloc::dealloc(self.base.as_ptr().cast(), layout) }
@@ -157,19 +168,34 @@ pub(crate) struct Popped {
 }
 
 /// The chunks of one stack. Empty arenas own no memory.
-#[derive(Default)]
+///
+/// The chunk pushed to and popped from is held by value in `top`, not as the last element of
+/// `below`: the hot paths then read its fields straight from the arena, with no `Vec` length or
+/// pointer to load first.
 pub(crate) struct Arena {
-    /// The last chunk is the one pushed to and popped from.
-    chunks: Vec<Chunk>,
+    /// The chunk pushed to and popped from (`Chunk::NONE` before the first push).
+    top: Chunk,
+    /// The older chunks, oldest first; popping continues with the last one when `top` empties.
+    below: Vec<Chunk>,
     /// One emptied chunk kept back, so a stack that fills and empties repeatedly at a chunk
     /// boundary does not allocate each time.
     spare: Option<Chunk>,
 }
 
+impl Default for Arena {
+    fn default() -> Self {
+        Arena {
+            top: Chunk::NONE,
+            below: Vec::new(),
+            spare: None,
+        }
+    }
+}
+
 impl Arena {
     /// Whether no entry (live or tombstoned) is left.
     pub(crate) fn is_empty(&self) -> bool {
-        self.chunks.iter().all(|chunk| chunk.used == 0)
+        self.top.used == 0 && self.below.iter().all(|chunk| chunk.used == 0)
     }
 
     /// Writes a body and its header at the top and returns where it went.
@@ -179,17 +205,20 @@ impl Arena {
     #[inline]
     pub(crate) unsafe fn push<B>(&mut self, body: B, vtable: &'static VTable, site: Site) -> Slot {
         debug_assert!(fits_inline::<B>());
-        let needed = vtable.words + HEADER_WORDS;
-        let chunk = match self.chunks.last_mut() {
-            Some(chunk) if chunk.capacity - chunk.used >= needed => chunk,
-            _ => self.grow(needed),
-        };
-        // SAFETY: the chunk has `needed` free words from `used`; the body is word-aligned
-        // (checked by `fits_inline`) and followed by the two header words.
+        debug_assert_eq!(vtable.words, words_of::<B>());
+        // `words_of::<B>()` is a constant, where `vtable.words` would be a load.
+        let needed = words_of::<B>() + HEADER_WORDS;
+        if self.top.capacity - self.top.used < needed {
+            self.grow(needed);
+        }
+        let chunk = &mut self.top;
+        // SAFETY: the chunk has `needed` free words from `used` (checked, or `grow` made a chunk
+        // that has); the body is word-aligned (checked by `fits_inline`) and followed by the two
+        // header words, all inside the chunk's allocation.
         unsafe {
             let start = chunk.base.as_ptr().add(chunk.used);
             start.cast::<B>().write(body);
-            let header = start.add(vtable.words);
+            let header = start.add(words_of::<B>());
             header.cast::<&'static VTable>().write(vtable);
             header.add(1).cast::<Site>().write(site);
             chunk.used += needed;
@@ -199,61 +228,85 @@ impl Arena {
         }
     }
 
+    /// Makes `top` a chunk with at least `needed` free words, keeping the old one below.
     #[cold]
-    fn grow(&mut self, needed: usize) -> &mut Chunk {
-        let chunk = match self.spare.take() {
+    #[inline(never)]
+    fn grow(&mut self, needed: usize) {
+        let last = self.top.capacity;
+        let fresh = match self.spare.take() {
             Some(spare) if spare.capacity >= needed => spare,
             _ => {
-                let last = self.chunks.last().map_or(0, |chunk| chunk.capacity);
                 let capacity = (last * 2)
                     .clamp(FIRST_CHUNK_WORDS, MAX_CHUNK_WORDS)
                     .max(needed);
                 Chunk::allocate(capacity)
             }
         };
-        self.chunks.push(chunk);
-        self.chunks.last_mut().expect("a chunk was just pushed")
+        let old = std::mem::replace(&mut self.top, fresh);
+        if old.used > 0 {
+            self.below.push(old);
+        } else {
+            self.keep_spare(old);
+        }
     }
 
     /// Takes the top entry off, or `None` when the arena is empty.
     #[inline]
     pub(crate) fn pop(&mut self) -> Option<Popped> {
-        loop {
-            let chunk = self.chunks.last_mut()?;
-            if chunk.used == 0 {
-                self.retire_last();
-                continue;
-            }
-            // SAFETY: `used > 0` means the top words of the chunk end in a header written by
-            // `push`; the body sits `words` words below it, inside the same chunk.
-            unsafe {
-                let header = chunk.base.as_ptr().add(chunk.used - HEADER_WORDS);
-                let vtable = header.cast::<&'static VTable>().read();
-                let site = header.add(1).cast::<Site>().read();
-                chunk.used -= vtable.words + HEADER_WORDS;
-                let body = chunk.base.as_ptr().add(chunk.used);
-                return Some(Popped { body, vtable, site });
-            }
+        if self.top.used == 0 && !self.refill() {
+            return None;
+        }
+        let chunk = &mut self.top;
+        // SAFETY: `used > 0` means the top words of the chunk end in a header written by
+        // `push`; the body sits `words` words below it, inside the same chunk.
+        unsafe {
+            let header = chunk.base.as_ptr().add(chunk.used - HEADER_WORDS);
+            let vtable = header.cast::<&'static VTable>().read();
+            let site = header.add(1).cast::<Site>().read();
+            chunk.used -= vtable.words + HEADER_WORDS;
+            let body = chunk.base.as_ptr().add(chunk.used);
+            Some(Popped { body, vtable, site })
         }
     }
 
+    /// `top` is empty: retires it and makes the newest non-empty older chunk the top. Returns
+    /// whether there was one.
     #[cold]
-    fn retire_last(&mut self) {
-        if let Some(chunk) = self.chunks.pop() {
-            let keep = self
+    #[inline(never)]
+    fn refill(&mut self) -> bool {
+        while let Some(older) = self.below.pop() {
+            let empty = std::mem::replace(&mut self.top, older);
+            self.keep_spare(empty);
+            if self.top.used > 0 {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Keeps an emptied chunk as the spare if it is larger than the current one.
+    fn keep_spare(&mut self, chunk: Chunk) {
+        debug_assert_eq!(chunk.used, 0);
+        let keep = chunk.capacity > 0
+            && self
                 .spare
                 .as_ref()
                 .is_none_or(|spare| spare.capacity < chunk.capacity);
-            if keep {
-                self.spare = Some(chunk);
-            }
+        if keep {
+            self.spare = Some(chunk);
         }
     }
 
     /// Moves every entry of `other` on top of this arena's, keeping their order: `other`'s
     /// entries become the next to pop. Costs one step per chunk, not per entry.
     pub(crate) fn splice(&mut self, mut other: Arena) {
-        self.chunks.append(&mut other.chunks);
+        let old_top = std::mem::replace(&mut self.top, std::mem::replace(&mut other.top, Chunk::NONE));
+        if old_top.used > 0 {
+            self.below.push(old_top);
+        } else {
+            self.keep_spare(old_top);
+        }
+        self.below.append(&mut other.below);
         if self.spare.is_none() {
             self.spare = other.spare.take();
         }

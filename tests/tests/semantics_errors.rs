@@ -1,0 +1,302 @@
+//! Semantics points 8-11 (`shared/reference/semantics.md`, "Errors (values)"), and the labels
+//! and `#[track_caller]` registration sites that errors carry.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use exitstack::report::from_drop;
+use exitstack::{CleanupError, Ending, ExitStack, Flow, Outcome};
+use exitstack_tests::{capture_reports, here, messages, site_of, Log};
+
+/// The scope body's own error in these tests.
+#[derive(Debug, PartialEq, Eq)]
+struct BodyError(&'static str);
+impl fmt::Display for BodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+impl std::error::Error for BodyError {}
+
+/// Hands an error to the stack from its `Drop`.
+struct FailingDrop(&'static str);
+impl Drop for FailingDrop {
+    fn drop(&mut self) {
+        from_drop(CleanupError::new(self.0));
+    }
+}
+
+#[test]
+fn s08_close_returns_every_error_in_the_order_it_happened() {
+    let mut stack = ExitStack::new();
+    stack.try_callback(|| Err("1: oldest"));
+    stack.try_guard((), |()| Err("2: try_guard"));
+    stack.enter(FailingDrop("3: from a drop"));
+    let nested = ExitStack::new();
+    nested.try_callback(|| Err("4b: nested, older"));
+    nested.try_callback(|| Err("4a: nested, newer"));
+    stack.enter_closing(nested);
+    stack.try_push_exit(|_| Err::<Flow, _>("5: exit handler"));
+    stack.try_callback(|| Err("6: newest"));
+    let errors = stack.close().unwrap_err();
+    let expected = [
+        "6: newest",
+        "5: exit handler",
+        "4a: nested, newer",
+        "4b: nested, older",
+        "3: from a drop",
+        "2: try_guard",
+        "1: oldest",
+    ];
+    assert_eq!(messages(&errors), expected);
+}
+
+#[test]
+fn s08_a_failed_scope_returns_its_own_error_and_every_cleanup_error() {
+    let error = ExitStack::scope(|stack| {
+        stack.try_callback(|| Err("cleanup b"));
+        stack.try_callback(|| Err("cleanup a"));
+        Err::<(), _>(BodyError("body"))
+    })
+    .unwrap_err();
+    assert_eq!(error.body_error(), Some(&BodyError("body")));
+    assert_eq!(
+        messages(error.cleanup_errors().unwrap()),
+        ["cleanup a", "cleanup b"]
+    );
+    // cpython#102201: the body succeeded, several cleanups failed; none is lost.
+    let error = ExitStack::scope(|stack| {
+        for message in ["x", "y", "z"] {
+            stack.try_callback(move || Err(message));
+        }
+        Ok::<_, BodyError>(())
+    })
+    .unwrap_err();
+    assert_eq!(error.body_error(), None);
+    assert_eq!(messages(error.cleanup_errors().unwrap()), ["z", "y", "x"]);
+}
+
+#[test]
+fn s08_errors_carry_their_label_and_registration_site() {
+    let mut stack = ExitStack::new();
+    let (file, line) = here();
+    stack.try_callback(|| Err("disk full")).label("flush log");
+    let unlabelled_site = here();
+    stack.try_guard(1, |_| Err("unlabelled"));
+    let nested = ExitStack::new();
+    let nested_site = here();
+    nested.try_callback(|| Err("inner")).label("inner label");
+    let outer_site = here();
+    stack.enter_closing(nested).label("outer label");
+    let errors = stack.close().unwrap_err();
+    let [inner, unlabelled, flush] = errors.as_slice() else {
+        panic!("expected three errors, got {errors:?}");
+    };
+    assert_eq!(
+        (flush.label(), site_of(flush)),
+        (Some("flush log"), Some((file.clone(), line + 1)))
+    );
+    assert_eq!(unlabelled.label(), None);
+    assert_eq!(
+        site_of(unlabelled),
+        Some((unlabelled_site.0, unlabelled_site.1 + 1))
+    );
+    // A nested stack's errors keep their own label and site, not the outer entry's.
+    assert_eq!(inner.label(), Some("inner label"));
+    assert_eq!(site_of(inner), Some((nested_site.0, nested_site.1 + 1)));
+    assert_ne!(site_of(inner), Some((outer_site.0, outer_site.1 + 1)));
+    let column = flush.location().unwrap().column();
+    let shown = format!("{flush:#}");
+    let registered = format!("{file}:{}:{column}", line + 1);
+    assert_eq!(
+        shown,
+        format!("cleanup `flush log` (registered at {registered}) failed: disk full")
+    );
+    assert!(file.ends_with("semantics_errors.rs"), "{file}");
+}
+
+#[test]
+fn s08_handles_report_their_registration_site() {
+    let stack = ExitStack::new();
+    let (file, line) = here();
+    let handle = stack.callback(|| ());
+    assert_eq!(
+        (handle.location().file(), handle.location().line()),
+        (&*file, line + 1)
+    );
+    let entered = stack.enter(5).label("five");
+    assert_eq!(entered.location().line(), line + 3);
+}
+
+#[test]
+fn s09_an_exit_handler_sees_what_is_pending_when_it_runs() {
+    let seen = RefCell::new(Vec::new());
+    let look = |tag: &'static str| {
+        let seen = &seen;
+        move |exit: &exitstack::Exit<'_>| {
+            let errors: Vec<String> = exit.errors().map(ToString::to_string).collect();
+            let latest = exit.error().map(ToString::to_string);
+            seen.borrow_mut().push(format!(
+                "{tag}: latest={latest:?} all={errors:?} scope={} ending={:?}",
+                exit.is_scope_error(),
+                exit.ending()
+            ));
+            Flow::Propagate
+        }
+    };
+    let result = ExitStack::scope(|stack| {
+        stack.push_exit(look("last"));
+        stack.try_callback(|| Err("cleanup"));
+        stack.push_exit(look("first"));
+        Err::<(), _>(BodyError("body"))
+    });
+    assert!(result.is_err());
+    assert_eq!(
+        *seen.borrow(),
+        [
+            r#"first: latest=Some("body") all=["body"] scope=true ending=Failed"#,
+            r#"last: latest=Some("cleanup") all=["body", "cleanup"] scope=false ending=Failed"#,
+        ]
+    );
+    seen.borrow_mut().clear();
+    let mut stack = ExitStack::new();
+    stack.push_exit(look("nothing pending"));
+    stack.close().unwrap();
+    drop(stack);
+    assert_eq!(
+        *seen.borrow(),
+        [r#"nothing pending: latest=None all=[] scope=false ending=Closed"#]
+    );
+}
+
+#[test]
+fn s09_an_exit_handler_sees_a_panic_and_a_drop() {
+    let seen = RefCell::new(Vec::new());
+    let look = |tag: &'static str| {
+        let seen = &seen;
+        move |exit: &exitstack::Exit<'_>| {
+            let state = (exit.is_panicking(), exit.is_dropped(), exit.ending());
+            seen.borrow_mut().push(format!("{tag}: {state:?}"));
+            Flow::Propagate
+        }
+    };
+    {
+        let stack = ExitStack::new();
+        stack.push_exit(look("dropped"));
+    }
+    let mut stack = ExitStack::new();
+    stack.push_exit(look("after a panicking entry"));
+    stack.callback(|| panic!("entry panicked"));
+    let _ = catch_unwind(AssertUnwindSafe(|| stack.close()));
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let stack = ExitStack::new();
+        stack.push_exit(look("dropped during a panic"));
+        panic!("thread panicking");
+    }));
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        ExitStack::scope(|stack| {
+            stack.push_exit(look("scope body panicked"));
+            if true {
+                panic!("body panicked");
+            }
+            Ok::<_, BodyError>(())
+        })
+    }));
+    assert_eq!(
+        *seen.borrow(),
+        [
+            "dropped: (false, true, Abandoned)",
+            "after a panicking entry: (true, false, Closed)",
+            "dropped during a panic: (true, true, Panicked)",
+            "scope body panicked: (true, true, Panicked)",
+        ]
+    );
+}
+
+#[test]
+fn s10_suppressing_clears_everything_pending_and_later_errors_start_afresh() {
+    let mut stack = ExitStack::new();
+    stack.try_callback(|| Err("after the suppression"));
+    stack.push_exit(|exit| {
+        assert_eq!(exit.errors().count(), 2);
+        Flow::Suppress
+    });
+    stack.try_callback(|| Err("before, older"));
+    stack.try_callback(|| Err("before, newer"));
+    let errors = stack.close().unwrap_err();
+    assert_eq!(messages(&errors), ["after the suppression"]);
+
+    let outcome = ExitStack::scope(|stack| {
+        stack.push_exit(|exit| Flow::suppress_if(exit.errors().count() == 2));
+        stack.try_callback(|| Err("cleanup"));
+        Err::<(), _>(BodyError("body"))
+    })
+    .unwrap();
+    assert_eq!(outcome, Outcome::Suppressed(BodyError("body")));
+}
+
+#[test]
+fn s10_a_panic_is_seen_but_never_suppressed() {
+    let log = Log::new();
+    let mut stack = ExitStack::new();
+    let l = log.clone();
+    stack.push_exit(move |exit| {
+        l.push(format!("saw panic: {}", exit.is_panicking()));
+        Flow::Suppress
+    });
+    stack.try_callback(|| Err("pending with the panic"));
+    stack.callback(|| panic!("not suppressible"));
+    let (result, reports) = capture_reports(|| catch_unwind(AssertUnwindSafe(|| stack.close())));
+    let payload = result.unwrap_err();
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"not suppressible"));
+    assert_eq!(log.entries(), ["saw panic: true"]);
+    // The suppression did clear the error, so nothing is left to report with the panic.
+    assert!(reports.is_empty(), "{reports:?}");
+}
+
+#[test]
+fn s11_a_scope_tells_completed_failed_and_suppressed_apart() {
+    let completed = ExitStack::scope(|_| Ok::<_, BodyError>(42)).unwrap();
+    assert_eq!(completed, Outcome::Completed(42));
+    let failed = ExitStack::scope(|_| Err::<u8, _>(BodyError("failed"))).unwrap_err();
+    assert_eq!(failed.body_error(), Some(&BodyError("failed")));
+    assert!(failed.cleanup_errors().is_none());
+    let handled = ExitStack::scope(|stack| {
+        stack.push_exit(|exit| Flow::suppress_if(exit.is_scope_error()));
+        Err::<u8, _>(BodyError("handled"))
+    })
+    .unwrap();
+    assert_eq!(handled, Outcome::Suppressed(BodyError("handled")));
+    assert!(handled.is_suppressed());
+    // Suppressed, then a later cleanup failed: the suppressed error is kept, not lost.
+    let both = ExitStack::scope(|stack| {
+        stack.try_callback(|| Err("later cleanup"));
+        stack.push_exit(|_| Flow::Suppress);
+        Err::<u8, _>(BodyError("suppressed"))
+    })
+    .unwrap_err();
+    assert_eq!(both.body_error(), None);
+    assert_eq!(both.suppressed_error(), Some(&BodyError("suppressed")));
+    assert_eq!(messages(both.cleanup_errors().unwrap()), ["later cleanup"]);
+}
+
+#[test]
+fn s11_ending_is_closed_only_for_success() {
+    fn record<'a>(stack: &ExitStack<'a>, endings: &'a RefCell<Vec<Ending>>) {
+        stack.push_exit(|exit| {
+            endings.borrow_mut().push(exit.ending());
+            Flow::Propagate
+        });
+    }
+    let endings = RefCell::new(Vec::new());
+    let _ = ExitStack::scope(|stack| {
+        record(stack, &endings);
+        Ok::<_, BodyError>(())
+    });
+    let _ = ExitStack::scope(|stack| {
+        record(stack, &endings);
+        Err::<(), _>(BodyError("x"))
+    });
+    assert_eq!(*endings.borrow(), [Ending::Closed, Ending::Failed]);
+}

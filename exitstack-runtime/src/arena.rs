@@ -39,6 +39,9 @@ pub(crate) struct VTable {
     pub(crate) discard: unsafe fn(*mut Word),
     /// The vtable to put in place once the body has been moved out: same size, does nothing.
     pub(crate) tombstone: &'static VTable,
+    /// For async entries only: moves the body out and builds its future (see
+    /// `async_stack::entry`). The sync loop ignores it and calls `run`, which reports instead.
+    pub(crate) start_async: Option<crate::async_stack::StartAsync>,
 }
 
 /// The vtable of a slot whose body is gone (cancelled, run now, or spliced away).
@@ -48,6 +51,7 @@ pub(crate) const fn tombstone_of(words: usize) -> VTable {
         run: run_nothing,
         discard: discard_nothing,
         tombstone: &TOMBSTONE_ZERO, // never consulted: a tombstone is never tombstoned again
+        start_async: None,
     }
 }
 
@@ -56,6 +60,7 @@ static TOMBSTONE_ZERO: VTable = VTable {
     run: run_nothing,
     discard: discard_nothing,
     tombstone: &TOMBSTONE_ZERO,
+    start_async: None,
 };
 
 unsafe fn run_nothing(_: *mut Word, _: &mut Unwind<'_>) -> Step {

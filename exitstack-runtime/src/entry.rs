@@ -38,6 +38,7 @@ impl<B: Body> VTableOf<B> {
         run: run_body::<B>,
         discard: discard_body::<B>,
         tombstone: &tombstone_of(words_of::<B>()),
+        start_async: None,
     };
 }
 

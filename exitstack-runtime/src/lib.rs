@@ -41,6 +41,7 @@
 #![warn(missing_docs)]
 
 mod arena;
+mod async_stack;
 mod context;
 mod entry;
 mod error;
@@ -53,6 +54,10 @@ mod stack;
 mod threading;
 mod unwind;
 
+pub use async_stack::{
+    Aclose, AsyncContext, AsyncEntered, AsyncExitStack, AsyncHandle, NotRunError,
+    SendAsyncExitStack, TimedOut,
+};
 pub use context::{Close, Context};
 pub use error::{BoxError, CleanupError, PanicError, UnwindError};
 pub use exit::{Ending, Exit, Flow};

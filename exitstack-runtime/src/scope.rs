@@ -67,6 +67,21 @@ pub struct ScopeError<E> {
 }
 
 impl<E> ScopeError<E> {
+    /// For the async scope function (`async_stack::scope`), which builds the same result.
+    pub(crate) fn from_parts(
+        body: Option<E>,
+        suppressed: Option<E>,
+        cleanup: Option<UnwindError>,
+    ) -> Self {
+        ScopeError {
+            body,
+            suppressed,
+            cleanup,
+        }
+    }
+}
+
+impl<E> ScopeError<E> {
     /// The body's error, if it returned one that was not suppressed.
     pub fn body_error(&self) -> Option<&E> {
         self.body.as_ref()

@@ -1,0 +1,280 @@
+//! The async kinds of entry: bodies stored in the same arena as the sync ones, whose vtable
+//! has a `start_async` function that moves the body out and builds its future.
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::ptr::{addr_of_mut, NonNull};
+use std::task::{Context as TaskContext, Poll};
+
+use super::context::AsyncContext;
+use super::errors::NotRunError;
+use crate::arena::{tombstone_of, words_of, VTable, Word};
+use crate::error::BoxError;
+use crate::exit::{Exit, Flow};
+use crate::site::Site;
+use crate::threading::{Sendable, Threading};
+use crate::unwind::{Step, Unwind};
+
+/// What the future of an async entry resolves to.
+pub(crate) type Flowed = Result<Flow, BoxError>;
+
+/// The `start_async` slot of a vtable: moves the body out of its slot and writes its future,
+/// as an `Option<EntryFuture<'a, S>>` for the `'a` and `S` of the stack it was pushed on, to
+/// `out`.
+pub(crate) type StartAsync = unsafe fn(body: *mut Word, exit: &Exit<'_>, out: *mut ());
+
+/// The future of one async entry, type-erased. `S` records whether it is `Send`.
+pub(crate) struct EntryFuture<'a, S> {
+    future: Pin<Box<dyn Future<Output = Flowed> + 'a>>,
+    _mode: PhantomData<fn() -> S>,
+}
+
+// SAFETY: an `EntryFuture<'_, Sendable>` is only built by `start_body::<Sendable, _>` from a body
+// pushed on a `Sendable` stack, whose registration required both the body and the future it
+// returns to be `Send` (`Sendable: Admits<T>` needs `T: Send`).
+unsafe impl Send for EntryFuture<'_, Sendable> {}
+
+impl<'a, S> EntryFuture<'a, S> {
+    /// Safety (for `S = Sendable`): `future` is `Send`.
+    unsafe fn new(future: Pin<Box<dyn Future<Output = Flowed> + 'a>>) -> Self {
+        EntryFuture {
+            future,
+            _mode: PhantomData,
+        }
+    }
+}
+
+impl<S> Future for EntryFuture<'_, S> {
+    type Output = Flowed;
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Flowed> {
+        self.get_mut().future.as_mut().poll(cx)
+    }
+}
+
+/// A site that may cross threads with the future it names.
+pub(crate) struct SendSite(pub(crate) Site);
+
+// SAFETY: a `Site` owns either a `&'static Location` or a boxed (`&'static Location`,
+// `Cow<'static, str>`) record; both are `Send + Sync`, the raw pointer only tags which.
+unsafe impl Send for SendSite {}
+
+/// An async entry body: consumed when its future is built.
+pub(crate) trait AsyncBody<'a>: Sized + 'a {
+    /// Builds the future. Runs the synchronous part of the entry (an exit handler looks at
+    /// `exit` here; its future cannot borrow it).
+    fn start(self, exit: &Exit<'_>) -> Pin<Box<dyn Future<Output = Flowed> + 'a>>;
+}
+
+/// An async body that owns a value lent out through an `AsyncEntered`.
+pub(crate) trait AsyncHolds<'a>: AsyncBody<'a> {
+    type Value;
+    /// Safety: `this` points to a live body.
+    unsafe fn value(this: *mut Self) -> *mut Self::Value;
+    fn into_value(self) -> Self::Value;
+}
+
+/// The vtable of async body `B` on a stack of mode `S` and lifetime `'a`.
+pub(crate) struct AsyncVTableOf<'a, S, B>(PhantomData<VTableKey<'a, S, B>>);
+
+type VTableKey<'a, S, B> = fn() -> (&'a (), S, B);
+
+impl<'a, S: Threading, B: AsyncBody<'a>> AsyncVTableOf<'a, S, B> {
+    pub(crate) const VTABLE: &'static VTable = &VTable {
+        words: words_of::<B>(),
+        run: run_without_runtime::<B>,
+        discard: discard_body::<B>,
+        tombstone: &tombstone_of(words_of::<B>()),
+        start_async: Some(Self::start),
+    };
+}
+
+/// The sync path for an async body (reached only if an async entry is run synchronously):
+/// the body is dropped and the entry fails with [`NotRunError`].
+///
+/// Safety: `slot` holds an initialized `B` that is never read again.
+unsafe fn run_without_runtime<B>(slot: *mut Word, _: &mut Unwind<'_>) -> Step {
+    // SAFETY: per the contract, the `B` is dropped exactly once.
+    unsafe { slot.cast::<B>().drop_in_place() };
+    Step::Failed(Box::new(NotRunError))
+}
+
+/// Safety: as for `run_without_runtime`.
+unsafe fn discard_body<B>(slot: *mut Word) {
+    // SAFETY: per the contract, the `B` is dropped exactly once.
+    unsafe { slot.cast::<B>().drop_in_place() }
+}
+
+impl<'a, S: Threading, B: AsyncBody<'a>> AsyncVTableOf<'a, S, B> {
+    /// Safety: `slot` holds an initialized `B` that is never read again, pushed on a stack of mode
+    /// `S` and lifetime `'a`; `out` points to an `Option<EntryFuture<'b, S>>` with `'a: 'b`.
+    unsafe fn start(slot: *mut Word, exit: &Exit<'_>, out: *mut ()) {
+        // SAFETY: per the contract, the `B` is moved out exactly once, before any user code runs.
+        let body = unsafe { slot.cast::<B>().read() };
+        let future = body.start(exit);
+        // SAFETY: the registration that pushed `B` on an `S` stack checked `S: Admits<_>` for the
+        // body and its future, so for `Sendable` the future is `Send`. Writing an `'a` future where
+        // a shorter-lived one is expected is the covariant coercion, done through the pointer.
+        unsafe {
+            out.cast::<Option<EntryFuture<'a, S>>>()
+                .write(Some(EntryFuture::new(future)))
+        }
+    }
+}
+
+/// A body too large for inline storage, kept on the heap behind a raw pointer (not a `Box`, so
+/// a reference to the value inside stays valid while the slot moves nothing).
+pub(crate) struct HeapBody<B>(NonNull<B>);
+
+impl<B> HeapBody<B> {
+    pub(crate) fn new(body: B) -> Self {
+        HeapBody(NonNull::from(Box::leak(Box::new(body))))
+    }
+
+    fn into_inner(self) -> B {
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: the pointer came from `Box::leak` and `this` will not free it again.
+        *unsafe { Box::from_raw(this.0.as_ptr()) }
+    }
+}
+
+impl<B> Drop for HeapBody<B> {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from `Box::leak`; `into_inner` skips this drop.
+        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+    }
+}
+
+impl<'a, B: AsyncBody<'a>> AsyncBody<'a> for HeapBody<B> {
+    fn start(self, exit: &Exit<'_>) -> Pin<Box<dyn Future<Output = Flowed> + 'a>> {
+        self.into_inner().start(exit)
+    }
+}
+
+impl<'a, B: AsyncHolds<'a>> AsyncHolds<'a> for HeapBody<B> {
+    type Value = B::Value;
+    unsafe fn value(this: *mut Self) -> *mut B::Value {
+        // SAFETY: `this` is a live `HeapBody`, whose pointer is a live `B`.
+        unsafe { B::value((*this).0.as_ptr()) }
+    }
+    fn into_value(self) -> B::Value {
+        self.into_inner().into_value()
+    }
+}
+
+/// `push_async_callback`.
+pub(crate) struct AsyncCallback<F>(pub(crate) F);
+
+impl<'a, F, Fut> AsyncBody<'a> for AsyncCallback<F>
+where
+    F: FnOnce() -> Fut + 'a,
+    Fut: Future<Output = ()> + 'a,
+{
+    fn start(self, _: &Exit<'_>) -> Pin<Box<dyn Future<Output = Flowed> + 'a>> {
+        let future = (self.0)();
+        Box::pin(async move {
+            future.await;
+            Ok(Flow::Propagate)
+        })
+    }
+}
+
+/// `try_push_async_callback`.
+pub(crate) struct AsyncTryCallback<F>(pub(crate) F);
+
+impl<'a, F, Fut, E> AsyncBody<'a> for AsyncTryCallback<F>
+where
+    F: FnOnce() -> Fut + 'a,
+    Fut: Future<Output = Result<(), E>> + 'a,
+    E: Into<BoxError>,
+{
+    fn start(self, _: &Exit<'_>) -> Pin<Box<dyn Future<Output = Flowed> + 'a>> {
+        let future = (self.0)();
+        Box::pin(async move { future.await.map(|()| Flow::Propagate).map_err(Into::into) })
+    }
+}
+
+/// `push_async_exit` / `try_push_async_exit`: the handler sees the exit synchronously and
+/// returns the future that decides.
+pub(crate) struct AsyncExitHandler<F>(pub(crate) F);
+
+impl<'a, F, Fut, E> AsyncBody<'a> for AsyncExitHandler<F>
+where
+    F: FnOnce(&Exit<'_>) -> Fut + 'a,
+    Fut: Future<Output = Result<Flow, E>> + 'a,
+    E: Into<BoxError>,
+{
+    fn start(self, exit: &Exit<'_>) -> Pin<Box<dyn Future<Output = Flowed> + 'a>> {
+        let future = (self.0)(exit);
+        Box::pin(async move { future.await.map_err(Into::into) })
+    }
+}
+
+/// A value with an async teardown: `async_guard` / `try_async_guard`.
+pub(crate) struct AsyncGuard<T, F> {
+    pub(crate) value: T,
+    pub(crate) teardown: F,
+}
+
+impl<'a, T, F, Fut, E> AsyncBody<'a> for AsyncGuard<T, F>
+where
+    T: 'a,
+    F: FnOnce(T) -> Fut + 'a,
+    Fut: Future<Output = Result<(), E>> + 'a,
+    E: Into<BoxError>,
+{
+    fn start(self, _: &Exit<'_>) -> Pin<Box<dyn Future<Output = Flowed> + 'a>> {
+        let future = (self.teardown)(self.value);
+        Box::pin(async move { future.await.map(|()| Flow::Propagate).map_err(Into::into) })
+    }
+}
+
+impl<'a, T, F, Fut, E> AsyncHolds<'a> for AsyncGuard<T, F>
+where
+    T: 'a,
+    F: FnOnce(T) -> Fut + 'a,
+    Fut: Future<Output = Result<(), E>> + 'a,
+    E: Into<BoxError>,
+{
+    type Value = T;
+    unsafe fn value(this: *mut Self) -> *mut T {
+        // SAFETY: `this` is live; taking a field's address reads nothing.
+        unsafe { addr_of_mut!((*this).value) }
+    }
+    fn into_value(self) -> T {
+        self.value
+    }
+}
+
+/// The exit half of an entered [`AsyncContext`].
+pub(crate) struct AsyncContextExit<C: AsyncContext> {
+    pub(crate) target: C::Target,
+}
+
+impl<'a, C> AsyncBody<'a> for AsyncContextExit<C>
+where
+    C: AsyncContext + 'a,
+    C::Target: 'a,
+    C::Error: Into<BoxError>,
+{
+    fn start(self, exit: &Exit<'_>) -> Pin<Box<dyn Future<Output = Flowed> + 'a>> {
+        let future = C::exit(self.target, exit);
+        Box::pin(async move { future.await.map_err(Into::into) })
+    }
+}
+
+impl<'a, C> AsyncHolds<'a> for AsyncContextExit<C>
+where
+    C: AsyncContext + 'a,
+    C::Target: 'a,
+    C::Error: Into<BoxError>,
+{
+    type Value = C::Target;
+    unsafe fn value(this: *mut Self) -> *mut C::Target {
+        // SAFETY: `this` is live; taking a field's address reads nothing.
+        unsafe { addr_of_mut!((*this).target) }
+    }
+    fn into_value(self) -> C::Target {
+        self.target
+    }
+}

@@ -1,0 +1,242 @@
+//! Handles to single async entries: [`AsyncHandle`] and [`AsyncEntered`]. They cancel, label
+//! and lend out like [`Handle`] and [`Entered`](crate::Entered), and run the entry now by
+//! awaiting it.
+
+use std::borrow::Cow;
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::panic::Location;
+use std::ptr::NonNull;
+
+use super::entry::{EntryFuture, SendSite};
+use crate::arena::{Arena, Slot, Word};
+use crate::error::UnwindError;
+use crate::exit::Ending;
+use crate::handle::Handle;
+use crate::threading::Threading;
+use crate::unwind::{Step, Unwind};
+
+/// A registered async entry, borrowed from its stack: cancel it, label it, or run it now with
+/// [`run`](AsyncHandle::run). Dropping the handle leaves the entry registered.
+///
+/// # Examples
+///
+/// ```
+/// use exitstack::AsyncExitStack;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let mut stack = AsyncExitStack::new();
+/// let cleanup = stack.push_async_callback(|| async { unreachable!("cancelled") });
+/// cleanup.label("remove partial output").cancel();
+/// stack.aclose().await.unwrap();
+/// # });
+/// ```
+pub struct AsyncHandle<'s, S: Threading> {
+    handle: Handle<'s>,
+    _mode: PhantomData<fn() -> S>,
+}
+
+impl<'s, S: Threading> AsyncHandle<'s, S> {
+    pub(super) fn new(handle: Handle<'s>) -> Self {
+        AsyncHandle {
+            handle,
+            _mode: PhantomData,
+        }
+    }
+
+    /// Names the entry in error reports.
+    #[must_use = "the handle is returned so that it can still cancel or run the entry"]
+    pub fn label(self, label: impl Into<Cow<'static, str>>) -> Self {
+        AsyncHandle::new(self.handle.label(label))
+    }
+
+    /// Where the entry was registered.
+    pub fn location(&self) -> &'static Location<'static> {
+        self.handle.location()
+    }
+
+    /// Removes the entry without running it.
+    pub fn cancel(self) {
+        self.handle.cancel()
+    }
+
+    /// Runs the entry now (as if the stack were being closed), removes it, and returns its
+    /// error. The entry is taken out at once; the returned future runs it. A panic propagates.
+    ///
+    /// ```
+    /// use exitstack::AsyncExitStack;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let mut stack = AsyncExitStack::new();
+    /// let flush = stack.try_push_async_callback(|| async { Err("flush failed") });
+    /// assert!(flush.run().await.is_err());
+    /// assert!(stack.aclose().await.is_ok()); // it does not run again
+    /// # });
+    /// ```
+    pub fn run(self) -> impl Future<Output = Result<(), UnwindError>> + 's {
+        // SAFETY: the handle borrows the stack, so the entry has not been popped.
+        unsafe { run_slot::<S>(self.handle.slot()) }
+    }
+}
+
+impl<S: Threading> fmt::Debug for AsyncHandle<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncHandle")
+            .field("location", &self.location().to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Takes the entry at `slot` out (tombstoning the slot) and returns a future that runs it.
+///
+/// Safety: the slot's entry has not been popped and holds an async body pushed on a stack of
+/// mode `S` whose lifetime outlives `'s`.
+unsafe fn run_slot<'s, S: Threading>(
+    slot: Slot,
+) -> impl Future<Output = Result<(), UnwindError>> + 's {
+    // An unwind over an empty arena: building an async entry's future reads only the exit
+    // state, never the arena or the stack.
+    let empty = UnsafeCell::new(Arena::default());
+    let unwind = Unwind::new(Ending::Closed, &empty, std::ptr::null());
+    let mut future: Option<EntryFuture<'s, S>> = None;
+    // SAFETY: forwarded from the caller; the body is moved out exactly once (by `start`, or by
+    // `run` for a sync entry, which never gets here: async handles name async entries only).
+    let site = unsafe {
+        let body = slot.body();
+        let site = SendSite(slot.site_mut().duplicate());
+        let vtable = slot.tombstone();
+        let start = vtable
+            .start_async
+            .expect("an async handle names an async entry");
+        start(
+            body,
+            &unwind.exit(),
+            (&mut future as *mut Option<EntryFuture<'s, S>>).cast(),
+        );
+        site
+    };
+    drop(unwind);
+    let future = future.expect("start_async writes the future");
+    async move {
+        let site = site; // capture the `Send` wrapper, not its field
+        let step = match future.await {
+            Ok(flow) => super::close::flow_step(flow),
+            Err(error) => Step::Failed(error),
+        };
+        let empty = UnsafeCell::new(Arena::default());
+        let mut unwind = Unwind::new(Ending::Closed, &empty, std::ptr::null());
+        unwind.record(step, site.0);
+        unwind.finish()
+    }
+}
+
+/// A value owned by an async stack, released asynchronously when the stack closes: use it
+/// through `Deref`/`DerefMut`, take it back with [`cancel`](AsyncEntered::cancel), release it
+/// now with [`release`](AsyncEntered::release), or keep a plain `&mut T` with
+/// [`into_mut`](AsyncEntered::into_mut).
+///
+/// # Examples
+///
+/// ```
+/// use exitstack::AsyncExitStack;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let mut stack = AsyncExitStack::new();
+/// let mut lines = stack.async_guard(Vec::new(), |lines: Vec<&str>| async move {
+///     assert_eq!(lines, ["kept by the stack"]);
+/// });
+/// lines.push("kept by the stack");
+/// stack.aclose().await.unwrap();
+/// # });
+/// ```
+pub struct AsyncEntered<'s, T, S: Threading> {
+    handle: AsyncHandle<'s, S>,
+    value: NonNull<T>,
+    take: unsafe fn(*mut Word) -> T,
+    _owns: PhantomData<&'s mut T>,
+}
+
+impl<'s, T, S: Threading> AsyncEntered<'s, T, S> {
+    /// Safety: `value` points to the value inside the body of the entry at `handle`'s slot,
+    /// and `take` moves the value out of that body's slot.
+    pub(super) unsafe fn new(
+        handle: Handle<'s>,
+        value: NonNull<T>,
+        take: unsafe fn(*mut Word) -> T,
+    ) -> Self {
+        AsyncEntered {
+            handle: AsyncHandle::new(handle),
+            value,
+            take,
+            _owns: PhantomData,
+        }
+    }
+
+    /// Names the entry in error reports.
+    #[must_use = "the handle is returned so that it can still be used"]
+    pub fn label(mut self, label: impl Into<Cow<'static, str>>) -> Self {
+        self.handle = self.handle.label(label);
+        self
+    }
+
+    /// Where the entry was registered.
+    pub fn location(&self) -> &'static Location<'static> {
+        self.handle.location()
+    }
+
+    /// Gives up the handle and keeps a plain reference, valid while the stack is borrowed.
+    pub fn into_mut(self) -> &'s mut T {
+        // SAFETY: the value stays in place until the entry is popped, which needs the stack's
+        // `&mut` and so cannot happen during `'s`; the handle is consumed.
+        unsafe { &mut *self.value.as_ptr() }
+    }
+
+    /// Takes the value back out of the stack: it will not be released.
+    ///
+    /// ```
+    /// use exitstack::AsyncExitStack;
+    ///
+    /// let stack = AsyncExitStack::new();
+    /// let id = stack.async_guard(42, |_| async { unreachable!("taken back") });
+    /// assert_eq!(id.cancel(), 42);
+    /// ```
+    pub fn cancel(self) -> T {
+        // SAFETY: the handle borrows the stack, so the entry has not been popped; the slot is
+        // tombstoned and `take` moves the value out of the body exactly once.
+        unsafe {
+            let slot = self.handle.handle.slot();
+            let body = slot.body();
+            slot.tombstone();
+            (self.take)(body)
+        }
+    }
+
+    /// Releases the value now (as the stack would), returning the release's error.
+    pub fn release(self) -> impl Future<Output = Result<(), UnwindError>> + 's {
+        self.handle.run()
+    }
+}
+
+impl<T, S: Threading> Deref for AsyncEntered<'_, T, S> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the value is alive and in place while the handle exists (see `into_mut`).
+        unsafe { self.value.as_ref() }
+    }
+}
+
+impl<T, S: Threading> DerefMut for AsyncEntered<'_, T, S> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; `&mut self` makes this the only reference.
+        unsafe { self.value.as_mut() }
+    }
+}
+
+impl<T: fmt::Debug, S: Threading> fmt::Debug for AsyncEntered<'_, T, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("AsyncEntered").field(&**self).finish()
+    }
+}

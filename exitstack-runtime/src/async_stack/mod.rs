@@ -1,0 +1,39 @@
+//! [`AsyncExitStack`]: Python's `AsyncExitStack` for Rust's async world, built on the same
+//! engine as [`ExitStack`](crate::ExitStack): one arena and one last-in-first-out order for
+//! sync and async entries, the same errors, exit view, handles and labels.
+//!
+//! Async entries are ordinary arena entries whose vtable can also build a future
+//! (`start_async`). The async loop ([`AsyncExitStack::aclose`], the async scope) pops an entry,
+//! runs it if it is sync, or builds and awaits its future if it is async; the sync loop of
+//! `Drop` runs sync entries and reports async ones, because Rust has no async `Drop` and
+//! blocking a runtime thread on a future can deadlock.
+//!
+//! No async runtime is a dependency: futures are polled with the caller's waker, and the
+//! per-entry time limit takes the caller's timer.
+//!
+//! | file | concept |
+//! |---|---|
+//! | `stack.rs` | the type and its registrations |
+//! | `entry.rs` | async entry bodies and their vtables |
+//! | `close.rs` | the async unwind loop, `aclose`, cancellation, `Drop` |
+//! | `scope.rs` | the async scope function |
+//! | `handle.rs` | handles to async entries |
+//! | `context.rs` | the `AsyncContext` trait |
+//! | `limit.rs` | per-entry time limit, spawning on drop (`tokio`) |
+//! | `errors.rs` | `TimedOut`, `NotRunError` |
+
+mod close;
+mod context;
+mod entry;
+mod errors;
+mod handle;
+mod limit;
+mod scope;
+mod stack;
+
+pub use close::Aclose;
+pub use context::AsyncContext;
+pub(crate) use entry::StartAsync;
+pub use errors::{NotRunError, TimedOut};
+pub use handle::{AsyncEntered, AsyncHandle};
+pub use stack::{AsyncExitStack, SendAsyncExitStack};

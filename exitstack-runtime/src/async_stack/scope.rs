@@ -1,0 +1,128 @@
+//! The async scope function: run an async body with a fresh stack, then unwind it, awaiting
+//! async entries, with the body's real outcome (its error, or its panic).
+
+use std::error::Error;
+use std::future::{poll_fn, Future};
+use std::panic::{self, AssertUnwindSafe};
+use std::pin::pin;
+use std::task::Poll;
+
+use super::stack::AsyncExitStack;
+use crate::exit::Ending;
+use crate::scope::{Outcome, ScopeError, ScopeResult};
+use crate::threading::{Local, Sendable, Threading};
+
+impl<'a> AsyncExitStack<'a, Local> {
+    /// Runs the async `body` with a new stack, then unwinds the stack with the body's real
+    /// outcome: exit handlers (sync and async) see the body's error and may suppress it; a panic
+    /// in the body runs every entry, awaiting async ones, and is then resumed. The result is the
+    /// one [`ExitStack::scope`](crate::ExitStack::scope) gives.
+    ///
+    /// The body gets `&mut` access (so it can also `pop_all` to hand resources out, or `aclose`
+    /// early); a `&mut` to a `Send` stack is `Send`, which keeps
+    /// [`scope_send`](AsyncExitStack::scope_send) usable in spawned tasks.
+    ///
+    /// If the scope future itself is dropped part-way, the stack is dropped with it (see the
+    /// `Drop` of [`AsyncExitStack`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use exitstack::{AsyncExitStack, Flow, Outcome};
+    /// use std::io;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let outcome = AsyncExitStack::scope(async |stack| {
+    ///     stack.push_async_exit(|exit| {
+    ///         let interrupted = exit
+    ///             .error()
+    ///             .and_then(|e| e.downcast_ref::<io::Error>())
+    ///             .is_some_and(|e| e.kind() == io::ErrorKind::Interrupted);
+    ///         async move { Flow::suppress_if(interrupted) }
+    ///     });
+    ///     tokio::task::yield_now().await;
+    ///     Err::<(), _>(io::Error::from(io::ErrorKind::Interrupted))
+    /// })
+    /// .await
+    /// .unwrap();
+    /// assert!(outcome.is_suppressed());
+    /// # });
+    /// ```
+    pub async fn scope<T, E, F>(body: F) -> ScopeResult<T, E>
+    where
+        F: AsyncFnOnce(&mut AsyncExitStack<'a, Local>) -> Result<T, E>,
+        E: Error + 'static,
+    {
+        run_scope(AsyncExitStack::new(), body).await
+    }
+}
+
+impl<'a> AsyncExitStack<'a, Sendable> {
+    /// [`scope`](AsyncExitStack::scope) with a [`SendAsyncExitStack`](crate::SendAsyncExitStack):
+    /// the scope future is `Send` when the body's is.
+    ///
+    /// ```
+    /// use exitstack::SendAsyncExitStack;
+    ///
+    /// # tokio::runtime::Builder::new_multi_thread().build().unwrap().block_on(async {
+    /// let task = tokio::spawn(SendAsyncExitStack::scope_send(async |stack| {
+    ///     stack.push_async_callback(|| async { tokio::task::yield_now().await });
+    ///     tokio::task::yield_now().await;
+    ///     Ok::<_, std::fmt::Error>(1)
+    /// }));
+    /// assert_eq!(task.await.unwrap().unwrap().completed(), Some(1));
+    /// # });
+    /// ```
+    pub async fn scope_send<T, E, F>(body: F) -> ScopeResult<T, E>
+    where
+        F: AsyncFnOnce(&mut AsyncExitStack<'a, Sendable>) -> Result<T, E>,
+        E: Error + 'static,
+    {
+        run_scope(AsyncExitStack::new_send(), body).await
+    }
+}
+
+async fn run_scope<'a, S, T, E, F>(mut stack: AsyncExitStack<'a, S>, body: F) -> ScopeResult<T, E>
+where
+    S: Threading,
+    F: AsyncFnOnce(&mut AsyncExitStack<'a, S>) -> Result<T, E>,
+    E: Error + 'static,
+{
+    let result = {
+        let mut future = pin!(body(&mut stack));
+        poll_fn(
+            |cx| match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+                Ok(Poll::Pending) => Poll::Pending,
+                Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
+                Err(payload) => Poll::Ready(Err(payload)),
+            },
+        )
+        .await
+    };
+    let (value, error, payload) = match result {
+        Ok(Ok(value)) => (Some(value), None, None),
+        Ok(Err(error)) => (None, Some(error), None),
+        Err(payload) => (None, None, Some(payload)),
+    };
+    let ending = match (&error, &payload) {
+        (_, Some(_)) => Ending::Panicked,
+        (Some(_), None) => Ending::Failed,
+        (None, None) => Ending::Closed,
+    };
+    stack.begin_scope_unwind(ending, error.is_some(), payload);
+    poll_fn(|cx| stack.poll_unwind(cx, error.as_ref().map(|e| e as &(dyn Error + 'static)))).await;
+    let (suppressed, cleanup) = stack.finish_unwind();
+    drop(stack);
+    match (value, error, suppressed, cleanup.err()) {
+        (Some(value), _, _, None) => Ok(Outcome::Completed(value)),
+        (None, Some(error), true, None) => Ok(Outcome::Suppressed(error)),
+        (_, error, suppressed, cleanup) => {
+            let (body, suppressed) = if suppressed {
+                (None, error)
+            } else {
+                (error, None)
+            };
+            Err(ScopeError::from_parts(body, suppressed, cleanup))
+        }
+    }
+}

@@ -1,0 +1,544 @@
+//! [`AsyncExitStack`]: the type, its constructors and its registrations.
+
+use std::cell::UnsafeCell;
+use std::convert::Infallible;
+use std::fmt;
+use std::future::Future;
+use std::ops::Deref;
+use std::panic::Location;
+use std::ptr::NonNull;
+
+use super::close::Closing;
+use super::context::AsyncContext;
+use super::entry::{
+    AsyncBody, AsyncCallback, AsyncContextExit, AsyncExitHandler, AsyncGuard, AsyncHolds,
+    AsyncTryCallback, AsyncVTableOf, HeapBody,
+};
+use super::handle::{AsyncEntered, AsyncHandle};
+use super::limit::{Spawner, TimeLimit};
+use crate::arena::{fits_inline, Arena, Word};
+use crate::error::BoxError;
+use crate::exit::{Ending, Exit, Flow};
+use crate::handle::Handle;
+use crate::site::Site;
+use crate::stack::ExitStack;
+use crate::threading::{Admits, Local, Sendable, Threading};
+
+/// Python's `AsyncExitStack`: one last-in-first-out stack of sync and async cleanups, closed by
+/// awaiting [`aclose`](AsyncExitStack::aclose) or by the async [`scope`](AsyncExitStack::scope)
+/// function.
+///
+/// Every sync registration of [`ExitStack`] is available through `Deref` (`callback`,
+/// `try_callback`, `push_exit`, `enter`, `guard`, `enter_context`, ...), with the same
+/// behaviour, and shares the one order with the async registrations
+/// ([`push_async_callback`](Self::push_async_callback),
+/// [`push_async_exit`](Self::push_async_exit),
+/// [`enter_async_context`](Self::enter_async_context), [`async_guard`](Self::async_guard)).
+///
+/// Rust has no async `Drop`, so:
+/// - **cancelled `aclose`**: if the `aclose` future is dropped part-way (a timeout, a
+///   `select!`), the entry in flight stays in the stack, with every error and panic collected so
+///   far; the next `aclose` resumes that entry first, then runs the rest, each exactly once, and
+///   returns all the errors;
+/// - **dropped without `aclose`**: sync entries run (as for [`ExitStack`], the ending is
+///   [`Ending::Abandoned`] or [`Ending::Panicked`]); async entries, including one left in flight
+///   by a cancelled `aclose`, are never run by blocking: each is dropped and reported to the
+///   [report channel](crate::report) with reason
+///   [`AsyncNotRun`](crate::report::ReportReason::AsyncNotRun), or, with the `tokio` feature
+///   and [`spawn_on_drop`](Self::spawn_on_drop), spawned on the current tokio runtime.
+///
+/// `S` is [`Local`] (any entry) or [`Sendable`] (only `Send` entries and futures; the stack is
+/// then `Send` and can be held across `.await` in a spawned task; see [`SendAsyncExitStack`]).
+/// The stack is not `Sync`: a `&stack` (a handle, or an `enter_async_context` in progress)
+/// cannot be held across an `.await` in a task that must be `Send`; there, enter the context
+/// first and register it with [`push_async_context`](Self::push_async_context).
+///
+/// # Examples
+///
+/// ```
+/// use exitstack::AsyncExitStack;
+/// use std::sync::{Arc, Mutex};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let log = Arc::new(Mutex::new(Vec::new()));
+/// let mut stack = AsyncExitStack::new();
+/// let sync_log = log.clone();
+/// stack.callback(move || sync_log.lock().unwrap().push("sync, registered first"));
+/// let async_log = log.clone();
+/// stack.push_async_callback(move || async move {
+///     async_log.lock().unwrap().push("async, registered last");
+/// });
+/// stack.aclose().await.unwrap();
+/// assert_eq!(*log.lock().unwrap(), ["async, registered last", "sync, registered first"]);
+/// # });
+/// ```
+pub struct AsyncExitStack<'a, S: Threading = Local> {
+    pub(super) sync: ExitStack<'a, S>,
+    /// The state of a started, unfinished unwind (a cancelled `aclose`).
+    pub(super) closing: Option<Closing<'a, S>>,
+    pub(super) limit: Option<TimeLimit<'a, S>>,
+    pub(super) spawner: Option<Spawner<'a, S>>,
+    /// As for `ExitStack`: a panic already in flight at creation is not this scope's.
+    pub(super) born_panicking: bool,
+}
+
+/// An [`AsyncExitStack`] that takes only `Send` entries and futures, and is `Send` itself.
+///
+/// ```
+/// use exitstack::SendAsyncExitStack;
+///
+/// # tokio::runtime::Builder::new_multi_thread().build().unwrap().block_on(async {
+/// let task = tokio::spawn(async {
+///     let mut stack = SendAsyncExitStack::new_send();
+///     stack.push_async_callback(|| async { tokio::task::yield_now().await });
+///     tokio::task::yield_now().await; // the stack is held across an await in a spawned task
+///     stack.aclose().await
+/// });
+/// task.await.unwrap().unwrap();
+/// # });
+/// ```
+pub type SendAsyncExitStack<'a> = AsyncExitStack<'a, Sendable>;
+
+impl<'a> AsyncExitStack<'a, Local> {
+    /// An empty stack. Allocates nothing until the first registration.
+    ///
+    /// ```
+    /// let stack = exitstack::AsyncExitStack::new();
+    /// assert!(stack.is_empty());
+    /// ```
+    pub fn new() -> Self {
+        AsyncExitStack::from_sync(ExitStack::new())
+    }
+}
+
+impl<'a> AsyncExitStack<'a, Sendable> {
+    /// An empty [`SendAsyncExitStack`].
+    ///
+    /// ```
+    /// fn assert_send<T: Send>(_: &T) {}
+    /// let stack = exitstack::SendAsyncExitStack::new_send();
+    /// assert_send(&stack);
+    /// ```
+    pub fn new_send() -> Self {
+        AsyncExitStack::from_sync(ExitStack::new_send())
+    }
+}
+
+impl Default for AsyncExitStack<'_, Local> {
+    fn default() -> Self {
+        AsyncExitStack::new()
+    }
+}
+
+impl Default for AsyncExitStack<'_, Sendable> {
+    fn default() -> Self {
+        AsyncExitStack::new_send()
+    }
+}
+
+impl<'a, S: Threading> Deref for AsyncExitStack<'a, S> {
+    type Target = ExitStack<'a, S>;
+
+    /// The sync registrations. `close` and `pop_all` are not reachable this way (they need
+    /// `&mut`): use [`aclose`](AsyncExitStack::aclose) and
+    /// [`pop_all`](AsyncExitStack::pop_all).
+    fn deref(&self) -> &ExitStack<'a, S> {
+        &self.sync
+    }
+}
+
+impl<'a, S: Threading> AsyncExitStack<'a, S> {
+    pub(super) fn from_sync(sync: ExitStack<'a, S>) -> Self {
+        AsyncExitStack {
+            sync,
+            closing: None,
+            limit: None,
+            spawner: None,
+            born_panicking: std::thread::panicking(),
+        }
+    }
+
+    /// The arena and the type-erased stack pointer of the inner sync stack.
+    fn parts(&self) -> (&UnsafeCell<Arena>, *const ()) {
+        // `unwind_for_scope` is the sync stack's crate-internal door to its arena; building the
+        // (empty) unwind state costs nothing and is dropped at once.
+        let unwind = self.sync.unwind_for_scope(Ending::Closed);
+        (unwind.arena, unwind.stack)
+    }
+
+    /// Stores an async body, boxing it first when it does not fit inline.
+    #[track_caller]
+    fn push_async<B: AsyncBody<'a>>(&self, body: B) -> Handle<'_> {
+        self.push_async_at(body, Location::caller())
+    }
+
+    fn push_async_at<B: AsyncBody<'a>>(
+        &self,
+        body: B,
+        location: &'static Location<'static>,
+    ) -> Handle<'_> {
+        let site = Site::new(location);
+        let (arena, stack) = self.parts();
+        // SAFETY: as in `ExitStack::push`: no user code runs while the `&mut Arena` lives, and
+        // the unwind loops never hold one across an entry. The vtable is `B`'s (or
+        // `HeapBody<B>`'s) for this stack's `'a` and `S`, matching the stored type.
+        let slot = unsafe {
+            let arena = &mut *arena.get();
+            if fits_inline::<B>() {
+                arena.push(body, AsyncVTableOf::<'a, S, B>::VTABLE, site)
+            } else {
+                let vtable = AsyncVTableOf::<'a, S, HeapBody<B>>::VTABLE;
+                arena.push(HeapBody::new(body), vtable, site)
+            }
+        };
+        Handle::new(arena, stack, slot)
+    }
+
+    /// Stores an async body that owns a value, and returns the handle that lends it out.
+    #[track_caller]
+    fn push_async_holding<B: AsyncHolds<'a>>(&self, body: B) -> AsyncEntered<'_, B::Value, S> {
+        self.push_async_holding_at(body, Location::caller())
+    }
+
+    fn push_async_holding_at<B: AsyncHolds<'a>>(
+        &self,
+        body: B,
+        location: &'static Location<'static>,
+    ) -> AsyncEntered<'_, B::Value, S> {
+        let inline = fits_inline::<B>();
+        let handle = self.push_async_at(body, location);
+        // SAFETY: the slot was just written with a `B` (inline) or a `HeapBody<B>`; `value` and
+        // `take` are chosen for that same layout.
+        unsafe {
+            let slot_body = handle.slot().body();
+            if inline {
+                let value = NonNull::new_unchecked(B::value(slot_body.cast::<B>()));
+                AsyncEntered::new(handle, value, take_value::<B>)
+            } else {
+                let value = NonNull::new_unchecked(HeapBody::<B>::value(slot_body.cast()));
+                AsyncEntered::new(handle, value, take_value::<HeapBody<B>>)
+            }
+        }
+    }
+
+    /// Registers an async cleanup: `f` is called when `aclose` reaches the entry, and the
+    /// future it returns is awaited before the next entry runs.
+    ///
+    /// ```
+    /// use exitstack::AsyncExitStack;
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let flushed = AtomicUsize::new(0);
+    /// let mut stack = AsyncExitStack::new();
+    /// stack.push_async_callback(|| async {
+    ///     tokio::task::yield_now().await; // e.g. flush a buffer to a socket
+    ///     flushed.fetch_add(1, Ordering::SeqCst);
+    /// });
+    /// stack.aclose().await.unwrap();
+    /// assert_eq!(flushed.load(Ordering::SeqCst), 1);
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn push_async_callback<F, Fut>(&self, f: F) -> AsyncHandle<'_, S>
+    where
+        F: FnOnce() -> Fut + 'a,
+        Fut: Future<Output = ()> + 'a,
+        S: Admits<F> + Admits<Fut>,
+    {
+        AsyncHandle::new(self.push_async(AsyncCallback(f)))
+    }
+
+    /// Registers an async cleanup that can fail; its error joins the result of `aclose`.
+    ///
+    /// ```
+    /// use exitstack::AsyncExitStack;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let mut stack = AsyncExitStack::new();
+    /// stack.try_push_async_callback(|| async { Err("flush failed") }).label("flush");
+    /// let errors = stack.aclose().await.unwrap_err();
+    /// assert_eq!(errors.first().label(), Some("flush"));
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn try_push_async_callback<F, Fut, E>(&self, f: F) -> AsyncHandle<'_, S>
+    where
+        F: FnOnce() -> Fut + 'a,
+        Fut: Future<Output = Result<(), E>> + 'a,
+        E: Into<BoxError>,
+        S: Admits<F> + Admits<Fut>,
+    {
+        AsyncHandle::new(self.push_async(AsyncTryCallback(f)))
+    }
+
+    /// Registers an async exit handler. The handler is called with the [`Exit`] when `aclose`
+    /// reaches it and returns a future that says whether to suppress what is pending. The future
+    /// cannot borrow the `Exit`: read what you need from it first.
+    ///
+    /// ```
+    /// use exitstack::{AsyncExitStack, Flow};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let mut stack = AsyncExitStack::new();
+    /// stack.push_async_exit(|exit| {
+    ///     let failing = exit.error().is_some();
+    ///     async move {
+    ///         tokio::task::yield_now().await; // e.g. roll back a transaction
+    ///         Flow::suppress_if(failing)
+    ///     }
+    /// });
+    /// stack.try_callback(|| Err("suppressed by the async handler"));
+    /// assert!(stack.aclose().await.is_ok());
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn push_async_exit<F, Fut>(&self, handler: F) -> AsyncHandle<'_, S>
+    where
+        F: FnOnce(&Exit<'_>) -> Fut + 'a,
+        Fut: Future<Output = Flow> + 'a,
+        S: Admits<F> + Admits<Fut>,
+    {
+        AsyncHandle::new(self.push_async(AsyncExitHandler(move |exit: &Exit<'_>| {
+            let future = handler(exit);
+            async move { Ok::<Flow, Infallible>(future.await) }
+        })))
+    }
+
+    /// Registers an async exit handler that can itself fail.
+    ///
+    /// ```
+    /// use exitstack::{AsyncExitStack, Flow};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let mut stack = AsyncExitStack::new();
+    /// stack.try_push_async_exit(|_| async { Err::<Flow, _>("rollback failed") });
+    /// assert_eq!(stack.aclose().await.unwrap_err().len(), 1);
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn try_push_async_exit<F, Fut, E>(&self, handler: F) -> AsyncHandle<'_, S>
+    where
+        F: FnOnce(&Exit<'_>) -> Fut + 'a,
+        Fut: Future<Output = Result<Flow, E>> + 'a,
+        E: Into<BoxError>,
+        S: Admits<F> + Admits<Fut>,
+    {
+        AsyncHandle::new(self.push_async(AsyncExitHandler(handler)))
+    }
+
+    /// Moves `value` into the stack with an async teardown, which receives it by value and is
+    /// awaited when the stack closes.
+    ///
+    /// ```
+    /// use exitstack::AsyncExitStack;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let mut stack = AsyncExitStack::new();
+    /// let mut buffer = stack.async_guard(Vec::new(), |buffer: Vec<u8>| async move {
+    ///     assert_eq!(buffer, b"flushed on close");
+    /// });
+    /// buffer.extend_from_slice(b"flushed on close");
+    /// stack.aclose().await.unwrap();
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn async_guard<T, F, Fut>(&self, value: T, teardown: F) -> AsyncEntered<'_, T, S>
+    where
+        T: 'a,
+        F: FnOnce(T) -> Fut + 'a,
+        Fut: Future<Output = ()> + 'a,
+        S: Admits<(T, F)> + Admits<Fut>,
+    {
+        self.push_async_holding(AsyncGuard {
+            value,
+            teardown: move |value| {
+                let future = teardown(value);
+                async move {
+                    future.await;
+                    Ok::<(), Infallible>(())
+                }
+            },
+        })
+    }
+
+    /// Like [`async_guard`](Self::async_guard), with a teardown that can fail.
+    ///
+    /// ```
+    /// use exitstack::AsyncExitStack;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let mut stack = AsyncExitStack::new();
+    /// stack.try_async_guard(7, |_| async { Err("could not release 7") });
+    /// assert!(stack.aclose().await.is_err());
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn try_async_guard<T, F, Fut, E>(&self, value: T, teardown: F) -> AsyncEntered<'_, T, S>
+    where
+        T: 'a,
+        F: FnOnce(T) -> Fut + 'a,
+        Fut: Future<Output = Result<(), E>> + 'a,
+        E: Into<BoxError>,
+        S: Admits<(T, F)> + Admits<Fut>,
+    {
+        self.push_async_holding(AsyncGuard { value, teardown })
+    }
+
+    /// Enters an [`AsyncContext`]: awaits its `enter` and, if that succeeds, registers its
+    /// `exit` and returns a handle to the target. If `enter` fails, nothing is registered.
+    ///
+    /// The future borrows the stack while `enter` runs; in a task that must be `Send`, use
+    /// [`push_async_context`](Self::push_async_context) instead. See [`AsyncContext`] for an
+    /// example.
+    #[track_caller]
+    pub fn enter_async_context<C>(
+        &self,
+        context: C,
+    ) -> impl Future<Output = Result<AsyncEntered<'_, C::Target, S>, C::Error>> + use<'_, 'a, C, S>
+    where
+        C: AsyncContext + 'a,
+        C::Target: 'a,
+        C::Error: Into<BoxError>,
+        S: Admits<C::Target>,
+    {
+        let site = Location::caller();
+        async move {
+            let target = context.enter().await?;
+            Ok(self.push_async_context_at::<C>(target, site))
+        }
+    }
+
+    /// Registers the exit of an [`AsyncContext`] whose `enter` the caller already awaited.
+    /// Nothing borrows the stack across an `.await`, so this works in a `Send` task.
+    ///
+    /// ```
+    /// use exitstack::{AsyncContext, Exit, Flow, SendAsyncExitStack};
+    /// use std::future::Future;
+    ///
+    /// struct Lease(u32);
+    /// impl AsyncContext for Lease {
+    ///     type Target = u32;
+    ///     type Error = std::io::Error;
+    ///     async fn enter(self) -> std::io::Result<u32> { Ok(self.0) }
+    ///     fn exit(_: u32, _: &Exit<'_>) -> impl Future<Output = std::io::Result<Flow>> + Send + use<> {
+    ///         async { Ok(Flow::Propagate) }
+    ///     }
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_multi_thread().build().unwrap().block_on(async {
+    /// tokio::spawn(async {
+    ///     let mut stack = SendAsyncExitStack::new_send();
+    ///     let lease = Lease(7).enter().await.unwrap();
+    ///     let lease: &mut u32 = stack.push_async_context::<Lease>(lease).into_mut();
+    ///     tokio::task::yield_now().await;
+    ///     assert_eq!(*lease, 7);
+    ///     stack.aclose().await.unwrap();
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn push_async_context<C>(&self, target: C::Target) -> AsyncEntered<'_, C::Target, S>
+    where
+        C: AsyncContext + 'a,
+        C::Target: 'a,
+        C::Error: Into<BoxError>,
+        S: Admits<C::Target>,
+    {
+        self.push_async_context_at::<C>(target, Location::caller())
+    }
+
+    fn push_async_context_at<C>(
+        &self,
+        target: C::Target,
+        site: &'static Location<'static>,
+    ) -> AsyncEntered<'_, C::Target, S>
+    where
+        C: AsyncContext + 'a,
+        C::Target: 'a,
+        C::Error: Into<BoxError>,
+    {
+        // The registration site is the caller's, even across the `enter` await.
+        self.push_async_holding_at(AsyncContextExit::<C> { target }, site)
+    }
+
+    /// Pushes a whole async stack as one entry: when `aclose` reaches it, its entries (sync and
+    /// async) run next, in their own order. A cancelled `aclose` of `other` that left an entry
+    /// in flight is not carried over: dropping `other` reports it.
+    ///
+    /// ```
+    /// use exitstack::AsyncExitStack;
+    /// use std::sync::Mutex;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let log = Mutex::new(Vec::new());
+    /// let mut outer = AsyncExitStack::new();
+    /// let inner = AsyncExitStack::new();
+    /// inner.push_async_callback(|| async { log.lock().unwrap().push("inner") });
+    /// outer.push_async_callback(|| async { log.lock().unwrap().push("outer") });
+    /// outer.push_async_stack(inner);
+    /// outer.aclose().await.unwrap();
+    /// assert_eq!(*log.lock().unwrap(), ["inner", "outer"]);
+    /// # });
+    /// ```
+    #[track_caller]
+    pub fn push_async_stack(&self, mut other: AsyncExitStack<'a, S>) -> Handle<'_> {
+        self.sync.push_stack(other.sync.pop_all())
+    }
+
+    /// Whether nothing is registered and no cancelled `aclose` left work behind.
+    ///
+    /// ```
+    /// let stack = exitstack::AsyncExitStack::new();
+    /// assert!(stack.is_empty());
+    /// stack.push_async_callback(|| async {});
+    /// assert!(!stack.is_empty());
+    /// # std::mem::forget(stack);
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.sync.is_empty() && self.closing.is_none()
+    }
+
+    /// Moves every registered entry into a new stack, in constant time, leaving this one empty
+    /// and usable. The time limit and `spawn_on_drop` setting stay with this stack, as does the
+    /// state of a cancelled `aclose` (finished by this stack's next `aclose` or drop).
+    ///
+    /// ```
+    /// use exitstack::AsyncExitStack;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let closed = AtomicBool::new(false);
+    /// let mut kept = {
+    ///     let mut stack = AsyncExitStack::new();
+    ///     stack.push_async_callback(|| async { closed.store(true, Ordering::SeqCst) });
+    ///     stack.pop_all() // every acquisition succeeded: hand them over
+    /// };
+    /// assert!(!closed.load(Ordering::SeqCst));
+    /// kept.aclose().await.unwrap();
+    /// assert!(closed.load(Ordering::SeqCst));
+    /// # });
+    /// ```
+    pub fn pop_all(&mut self) -> AsyncExitStack<'a, S> {
+        AsyncExitStack::from_sync(self.sync.pop_all())
+    }
+}
+
+impl<S: Threading> fmt::Debug for AsyncExitStack<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncExitStack")
+            .field("empty", &self.is_empty())
+            .field("closing", &self.closing.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Moves the value out of a body of type `B` in a slot, dropping the rest of the body.
+///
+/// Safety: `slot` holds a live `B` that is never read again.
+unsafe fn take_value<'a, B: AsyncHolds<'a>>(slot: *mut Word) -> B::Value {
+    // SAFETY: forwarded from the caller.
+    unsafe { slot.cast::<B>().read() }.into_value()
+}

@@ -43,10 +43,13 @@
 mod arena;
 mod async_stack;
 mod context;
+mod decorate;
+mod defer;
 mod entry;
 mod error;
 mod exit;
 mod handle;
+mod managed;
 pub mod report;
 mod scope;
 mod site;
@@ -62,6 +65,7 @@ pub use context::{Close, Context};
 pub use error::{BoxError, CleanupError, PanicError, UnwindError};
 pub use exit::{Ending, Exit, Flow};
 pub use handle::{Entered, Handle};
+pub use managed::{Field, RollbackError};
 pub use scope::{Outcome, ScopeError, ScopeResult};
 pub use stack::{ExitStack, SendExitStack};
 pub use threading::{Admits, Local, Sendable, Threading};
@@ -69,9 +73,18 @@ pub use threading::{Admits, Local, Sendable, Threading};
 /// Items used by the code the macros generate. Not public API: may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::decorate::{
+        context_failed, enter_failed, run_plain, run_result, DecoratedResult, ErrorView, ViewBoxed,
+        ViewError, ViewNone,
+    };
+    pub use crate::defer::{Defer, When};
+    pub use crate::managed::{empty_field, CloserOutput, Teardown};
+    pub use crate::{Close, Exit, ExitStack, Field, Flow, RollbackError, UnwindError};
     pub use core;
     pub use std;
 }
+
+pub use exitstack_macros::{defer, managed, stack_callback, with_stack};
 
 /// The README's examples, compiled and run as doc tests so that they stay true.
 #[cfg(doctest)]

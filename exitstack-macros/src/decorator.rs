@@ -1,0 +1,139 @@
+//! `#[with_stack]`: give a function body a stack and unwind it with the body's real return value.
+//!
+//! Options: a bare identifier names the stack binding (`#[with_stack(stack)]`); `context = expr`
+//! enters a `Context` before the body runs (the body need not change); `crate = path`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
+use syn::parse::Parser;
+use syn::{Expr, Ident, ItemFn, ReturnType, Type};
+
+use crate::crate_path::{duplicate_key, unknown_key, CratePath};
+
+const KEYS: &[&str] = &["<binding name>", "context", "crate"];
+
+struct Options {
+    binding: Option<Ident>,
+    contexts: Vec<Expr>,
+    krate: CratePath,
+}
+
+fn parse_options(args: TokenStream) -> syn::Result<Options> {
+    let mut options = Options {
+        binding: None,
+        contexts: Vec::new(),
+        krate: CratePath::default_path(),
+    };
+    let mut krate_seen = false;
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("context") {
+            options.contexts.push(meta.value()?.parse()?);
+        } else if meta.path.is_ident("crate") {
+            if krate_seen {
+                return Err(duplicate_key(&meta, "`with_stack`"));
+            }
+            krate_seen = true;
+            options.krate = CratePath::parse(&meta)?;
+        } else if let (Some(ident), true) = (
+            meta.path.get_ident(),
+            meta.input.is_empty() || meta.input.peek(syn::Token![,]),
+        ) {
+            if options.binding.is_some() {
+                return Err(meta.error("the stack is already named; give one binding name"));
+            }
+            options.binding = Some(ident.clone());
+        } else {
+            return Err(unknown_key(&meta, "`with_stack`", KEYS));
+        }
+        Ok(())
+    });
+    parser.parse2(args)?;
+    Ok(options)
+}
+
+pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
+    let function: ItemFn = match syn::parse2(input.clone()) {
+        Ok(function) => function,
+        Err(error) => {
+            let error = error.to_compile_error();
+            return quote!(#input #error);
+        }
+    };
+    match parse_options(args).and_then(|options| expand_fn(&function, &options)) {
+        Ok(tokens) => tokens,
+        Err(error) => {
+            let error = error.to_compile_error();
+            quote!(#function #error)
+        }
+    }
+}
+
+fn expand_fn(function: &ItemFn, options: &Options) -> syn::Result<TokenStream> {
+    if let Some(asyncness) = function.sig.asyncness {
+        return Err(syn::Error::new(
+            asyncness.span,
+            "`#[with_stack]` does not support `async fn` yet; use `ExitStack::scope` in the body",
+        ));
+    }
+    let private = options.krate.private();
+    let binding = options
+        .binding
+        .clone()
+        .unwrap_or_else(|| Ident::new("stack", Span::mixed_site()));
+    let attrs = &function.attrs;
+    let vis = &function.vis;
+    let sig = &function.sig;
+    let block = &function.block;
+    let result_type = match &sig.output {
+        ReturnType::Type(_, ty) if is_result(ty) => Some(ty),
+        _ => None,
+    };
+    let contexts = options.contexts.iter().map(|context| {
+        let error = Ident::new("error", Span::mixed_site());
+        let failed = match result_type {
+            Some(_) => quote!(return ::core::result::Result::Err(#private::enter_failed(#error))),
+            None => quote!(#private::context_failed(#error)),
+        };
+        quote! {
+            if let ::core::result::Result::Err(#error) = #binding.enter_context(#context) {
+                #failed;
+            }
+        }
+    });
+    let used = options.binding.is_some() || !options.contexts.is_empty();
+    let param = if used { quote!(#binding) } else { quote!(_) };
+    let body = quote!(|#param| { #(#contexts)* #block });
+    let call = match result_type {
+        Some(ty) => {
+            let view = Ident::new("view", Span::mixed_site());
+            quote! {
+                #private::run_result::<#ty, _, _>(#body, |#view| {
+                    #[allow(unused_imports)]
+                    use #private::{ViewBoxed as _, ViewError as _, ViewNone as _};
+                    (&&#private::ErrorView(#view)).view()
+                })
+            }
+        }
+        None => quote!(#private::run_plain(#body)),
+    };
+    Ok(quote! {
+        #(#attrs)*
+        #vis #sig {
+            #call
+        }
+    })
+}
+
+/// Whether the return type is spelled as a `Result` (any path ending in `Result`).
+fn is_result(ty: &Type) -> bool {
+    match ty {
+        Type::Path(path) => path
+            .path
+            .segments
+            .last()
+            .is_some_and(|segment| segment.ident == "Result"),
+        Type::Group(group) => is_result(&group.elem),
+        Type::Paren(paren) => is_result(&paren.elem),
+        _ => false,
+    }
+}

@@ -1,0 +1,165 @@
+//! `defer!`: parse the form, then expand to a bare guard or a registration on a stack.
+//!
+//! Forms (`move` may precede any block, to move captured values into the closure):
+//! - `defer! { .. }`, `defer!(on_error { .. })`, `defer!(on_success { .. })`: a local guard;
+//! - `defer!(stack => { .. })`, `defer!(stack => on_error { .. })`,
+//!   `defer!(stack => on_success { .. })`, `defer!(stack => |err| { .. })`: a registration on
+//!   `stack`, whose value is the entry's handle.
+
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::parse::{Parse, ParseStream};
+use syn::{Block, Expr, Ident, Token};
+
+use crate::crate_path::CratePath;
+
+enum Kind {
+    Always,
+    OnError,
+    OnSuccess,
+    /// `|err|`: runs with the pending error.
+    WithError(syn::Pat),
+}
+
+struct Defer {
+    stack: Option<Expr>,
+    kind: Kind,
+    capture: Option<Token![move]>,
+    body: TokenStream,
+}
+
+const FORMS: &str = "expected `defer! { .. }`, `defer!(on_error { .. })`, \
+                     `defer!(on_success { .. })`, `defer!(stack => { .. })`, \
+                     `defer!(stack => on_error { .. })`, `defer!(stack => on_success { .. })` \
+                     or `defer!(stack => |err| { .. })`";
+
+impl Parse for Defer {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let stack = if has_top_level_arrow(input) {
+            let stack: Expr = input.parse()?;
+            input.parse::<Token![=>]>()?;
+            if input.is_empty() {
+                return Err(input.error(format!("missing block after `=>`; {FORMS}")));
+            }
+            Some(stack)
+        } else {
+            None
+        };
+        let kind = if input.peek(Token![|]) {
+            input.parse::<Token![|]>()?;
+            let pat = syn::Pat::parse_single(input)?;
+            input.parse::<Token![|]>()?;
+            Kind::WithError(pat)
+        } else if input.peek(Ident) && input.peek2(syn::token::Brace)
+            || input.peek(Ident) && input.peek2(Token![move])
+        {
+            let ident: Ident = input.fork().parse()?;
+            match ident.to_string().as_str() {
+                "on_error" => {
+                    input.parse::<Ident>()?;
+                    Kind::OnError
+                }
+                "on_success" => {
+                    input.parse::<Ident>()?;
+                    Kind::OnSuccess
+                }
+                _ if stack.is_some() => {
+                    return Err(syn::Error::new(
+                        ident.span(),
+                        format!("unknown `defer!` condition `{ident}`; valid conditions are `on_error`, `on_success`, `|err|`"),
+                    ))
+                }
+                _ => Kind::Always,
+            }
+        } else {
+            Kind::Always
+        };
+        let capture: Option<Token![move]> = input.parse()?;
+        let conditional = !matches!(kind, Kind::Always);
+        let body = if stack.is_some() || conditional || capture.is_some() {
+            if !input.peek(syn::token::Brace) {
+                return Err(input.error(format!("expected a block `{{ .. }}`; {FORMS}")));
+            }
+            let block: Block = input.parse()?;
+            if !input.is_empty() {
+                return Err(input.error("unexpected tokens after the block"));
+            }
+            block.to_token_stream()
+        } else {
+            // Bare `defer! { stmts }`: the statements are the body.
+            let body: TokenStream = input.parse()?;
+            quote!({ #body })
+        };
+        Ok(Defer {
+            stack,
+            kind,
+            capture,
+            body,
+        })
+    }
+}
+
+/// Whether a `=>` appears outside any group: the stack form.
+fn has_top_level_arrow(input: ParseStream<'_>) -> bool {
+    let tokens: Vec<TokenTree> = input.fork().parse::<TokenStream>().map_or_else(
+        |_| Vec::new(),
+        |tokens: TokenStream| tokens.into_iter().collect(),
+    );
+    tokens.windows(2).any(|pair| match pair {
+        [TokenTree::Punct(first), TokenTree::Punct(second)] => {
+            first.as_char() == '='
+                && second.as_char() == '>'
+                && first.spacing() == proc_macro2::Spacing::Joint
+        }
+        _ => false,
+    })
+}
+
+pub fn expand(input: TokenStream) -> TokenStream {
+    match syn::parse2::<Defer>(input) {
+        Ok(defer) => expand_defer(&defer, &CratePath::default_path().private()),
+        Err(error) => error.to_compile_error(),
+    }
+}
+
+fn expand_defer(defer: &Defer, private: &TokenStream) -> TokenStream {
+    let body = &defer.body;
+    let capture = &defer.capture;
+    let Some(stack) = &defer.stack else {
+        let when = match &defer.kind {
+            Kind::Always => quote!(Always),
+            Kind::OnError => quote!(OnPanic),
+            Kind::OnSuccess => quote!(OnSuccess),
+            Kind::WithError(pat) => {
+                return syn::Error::new_spanned(
+                    pat,
+                    "the `|err|` form needs a stack to see the error: write `defer!(stack => |err| { .. })`",
+                )
+                .to_compile_error()
+            }
+        };
+        let guard = Ident::new("guard", Span::mixed_site());
+        return quote! {
+            let #guard = #private::Defer::new(#private::When::#when, #capture || #body);
+        };
+    };
+    // An invisible group: the receiver is one expression whatever its precedence.
+    let stack = proc_macro2::Group::new(proc_macro2::Delimiter::None, stack.to_token_stream());
+    let method = match &defer.kind {
+        Kind::Always => quote!(callback),
+        Kind::OnError => quote!(callback_on_error),
+        Kind::OnSuccess => quote!(callback_on_success),
+        Kind::WithError(pat) => {
+            let exit = Ident::new("exit", Span::mixed_site());
+            return quote_spanned! {Span::call_site()=>
+                #stack.push_exit(#capture |#exit: &#private::Exit<'_>| {
+                    if let ::core::option::Option::Some(#pat) = #private::Exit::error(#exit) {
+                        #body
+                    }
+                    #private::Flow::Propagate
+                })
+            };
+        }
+    };
+    quote!(#stack.#method(#capture || #body))
+}

@@ -1,0 +1,182 @@
+//! Parsing: the options of `#[managed(..)]` on the struct and `#[managed(..)]` on its fields.
+
+use proc_macro2::{Span, TokenStream};
+use syn::parse::Parser;
+use syn::spanned::Spanned;
+use syn::{Attribute, ExprPath, Fields, Ident, LitInt, LitStr, Member, Token};
+
+use crate::crate_path::{duplicate_key, unknown_key, CratePath};
+
+const STRUCT_KEYS: &[&str] = &["order", "crate"];
+const FIELD_KEYS: &[&str] = &["close", "skip", "label", "after", "rank"];
+
+/// The struct's teardown order before `after` and `rank` refine it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Last declared, first torn down (the default).
+    Reverse,
+    /// First declared, first torn down.
+    Declaration,
+}
+
+/// Options of the struct attribute.
+pub struct StructOptions {
+    pub order: Order,
+    pub krate: CratePath,
+}
+
+/// One field and its options.
+pub struct FieldSpec {
+    /// How generated code names the field: `name` or `0`.
+    pub member: Member,
+    pub ty: syn::Type,
+    /// The field's `#[cfg]`/`#[cfg_attr]` attributes, repeated on the code that touches it.
+    pub cfgs: Vec<Attribute>,
+    pub close: Option<ExprPath>,
+    pub skip: Option<Span>,
+    pub label: Option<LitStr>,
+    pub after: Vec<Member>,
+    pub rank: Option<(i64, Span)>,
+}
+
+impl FieldSpec {
+    /// The label in error reports: the given one, else the field's name.
+    pub fn label_text(&self) -> String {
+        match &self.label {
+            Some(label) => label.value(),
+            None => member_text(&self.member),
+        }
+    }
+}
+
+pub fn member_text(member: &Member) -> String {
+    match member {
+        Member::Named(ident) => ident.to_string(),
+        Member::Unnamed(index) => index.index.to_string(),
+    }
+}
+
+/// Parses the struct attribute's arguments.
+pub fn parse_struct_options(args: TokenStream) -> syn::Result<StructOptions> {
+    let mut order: Option<Order> = None;
+    let mut krate: Option<CratePath> = None;
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("order") {
+            if order.is_some() {
+                return Err(duplicate_key(&meta, "`managed`"));
+            }
+            let value: Ident = meta.value()?.parse()?;
+            order = Some(match value.to_string().as_str() {
+                "reverse" => Order::Reverse,
+                "declaration" => Order::Declaration,
+                _ => {
+                    return Err(syn::Error::new(
+                        value.span(),
+                        "unknown order; valid orders are `reverse`, `declaration`",
+                    ))
+                }
+            });
+            Ok(())
+        } else if meta.path.is_ident("crate") {
+            if krate.is_some() {
+                return Err(duplicate_key(&meta, "`managed`"));
+            }
+            krate = Some(CratePath::parse(&meta)?);
+            Ok(())
+        } else {
+            Err(unknown_key(&meta, "`managed`", STRUCT_KEYS))
+        }
+    });
+    parser.parse2(args)?;
+    Ok(StructOptions {
+        order: order.unwrap_or(Order::Reverse),
+        krate: krate.unwrap_or_else(CratePath::default_path),
+    })
+}
+
+/// Reads every field, taking its `#[managed(..)]` attributes off. On error the fields are left
+/// stripped anyway, so the struct can still be emitted.
+pub fn parse_fields(fields: &mut Fields) -> syn::Result<Vec<FieldSpec>> {
+    let mut specs = Vec::new();
+    let mut first_error: Option<syn::Error> = None;
+    for (index, field) in fields.iter_mut().enumerate() {
+        let member = match &field.ident {
+            Some(ident) => Member::Named(ident.clone()),
+            None => Member::Unnamed(syn::Index {
+                index: u32::try_from(index).unwrap_or(u32::MAX),
+                span: field.ty.span(),
+            }),
+        };
+        let mut spec = FieldSpec {
+            member,
+            ty: field.ty.clone(),
+            cfgs: Vec::new(),
+            close: None,
+            skip: None,
+            label: None,
+            after: Vec::new(),
+            rank: None,
+        };
+        let mut kept = Vec::new();
+        for attr in field.attrs.drain(..) {
+            if attr.path().is_ident("managed") {
+                if let Err(error) = parse_field_attr(&attr, &mut spec) {
+                    first_error.get_or_insert(error);
+                }
+                continue;
+            }
+            if attr.path().is_ident("cfg") || attr.path().is_ident("cfg_attr") {
+                spec.cfgs.push(attr.clone());
+            }
+            kept.push(attr);
+        }
+        field.attrs = kept;
+        specs.push(spec);
+    }
+    match first_error {
+        Some(error) => Err(error),
+        None => Ok(specs),
+    }
+}
+
+fn parse_field_attr(attr: &Attribute, spec: &mut FieldSpec) -> syn::Result<()> {
+    let mut seen_after = false;
+    attr.parse_nested_meta(|meta| {
+        let key = meta.path.get_ident().map(ToString::to_string);
+        let duplicate = match key.as_deref() {
+            Some("close") => spec.close.is_some(),
+            Some("skip") => spec.skip.is_some(),
+            Some("label") => spec.label.is_some(),
+            Some("after") => seen_after,
+            Some("rank") => spec.rank.is_some(),
+            _ => return Err(unknown_key(&meta, "field", FIELD_KEYS)),
+        };
+        if duplicate {
+            return Err(duplicate_key(&meta, "field"));
+        }
+        match key.as_deref() {
+            Some("close") => spec.close = Some(meta.value()?.parse()?),
+            Some("skip") => spec.skip = Some(meta.path.span()),
+            Some("label") => spec.label = Some(meta.value()?.parse()?),
+            Some("rank") => {
+                let rank: LitInt = meta.value()?.parse()?;
+                spec.rank = Some((rank.base10_parse()?, rank.span()));
+            }
+            _ => {
+                seen_after = true;
+                let value = meta.value()?;
+                if value.peek(syn::token::Bracket) {
+                    let content;
+                    syn::bracketed!(content in value);
+                    let list = content.parse_terminated(Member::parse, Token![,])?;
+                    spec.after.extend(list);
+                } else {
+                    spec.after.push(value.parse()?);
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+use syn::parse::Parse as _;

@@ -1,0 +1,160 @@
+//! The runtime side of `#[with_stack]`: run a function body with a fresh stack and unwind it
+//! with the body's real return value, so exit handlers see the returned `Err`.
+
+use std::error::Error;
+use std::panic::{self, AssertUnwindSafe};
+
+use crate::error::{BoxError, CleanupError, UnwindError};
+use crate::exit::Ending;
+use crate::report::{self, ReportReason};
+use crate::stack::ExitStack;
+
+/// A return type that is a `Result`: its parts, and how cleanup errors become its error.
+pub trait DecoratedResult: Sized {
+    /// The `Ok` type.
+    type Ok;
+    /// The `Err` type.
+    type Err;
+    /// Splits the result.
+    fn into_result(self) -> Result<Self::Ok, Self::Err>;
+    /// Rebuilds the result.
+    fn from_result(result: Result<Self::Ok, Self::Err>) -> Self;
+}
+
+impl<T, E> DecoratedResult for Result<T, E> {
+    type Ok = T;
+    type Err = E;
+    fn into_result(self) -> Self {
+        self
+    }
+    fn from_result(result: Self) -> Self {
+        result
+    }
+}
+
+/// The error of a body, looked at as `dyn Error` where its type allows (autoref dispatch in
+/// the generated code picks the first of `ViewError`, `ViewBoxed`, `ViewNone` that applies).
+pub struct ErrorView<'e, E>(pub &'e E);
+
+impl<E> Clone for ErrorView<'_, E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<E> Copy for ErrorView<'_, E> {}
+
+/// Errors that implement `Error`.
+pub trait ViewError<'e> {
+    /// The error as `dyn Error`.
+    fn view(self) -> Option<&'e (dyn Error + 'static)>;
+}
+impl<'e, E: Error + 'static> ViewError<'e> for &&ErrorView<'e, E> {
+    fn view(self) -> Option<&'e (dyn Error + 'static)> {
+        Some(self.0)
+    }
+}
+
+/// Boxed errors, which do not implement `Error` themselves.
+pub trait ViewBoxed<'e> {
+    /// The error as `dyn Error`.
+    fn view(self) -> Option<&'e (dyn Error + 'static)>;
+}
+impl<'e> ViewBoxed<'e> for &ErrorView<'e, BoxError> {
+    fn view(self) -> Option<&'e (dyn Error + 'static)> {
+        Some(&**self.0)
+    }
+}
+impl<'e> ViewBoxed<'e> for &ErrorView<'e, Box<dyn Error>> {
+    fn view(self) -> Option<&'e (dyn Error + 'static)> {
+        Some(&**self.0)
+    }
+}
+
+/// Any other error: handlers see a failure without an error value.
+pub trait ViewNone<'e> {
+    /// Nothing to show.
+    fn view(self) -> Option<&'e (dyn Error + 'static)>;
+}
+impl<'e, E> ViewNone<'e> for ErrorView<'e, E> {
+    fn view(self) -> Option<&'e (dyn Error + 'static)> {
+        None
+    }
+}
+
+/// Runs a body that returns a `Result` with a new stack, then unwinds the stack with the
+/// outcome: `Ok` closes it ([`Ending::Closed`]); `Err` unwinds it as failed, with the error
+/// visible to exit handlers; a panic runs every entry and is resumed.
+///
+/// Cleanup errors after an `Ok` become the function's error (`E: From<UnwindError>`); after an
+/// `Err`, the body's error is returned and the cleanup errors go to the report channel. A
+/// suppressed error is still returned: the function has no other value to return.
+pub fn run_result<'a, R, B, V>(body: B, view: V) -> R
+where
+    R: DecoratedResult,
+    R::Err: From<UnwindError>,
+    B: FnOnce(&ExitStack<'a>) -> R,
+    V: for<'e> Fn(&'e R::Err) -> Option<&'e (dyn Error + 'static)>,
+{
+    let stack = ExitStack::new();
+    let result = panic::catch_unwind(AssertUnwindSafe(|| body(&stack).into_result()));
+    let (value, error, payload) = match result {
+        Ok(Ok(value)) => (Some(value), None, None),
+        Ok(Err(error)) => (None, Some(error), None),
+        Err(payload) => (None, None, Some(payload)),
+    };
+    let ending = match (&error, &payload) {
+        (_, Some(_)) => Ending::Panicked,
+        (Some(_), None) => Ending::Failed,
+        (None, None) => Ending::Closed,
+    };
+    let cleanup = {
+        let mut unwind = stack.unwind_for_scope(ending);
+        unwind.scope_error = error.as_ref().and_then(&view);
+        unwind.panic = payload;
+        unwind.run_all();
+        unwind.finish().err()
+    };
+    drop(stack);
+    R::from_result(match (value, error, cleanup) {
+        (Some(value), _, None) => Ok(value),
+        (_, Some(error), cleanup) => {
+            for lost in cleanup.into_iter().flatten() {
+                report::deliver(ReportReason::Dropped, &lost);
+            }
+            Err(error)
+        }
+        (_, None, Some(cleanup)) => Err(cleanup.into()),
+        (None, None, None) => unreachable!("a body either returns or panics"),
+    })
+}
+
+/// The function's error for a context given to `#[with_stack(context = ..)]` whose `enter`
+/// failed: the failure as a one-element [`UnwindError`], converted like a cleanup error.
+pub fn enter_failed<E: From<UnwindError>>(error: impl Into<BoxError>) -> E {
+    let errors = UnwindError::from_errors(vec![CleanupError::new(error)]);
+    E::from(errors.expect("one error"))
+}
+
+/// Panics for a context whose `enter` failed in a function that cannot return the error.
+#[track_caller]
+pub fn context_failed(error: impl Into<BoxError>) -> ! {
+    panic!("`with_stack` context failed to enter: {}", error.into())
+}
+
+/// Runs a body that returns any other type with a new stack, then closes the stack; cleanup
+/// errors go to the report channel (the return type has no room for them). A panic in the body
+/// unwinds the stack as [`Ending::Panicked`] and is resumed.
+pub fn run_plain<'a, R, B>(body: B) -> R
+where
+    B: FnOnce(&ExitStack<'a>) -> R,
+{
+    let mut stack = ExitStack::new();
+    // A panic drops the stack, which unwinds it as panicked and then lets the panic go on.
+    let value = body(&stack);
+    if let Err(errors) = stack.close() {
+        for error in &errors {
+            report::deliver(ReportReason::Dropped, error);
+        }
+    }
+    value
+}

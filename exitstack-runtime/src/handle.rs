@@ -34,16 +34,17 @@ use crate::unwind::Unwind;
 /// assert!(!removed.get());
 /// ```
 pub struct Handle<'s> {
-    arena: &'s UnsafeCell<Arena>,
+    /// The stack's arena, borrowed: only its lifetime is needed (see `run`).
+    arena: PhantomData<&'s UnsafeCell<Arena>>,
     stack: *const (),
     slot: Slot,
     _not_send: PhantomData<*const ()>,
 }
 
 impl<'s> Handle<'s> {
-    pub(crate) fn new(arena: &'s UnsafeCell<Arena>, stack: *const (), slot: Slot) -> Self {
+    pub(crate) fn new(_arena: &'s UnsafeCell<Arena>, stack: *const (), slot: Slot) -> Self {
         Handle {
-            arena,
+            arena: PhantomData,
             stack,
             slot,
             _not_send: PhantomData,
@@ -97,9 +98,16 @@ impl<'s> Handle<'s> {
             let body = self.slot.body();
             let site = self.slot.site_mut().duplicate();
             let vtable = self.slot.tombstone();
-            let mut unwind = Unwind::new(Ending::Closed, self.arena, self.stack);
+            // A pushed stack splices its entries into the arena being unwound. Give it a fresh
+            // one, so they run now, here, rather than later on top of this stack and out of
+            // order (caught by `tests/tests/misuse_handles.rs`,
+            // `run_of_a_pushed_stack_runs_its_entries_now`). Entries that register more
+            // through `callback_with_stack` still register on the stack itself.
+            let spliced = UnsafeCell::new(Arena::default());
+            let mut unwind = Unwind::new(Ending::Closed, &spliced, self.stack);
             let step = (vtable.run)(body, &mut unwind);
             unwind.record(step, site);
+            unwind.run_all();
             unwind.finish()
         }
     }

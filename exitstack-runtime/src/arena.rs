@@ -330,6 +330,48 @@ impl Drop for Arena {
     fn drop(&mut self) {
         // Stacks unwind before their arena goes; what is left here was never meant to run
         // (a cancelled nested stack). Dropping the bodies keeps their resources from leaking.
+        // A body may be a nested arena (`push_stack`) holding nested arenas in turn: recursing
+        // into each would overflow the thread's stack for 10,000 nested stacks (found by
+        // `tests/tests/stress_sync.rs`), so an arena dropped inside another's discard hands
+        // its entries to that outer drop, which discards them in a loop.
+        if self.is_empty() {
+            return;
+        }
+        if DISCARDING.try_with(|queue| queue.borrow().is_some()) == Ok(true) {
+            let entries = std::mem::take(self);
+            DISCARDING.with(|queue| {
+                if let Some(queue) = queue.borrow_mut().as_mut() {
+                    queue.push(entries);
+                }
+            });
+            return;
+        }
+        let _ = DISCARDING.try_with(|queue| *queue.borrow_mut() = Some(Vec::new()));
+        let _done = StopDiscarding;
         self.discard_all();
+        while let Some(mut nested) = DISCARDING
+            .try_with(|queue| queue.borrow_mut().as_mut().and_then(Vec::pop))
+            .ok()
+            .flatten()
+        {
+            nested.discard_all(); // queues the arenas nested in it; `nested` drops empty
+        }
+    }
+}
+
+thread_local! {
+    /// Arenas handed over by drops nested in the outermost arena drop on this thread.
+    static DISCARDING: std::cell::RefCell<Option<Vec<Arena>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// Ends the outermost discard, also when a dropped body panicked: what is still queued then is
+/// dropped the ordinary way, once the queue is closed.
+struct StopDiscarding;
+
+impl Drop for StopDiscarding {
+    fn drop(&mut self) {
+        let left = DISCARDING.try_with(|queue| queue.borrow_mut().take());
+        drop(left);
     }
 }

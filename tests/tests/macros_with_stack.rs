@@ -1,0 +1,196 @@
+//! `#[with_stack]`: the body's stack is unwound with the function's real return value.
+
+use std::cell::RefCell;
+use std::convert::Infallible;
+use std::fmt;
+use std::panic::catch_unwind;
+use std::sync::{Arc, Mutex};
+
+use exitstack::{defer, report, stack_callback, with_stack, Context, Exit, Flow, UnwindError};
+
+#[derive(Debug)]
+enum AppError {
+    Body(&'static str),
+    Cleanup(UnwindError),
+}
+
+impl fmt::Display for AppError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AppError::Body(what) => write!(f, "body: {what}"),
+            AppError::Cleanup(errors) => write!(f, "cleanup: {errors}"),
+        }
+    }
+}
+
+impl std::error::Error for AppError {}
+
+impl From<UnwindError> for AppError {
+    fn from(errors: UnwindError) -> Self {
+        AppError::Cleanup(errors)
+    }
+}
+
+thread_local! {
+    static LOG: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+fn log(line: impl Into<String>) {
+    LOG.with(|log| log.borrow_mut().push(line.into()));
+}
+
+fn taken() -> Vec<String> {
+    LOG.with(|log| std::mem::take(&mut *log.borrow_mut()))
+}
+
+#[with_stack(stack)]
+fn work(fail: bool) -> Result<u32, AppError> {
+    defer!(stack => { log("always"); });
+    defer!(stack => on_error { log("rolled back"); });
+    defer!(stack => on_success { log("committed"); });
+    defer!(stack => |err| { log(format!("saw {err}")); });
+    if fail {
+        return Err(AppError::Body("refused"));
+    }
+    Ok(7)
+}
+
+#[test]
+fn handlers_see_the_returned_error() {
+    assert_eq!(work(false).unwrap(), 7);
+    assert_eq!(taken(), ["committed", "always"]);
+    assert!(matches!(work(true), Err(AppError::Body("refused"))));
+    assert_eq!(taken(), ["saw body: refused", "rolled back", "always"]);
+}
+
+#[with_stack(stack)]
+fn question_mark(input: &str) -> Result<i32, Box<dyn std::error::Error + Send + Sync>> {
+    defer!(stack => |err| { log(format!("saw {err}")); });
+    let value: i32 = input.parse()?;
+    Ok(value)
+}
+
+#[test]
+fn boxed_errors_and_question_mark() {
+    assert_eq!(question_mark("5").unwrap(), 5);
+    assert!(question_mark("x").is_err());
+    assert_eq!(taken(), ["saw invalid digit found in string"]);
+}
+
+fn failing_cleanup() -> Result<(), &'static str> {
+    Err("cleanup failed")
+}
+
+#[with_stack(stack)]
+fn cleanup_fails(body_fails: bool) -> Result<(), AppError> {
+    stack_callback!(stack, failing_cleanup);
+    if body_fails {
+        return Err(AppError::Body("body failed"));
+    }
+    Ok(())
+}
+
+#[test]
+fn cleanup_errors_become_the_error_or_are_reported() {
+    match cleanup_fails(false) {
+        Err(AppError::Cleanup(errors)) => {
+            assert_eq!(errors.first().error().to_string(), "cleanup failed");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    let reports = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&reports);
+    let result = report::with_reporter(
+        move |report: &report::Report<'_>| sink.lock().unwrap().push(report.error().to_string()),
+        || cleanup_fails(true),
+    );
+    assert!(matches!(result, Err(AppError::Body("body failed"))));
+    assert_eq!(*reports.lock().unwrap(), ["cleanup failed: cleanup failed"]);
+}
+
+#[with_stack(stack)]
+fn plain(n: u32) -> u32 {
+    defer!(stack => { log(format!("plain {n}")); });
+    n * 2
+}
+
+#[test]
+fn functions_without_result_get_a_stack_too() {
+    assert_eq!(plain(4), 8);
+    assert_eq!(taken(), ["plain 4"]);
+}
+
+#[with_stack(stack)]
+fn panics() -> Result<(), AppError> {
+    defer!(stack => on_error { log("ran during the panic"); });
+    panic!("body panicked");
+}
+
+#[test]
+fn a_panic_unwinds_the_stack_and_is_resumed() {
+    let panic = catch_unwind(panics).unwrap_err();
+    assert_eq!(*panic.downcast_ref::<&str>().unwrap(), "body panicked");
+    assert_eq!(taken(), ["ran during the panic"]);
+}
+
+struct Counter {
+    count: RefCell<u32>,
+}
+
+impl Counter {
+    #[with_stack(stack)]
+    fn bump(&self, by: u32) -> Result<u32, AppError> {
+        defer!(stack => { *self.count.borrow_mut() += 100; });
+        *self.count.borrow_mut() += by;
+        Ok(*self.count.borrow())
+    }
+}
+
+#[test]
+fn methods_can_use_self_in_deferred_blocks() {
+    let counter = Counter {
+        count: RefCell::new(0),
+    };
+    assert_eq!(counter.bump(1).unwrap(), 1);
+    assert_eq!(*counter.count.borrow(), 101);
+}
+
+/// Logs entry and exit: the decorator enters it without the body knowing.
+struct Traced(&'static str);
+
+impl Context for Traced {
+    type Target = &'static str;
+    type Error = Infallible;
+    fn enter(self) -> Result<&'static str, Infallible> {
+        log(format!("enter {}", self.0));
+        Ok(self.0)
+    }
+    fn exit(name: &'static str, exit: &Exit<'_>) -> Result<Flow, Infallible> {
+        log(format!("exit {name}, failed: {}", exit.is_failure()));
+        Ok(Flow::Propagate)
+    }
+}
+
+#[with_stack(context = Traced("traced"))]
+fn traced(fail: bool) -> Result<(), AppError> {
+    if fail {
+        Err(AppError::Body("no"))
+    } else {
+        Ok(())
+    }
+}
+
+#[test]
+fn context_option_wraps_an_unchanged_body() {
+    traced(false).unwrap();
+    traced(true).unwrap_err();
+    assert_eq!(
+        taken(),
+        [
+            "enter traced",
+            "exit traced, failed: false",
+            "enter traced",
+            "exit traced, failed: true"
+        ]
+    );
+}

@@ -59,7 +59,7 @@ mod unwind;
 
 pub use async_stack::{
     Aclose, AsyncContext, AsyncEntered, AsyncExitStack, AsyncHandle, NotRunError,
-    SendAsyncExitStack, TimedOut,
+    SendAsyncExitStack, SendScopeFuture, TimedOut,
 };
 pub use context::{Close, Context};
 pub use error::{BoxError, CleanupError, PanicError, UnwindError};

@@ -36,4 +36,5 @@ pub use context::AsyncContext;
 pub(crate) use entry::StartAsync;
 pub use errors::{NotRunError, TimedOut};
 pub use handle::{AsyncEntered, AsyncHandle};
+pub use scope::SendScopeFuture;
 pub use stack::{AsyncExitStack, SendAsyncExitStack};

@@ -1,10 +1,11 @@
 //! The async scope function: run an async body with a fresh stack, then unwind it, awaiting
 //! async entries, with the body's real outcome (its error, or its panic).
 
+use std::any::Any;
 use std::error::Error;
 use std::future::{poll_fn, Future};
 use std::panic::{self, AssertUnwindSafe};
-use std::pin::pin;
+use std::pin::{pin, Pin};
 use std::task::Poll;
 
 use super::stack::AsyncExitStack;
@@ -53,52 +54,71 @@ impl<'a> AsyncExitStack<'a, Local> {
         F: AsyncFnOnce(&mut AsyncExitStack<'a, Local>) -> Result<T, E>,
         E: Error + 'static,
     {
-        run_scope(AsyncExitStack::new(), body).await
+        let mut stack = AsyncExitStack::new();
+        let result = catch_panic(body(&mut stack)).await;
+        unwind_scope(stack, result).await
     }
 }
 
+/// The future a [`scope_send`](AsyncExitStack::scope_send) body returns: boxed, and `Send`.
+pub type SendScopeFuture<'s, T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 's>>;
+
 impl<'a> AsyncExitStack<'a, Sendable> {
-    /// [`scope`](AsyncExitStack::scope) with a [`SendAsyncExitStack`](crate::SendAsyncExitStack):
-    /// the scope future is `Send` when the body's is.
+    /// [`scope`](AsyncExitStack::scope) with a [`SendAsyncExitStack`](crate::SendAsyncExitStack),
+    /// whose future is `Send`, to be spawned.
+    ///
+    /// The body returns a boxed `Send` future (`|stack| Box::pin(async move { .. })`), as with
+    /// `sqlx`'s transactions: rustc cannot yet prove an async closure's future `Send` for every
+    /// lifetime of the `&mut` it receives ("implementation of `AsyncFnOnce` is not general
+    /// enough"); the box states it instead.
     ///
     /// ```
     /// use exitstack::SendAsyncExitStack;
     ///
     /// # tokio::runtime::Builder::new_multi_thread().build().unwrap().block_on(async {
-    /// let task = tokio::spawn(SendAsyncExitStack::scope_send(async |stack| {
-    ///     stack.push_async_callback(|| async { tokio::task::yield_now().await });
-    ///     tokio::task::yield_now().await;
-    ///     Ok::<_, std::fmt::Error>(1)
+    /// let task = tokio::spawn(SendAsyncExitStack::scope_send(|stack| {
+    ///     Box::pin(async move {
+    ///         stack.push_async_callback(|| async { tokio::task::yield_now().await });
+    ///         tokio::task::yield_now().await;
+    ///         Ok::<_, std::fmt::Error>(1)
+    ///     })
     /// }));
     /// assert_eq!(task.await.unwrap().unwrap().completed(), Some(1));
     /// # });
     /// ```
     pub async fn scope_send<T, E, F>(body: F) -> ScopeResult<T, E>
     where
-        F: AsyncFnOnce(&mut AsyncExitStack<'a, Sendable>) -> Result<T, E>,
+        F: for<'s> FnOnce(&'s mut AsyncExitStack<'a, Sendable>) -> SendScopeFuture<'s, T, E>,
         E: Error + 'static,
     {
-        run_scope(AsyncExitStack::new_send(), body).await
+        let mut stack = AsyncExitStack::new_send();
+        let result = catch_panic(body(&mut stack)).await;
+        unwind_scope(stack, result).await
     }
 }
 
-async fn run_scope<'a, S, T, E, F>(mut stack: AsyncExitStack<'a, S>, body: F) -> ScopeResult<T, E>
+/// Awaits the body in place, turning a panic into `Err`.
+async fn catch_panic<F: Future>(body: F) -> Result<F::Output, Box<dyn Any + Send>> {
+    let mut body = pin!(body);
+    poll_fn(
+        |cx| match panic::catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Err(payload) => Poll::Ready(Err(payload)),
+        },
+    )
+    .await
+}
+
+/// Unwinds the scope's stack with the body's outcome and builds the scope's result.
+async fn unwind_scope<S, T, E>(
+    mut stack: AsyncExitStack<'_, S>,
+    result: Result<Result<T, E>, Box<dyn Any + Send>>,
+) -> ScopeResult<T, E>
 where
     S: Threading,
-    F: AsyncFnOnce(&mut AsyncExitStack<'a, S>) -> Result<T, E>,
     E: Error + 'static,
 {
-    let result = {
-        let mut future = pin!(body(&mut stack));
-        poll_fn(
-            |cx| match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-                Ok(Poll::Pending) => Poll::Pending,
-                Ok(Poll::Ready(result)) => Poll::Ready(Ok(result)),
-                Err(payload) => Poll::Ready(Err(payload)),
-            },
-        )
-        .await
-    };
     let (value, error, payload) = match result {
         Ok(Ok(value)) => (Some(value), None, None),
         Ok(Err(error)) => (None, Some(error), None),

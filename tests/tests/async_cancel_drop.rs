@@ -110,7 +110,7 @@ async fn drop_without_aclose_runs_sync_entries_and_reports_async_ones() {
         r[0].fetch_add(1, Ordering::SeqCst);
     });
     let r = runs.clone();
-    let _first = stack
+    let _ = stack
         .push_async_callback(move || async move {
             r[1].fetch_add(1, Ordering::SeqCst);
         })
@@ -120,11 +120,9 @@ async fn drop_without_aclose_runs_sync_entries_and_reports_async_ones() {
         *seen.lock().unwrap() = Some(exit.ending());
         Flow::Propagate
     });
-    let _second = stack
+    let _ = stack
         .push_async_exit(|_| async { Flow::Propagate })
         .label("rollback");
-    drop(_first);
-    drop(_second);
     let ((), reports) = collecting(|| drop(stack));
     assert_eq!(counts(&runs), [1, 0]);
     assert_eq!(*seen_ending.lock().unwrap(), Some(Ending::Abandoned));
@@ -164,7 +162,7 @@ async fn time_limit_cancels_a_slow_entry_and_the_rest_run() {
     });
     let dropped = Arc::new(AtomicUsize::new(0));
     let guard = DropCounter(dropped.clone());
-    let _slow = stack
+    let _ = stack
         .push_async_callback(move || async move {
             let _guard = guard;
             std::future::pending::<()>().await;
@@ -174,7 +172,6 @@ async fn time_limit_cancels_a_slow_entry_and_the_rest_run() {
     stack.callback(move || {
         r[1].fetch_add(1, Ordering::SeqCst);
     });
-    drop(_slow);
     let started = std::time::Instant::now();
     let errors = stack.aclose().await.unwrap_err();
     assert!(started.elapsed() >= Duration::from_millis(30));
@@ -198,7 +195,7 @@ async fn time_limit_does_not_touch_fast_entries() {
     let mut stack =
         AsyncExitStack::new().with_time_limit(Duration::from_secs(5), tokio::time::sleep);
     for _ in 0..100 {
-        stack.push_async_callback(|| tokio::task::yield_now());
+        stack.push_async_callback(tokio::task::yield_now);
     }
     stack.aclose().await.unwrap();
 }

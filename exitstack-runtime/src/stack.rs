@@ -49,8 +49,11 @@ pub struct ExitStack<'a, S: Threading = Local> {
     /// drops, that panic is not this scope's, and the stack counts as abandoned, not panicked.
     born_panicking: bool,
     /// Invariant in `'a`: a stack must not be coerced to accept shorter-lived cleanups.
-    _entries: PhantomData<(fn(&'a ()) -> &'a (), S)>,
+    _entries: PhantomData<(Invariant<'a>, S)>,
 }
+
+/// Makes a type invariant in `'a` (clippy's `type_complexity` objects to spelling it inline).
+type Invariant<'a> = fn(&'a ()) -> &'a ();
 
 /// An [`ExitStack`] that takes only `Send` entries and is `Send` itself: move it to another
 /// thread, or hold it across `.await` in a multi-threaded runtime.

@@ -137,6 +137,12 @@ impl<'u> Unwind<'u> {
     /// with it), or returns the pending errors.
     pub(crate) fn finish(mut self) -> Result<(), UnwindError> {
         if let Some(payload) = self.panic.take() {
+            // The scope's own error is pending too (rule 13): without this it would be
+            // dropped silently when a cleanup's panic is resumed (found by faults_sync.rs).
+            if let Some(error) = self.scope_error {
+                let lost = CleanupError::new(error.to_string()).with_label("scope body");
+                report::deliver(ReportReason::LostToPanic, &lost);
+            }
             for error in &self.errors {
                 report::deliver(ReportReason::LostToPanic, error);
             }

@@ -293,6 +293,13 @@ impl Model {
     /// Rules 8, 12, 13: the first panic wins and pending errors are reported, else all errors.
     fn finish(&mut self, unwind: Unwind) -> Finished {
         if let Some(message) = unwind.panic {
+            if let Some(error) = &unwind.scope_error {
+                let lost = Error {
+                    label: Some("scope body".to_owned()),
+                    message: error.clone(),
+                };
+                self.report(ReportReason::LostToPanic, &lost);
+            }
             for error in &unwind.errors {
                 self.report(ReportReason::LostToPanic, error);
             }

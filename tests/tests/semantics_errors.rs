@@ -301,3 +301,39 @@ fn s11_ending_is_closed_only_for_success() {
     });
     assert_eq!(*endings.borrow(), [Ending::Closed, Ending::Failed]);
 }
+
+#[test]
+fn s10_a_pushed_stack_sees_and_may_suppress_the_errors_pending_in_the_outer_unwind() {
+    let mut outer = ExitStack::new();
+    outer.try_callback(|| Err("after the nested stack"));
+    let inner = ExitStack::new();
+    inner.push_exit(|exit| {
+        let pending: Vec<String> = exit.errors().map(ToString::to_string).collect();
+        assert_eq!(pending, ["outer, newest"]);
+        Flow::Suppress
+    });
+    outer.push_stack(inner);
+    outer.try_callback(|| Err("outer, newest"));
+    let errors = outer.close().unwrap_err();
+    assert_eq!(messages(&errors), ["after the nested stack"]);
+}
+
+#[test]
+fn s10_a_stack_entered_with_enter_closing_unwinds_on_its_own() {
+    // Unlike `push_stack`, a stack released through `Close` runs its own unwind: its handlers
+    // see only its own errors, and what they suppress stays inside it.
+    let mut outer = ExitStack::new();
+    let inner = ExitStack::new();
+    inner.push_exit(|exit| {
+        assert_eq!(
+            exit.errors().count(),
+            0,
+            "the outer error is not visible here"
+        );
+        Flow::Suppress
+    });
+    outer.enter_closing(inner);
+    outer.try_callback(|| Err("outer error"));
+    let errors = outer.close().unwrap_err();
+    assert_eq!(messages(&errors), ["outer error"]);
+}

@@ -298,3 +298,30 @@ fn s14_scope_runs_success_or_error_entries_by_its_real_outcome() {
         ["fail=false: on success", "fail=true: on error"]
     );
 }
+
+#[test]
+fn s12_a_scope_body_panic_is_resumed_and_cleanup_panics_are_reported() {
+    let log = Log::new();
+    let (result, reports) = capture_reports(|| {
+        catch_unwind(AssertUnwindSafe(|| {
+            ExitStack::scope(|stack| {
+                stack.callback(log.recorder("ran after the cleanup panic"));
+                stack.callback(|| panic!("cleanup panic")).label("cleanup");
+                if true {
+                    panic!("body panic");
+                }
+                Ok::<_, std::fmt::Error>(())
+            })
+        }))
+    });
+    assert_eq!(payload_text(&*result.unwrap_err()), "body panic");
+    assert_eq!(log.entries(), ["ran after the cleanup panic"]);
+    assert_eq!(
+        summary(&reports),
+        [(
+            ReportReason::PanicDuringPanic,
+            Some("cleanup"),
+            "panicked: cleanup panic"
+        )]
+    );
+}

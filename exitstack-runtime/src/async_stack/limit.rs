@@ -139,3 +139,58 @@ fn spawn_on_tokio(
     });
     Ok(())
 }
+
+#[cfg(all(test, feature = "tokio"))]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use crate::report::{self, Report, ReportReason};
+    use crate::SendAsyncExitStack;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn spawn_on_drop_finishes_the_in_flight_entry_and_the_rest() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (done, finished) = tokio::sync::oneshot::channel();
+        let mut stack = SendAsyncExitStack::new_send().spawn_on_drop();
+        stack.push_async_callback(move || async move { done.send(()).unwrap() });
+        let r = runs.clone();
+        stack.callback(move || {
+            r.fetch_add(1, Ordering::SeqCst);
+        });
+        let r = runs.clone();
+        let (slow_done, slow_finished) = tokio::sync::oneshot::channel();
+        stack.push_async_callback(move || async move {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            r.fetch_add(10, Ordering::SeqCst);
+            slow_done.send(()).unwrap();
+        });
+        let cut = tokio::time::timeout(Duration::from_millis(10), stack.aclose()).await;
+        assert!(cut.is_err());
+        drop(stack); // the in-flight sleep and the first entry are spawned; the sync one runs
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        finished.await.unwrap();
+        slow_finished.await.unwrap();
+        assert_eq!(
+            runs.load(Ordering::SeqCst),
+            11,
+            "the in-flight entry finished once"
+        );
+    }
+
+    #[test]
+    fn outside_a_runtime_spawn_on_drop_reports() {
+        let reasons = Arc::new(Mutex::new(Vec::new()));
+        let sink = reasons.clone();
+        report::with_reporter(
+            move |r: &Report<'_>| sink.lock().unwrap().push(r.reason()),
+            || {
+                let stack = SendAsyncExitStack::new_send().spawn_on_drop();
+                stack.push_async_callback(|| async {});
+                drop(stack);
+            },
+        );
+        assert_eq!(*reasons.lock().unwrap(), [ReportReason::AsyncNotRun]);
+    }
+}

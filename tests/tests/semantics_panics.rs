@@ -82,6 +82,7 @@ fn s12_a_stack_dropped_during_a_panic_catches_and_reports_further_panics() {
 /// The same as above, in a child process with nothing catching the panic: the child must end
 /// as a normal panic (exit code 101), not an abort, and the default reporter writes to stderr.
 #[test]
+#[cfg_attr(miri, ignore = "Miri cannot spawn processes")]
 fn s12_dropped_during_a_panic_never_aborts_the_process() {
     const CHILD: &str = "EXITSTACK_S12_CHILD";
     if std::env::var_os(CHILD).is_some() {

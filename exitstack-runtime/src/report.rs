@@ -171,7 +171,7 @@ pub(crate) fn deliver(reason: ReportReason, error: &CleanupError) {
         .ok()
         .flatten();
     if let Some(reporter) = scoped {
-        reporter(&report);
+        call(&reporter, &report);
         return;
     }
     let global = GLOBAL
@@ -179,8 +179,19 @@ pub(crate) fn deliver(reason: ReportReason, error: &CleanupError) {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
         .clone();
     match global {
-        Some(reporter) => reporter(&report),
+        Some(reporter) => call(&reporter, &report),
         None => stderr_reporter(&report),
+    }
+}
+
+/// Calls a user's reporter. Reports are made from drops, often during a panic, where a
+/// panicking reporter would abort the process (found by `tests/tests/misuse_unwind.rs`,
+/// `a_panicking_reporter_never_turns_a_report_into_an_abort`): its panic is caught, and the
+/// report goes to standard error instead of being lost.
+fn call(reporter: &Reporter, report: &Report<'_>) {
+    let delivered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reporter(report)));
+    if delivered.is_err() {
+        eprintln!("{report} (the reporter panicked)");
     }
 }
 

@@ -142,3 +142,29 @@ fn a_stack_moved_out_with_pop_all_keeps_registering_during_its_own_unwind() {
     moved.close().unwrap();
     assert_eq!(log.entries(), ["registered on the moved stack"]);
 }
+
+#[test]
+fn a_panicking_reporter_never_turns_a_report_into_an_abort() {
+    let log = Log::new();
+    let reporter_log = log.clone();
+    let result = exitstack::report::with_reporter(
+        move |report: &exitstack::report::Report<'_>| {
+            reporter_log.push(report.error().error().to_string());
+            panic!("the reporter panicked");
+        },
+        || {
+            catch_unwind(AssertUnwindSafe(|| {
+                let stack = ExitStack::new();
+                stack.callback(log.recorder("the cleanup after it still ran"));
+                stack.try_callback(|| Err("reported during a panic"));
+                panic!("body");
+            }))
+        },
+    );
+    // Reaching this line means no abort; the body's panic went on as usual.
+    assert_eq!(result.unwrap_err().downcast_ref::<&str>(), Some(&"body"));
+    assert_eq!(
+        log.entries(),
+        ["the cleanup after it still ran", "reported during a panic"]
+    );
+}

@@ -45,7 +45,7 @@ use crate::threading::{Admits, Local, Sendable, Threading};
 ///   by a cancelled `aclose`, are never run by blocking: each is dropped and reported to the
 ///   [report channel](crate::report) with reason
 ///   [`AsyncNotRun`](crate::report::ReportReason::AsyncNotRun), or, with the `tokio` feature
-///   and [`spawn_on_drop`](Self::spawn_on_drop), spawned on the current tokio runtime.
+///   and `spawn_on_drop`, spawned on the current tokio runtime.
 ///
 /// `S` is [`Local`] (any entry) or [`Sendable`] (only `Send` entries and futures; the stack is
 /// then `Send` and can be held across `.await` in a spawned task; see [`SendAsyncExitStack`]).

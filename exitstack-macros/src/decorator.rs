@@ -1,7 +1,8 @@
 //! `#[with_stack]`: give a function body a stack and unwind it with the body's real return value.
 //!
 //! Options: a bare identifier names the stack binding (`#[with_stack(stack)]`); `context = expr`
-//! enters a `Context` before the body runs (the body need not change); `crate = path`.
+//! enters a `Context` before the body runs (the body need not change); `send` (for `async fn`:
+//! a `Send` stack, so the future can be spawned); `crate = path`.
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
@@ -10,11 +11,12 @@ use syn::{Expr, Ident, ItemFn, ReturnType, Type};
 
 use crate::crate_path::{duplicate_key, unknown_key, CratePath};
 
-const KEYS: &[&str] = &["<binding name>", "context", "crate"];
+const KEYS: &[&str] = &["<binding name>", "context", "send", "crate"];
 
 struct Options {
     binding: Option<Ident>,
     contexts: Vec<Expr>,
+    send: Option<Span>,
     krate: CratePath,
 }
 
@@ -22,12 +24,18 @@ fn parse_options(args: TokenStream) -> syn::Result<Options> {
     let mut options = Options {
         binding: None,
         contexts: Vec::new(),
+        send: None,
         krate: CratePath::default_path(),
     };
     let mut krate_seen = false;
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("context") {
             options.contexts.push(meta.value()?.parse()?);
+        } else if meta.path.is_ident("send") {
+            if options.send.is_some() {
+                return Err(duplicate_key(&meta, "`with_stack`"));
+            }
+            options.send = Some(syn::spanned::Spanned::span(&meta.path));
         } else if meta.path.is_ident("crate") {
             if krate_seen {
                 return Err(duplicate_key(&meta, "`with_stack`"));
@@ -69,10 +77,10 @@ pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
 }
 
 fn expand_fn(function: &ItemFn, options: &Options) -> syn::Result<TokenStream> {
-    if let Some(asyncness) = function.sig.asyncness {
+    if let (Some(send), None) = (options.send, function.sig.asyncness) {
         return Err(syn::Error::new(
-            asyncness.span,
-            "`#[with_stack]` does not support `async fn` yet; use `ExitStack::scope` in the body",
+            send,
+            "`send` applies to `async fn`: a synchronous body's stack never leaves its thread",
         ));
     }
     let private = options.krate.private();
@@ -102,9 +110,33 @@ fn expand_fn(function: &ItemFn, options: &Options) -> syn::Result<TokenStream> {
     });
     let used = options.binding.is_some() || !options.contexts.is_empty();
     let param = if used { quote!(#binding) } else { quote!(_) };
+    let contexts: Vec<TokenStream> = contexts.collect();
     let body = quote!(|#param| { #(#contexts)* #block });
-    let call = match result_type {
-        Some(ty) => {
+    let call = match (result_type, function.sig.asyncness) {
+        (Some(_), Some(_)) if options.send.is_some() => {
+            // The runtime's send scope takes a boxed `Send` future: rustc cannot yet prove an
+            // async closure's future `Send` for every lifetime of the stack it receives.
+            quote! {
+                #private::from_scope(
+                    #private::AsyncExitStack::scope_send(|#param| {
+                        #private::std::boxed::Box::pin(async move { #(#contexts)* #block })
+                    })
+                    .await,
+                )
+            }
+        }
+        (Some(_), Some(_)) => quote! {
+            #private::from_scope(
+                #private::AsyncExitStack::scope(async |#param| { #(#contexts)* #block }).await,
+            )
+        },
+        (None, Some(asyncness)) => {
+            return Err(syn::Error::new(
+                asyncness.span,
+                "`#[with_stack]` on an `async fn` needs a `Result` return type",
+            ))
+        }
+        (Some(ty), None) => {
             let view = Ident::new("view", Span::mixed_site());
             quote! {
                 #private::run_result::<#ty, _, _>(#body, |#view| {
@@ -114,7 +146,7 @@ fn expand_fn(function: &ItemFn, options: &Options) -> syn::Result<TokenStream> {
                 })
             }
         }
-        None => quote!(#private::run_plain(#body)),
+        (None, None) => quote!(#private::run_plain(#body)),
     };
     Ok(quote! {
         #(#attrs)*

@@ -8,7 +8,7 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Expr, Ident, Token};
 
-use crate::crate_path::CratePath;
+use crate::crate_path::{respan, CratePath};
 
 struct StackCallback {
     stack: Expr,
@@ -80,11 +80,13 @@ fn expand_call(call: &StackCallback, private: &TokenStream) -> TokenStream {
             )
         }
     };
+    // Spanned on the function, so a wrong return type is reported there.
+    let into_result = respan(quote!(#private::CloserOutput::into_result), span);
     quote! {
         {
             #bind
             #(let #args = #values;)*
-            #stack.try_callback(move || #private::CloserOutput::into_result(#invoke))
+            #stack.try_callback(move || #into_result(#invoke))
         }
     }
 }

@@ -7,6 +7,7 @@ use std::panic::{self, AssertUnwindSafe};
 use crate::error::{BoxError, CleanupError, UnwindError};
 use crate::exit::Ending;
 use crate::report::{self, ReportReason};
+use crate::scope::{Outcome, ScopeResult};
 use crate::stack::ExitStack;
 
 /// A return type that is a `Result`: its parts, and how cleanup errors become its error.
@@ -139,6 +140,26 @@ pub fn enter_failed<E: From<UnwindError>>(error: impl Into<BoxError>) -> E {
 #[track_caller]
 pub fn context_failed(error: impl Into<BoxError>) -> ! {
     panic!("`with_stack` context failed to enter: {}", error.into())
+}
+
+/// The result of an async decorated function from its scope's result: the body's value, the
+/// body's error (even if suppressed; cleanup errors after it are reported), or the cleanup
+/// errors as the function's error.
+pub fn from_scope<T, E: From<UnwindError>>(result: ScopeResult<T, E>) -> Result<T, E> {
+    match result {
+        Ok(Outcome::Completed(value)) => Ok(value),
+        Ok(Outcome::Suppressed(error)) => Err(error),
+        Err(error) => match error.into_parts() {
+            (Some(error), _, cleanup) => {
+                for lost in cleanup.into_iter().flatten() {
+                    report::deliver(ReportReason::Dropped, &lost);
+                }
+                Err(error)
+            }
+            (None, _, Some(cleanup)) => Err(cleanup.into()),
+            (None, suppressed, None) => Err(suppressed.expect("a failed scope has an error")),
+        },
+    }
 }
 
 /// Runs a body that returns any other type with a new stack, then closes the stack; cleanup

@@ -74,12 +74,12 @@ pub use threading::{Admits, Local, Sendable, Threading};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::decorate::{
-        context_failed, enter_failed, run_plain, run_result, DecoratedResult, ErrorView, ViewBoxed,
-        ViewError, ViewNone,
+        context_failed, enter_failed, from_scope, run_plain, run_result, DecoratedResult, ErrorView,
+        ViewBoxed, ViewError, ViewNone,
     };
     pub use crate::defer::{Defer, When};
     pub use crate::managed::{empty_field, CloserOutput, Teardown};
-    pub use crate::{Close, Exit, ExitStack, Field, Flow, RollbackError, UnwindError};
+    pub use crate::{AsyncExitStack, Close, Exit, ExitStack, Field, Flow, RollbackError, UnwindError};
     pub use core;
     pub use std;
 }

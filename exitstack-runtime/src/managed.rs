@@ -155,6 +155,10 @@ impl<E: Error + 'static> Error for RollbackError<E> {
 }
 
 /// What a closer may return: `()` or a `Result` whose error converts into [`BoxError`].
+#[diagnostic::on_unimplemented(
+    message = "a closer must return `()` or `Result<(), E>` with `E: Into<BoxError>`, not `{Self}`",
+    label = "returns `{Self}`"
+)]
 pub trait CloserOutput {
     /// The outcome as a boxed result.
     fn into_result(self) -> Result<(), BoxError>;

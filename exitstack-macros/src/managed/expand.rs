@@ -11,6 +11,7 @@ use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields, Ident, LitStr};
 
 use super::attr::{FieldSpec, StructOptions};
+use crate::crate_path::respan;
 
 pub fn expand(
     item: &mut DeriveInput,
@@ -119,10 +120,15 @@ fn registration(
         None => LitStr::new(&spec.label_text(), spec.member.span()),
     };
     match &spec.close {
-        Some(closer) => quote_spanned! {closer.span()=>
-            #(#cfgs)*
-            #private::Teardown::close(&#teardown, #place, #label, #closer);
-        },
+        Some(closer) => {
+            // The call carries the closer's span, so a closer with the wrong signature or
+            // return type is reported on the closer.
+            let close = respan(quote!(#private::Teardown::close), closer.span());
+            quote_spanned! {closer.span()=>
+                #(#cfgs)*
+                #close(&#teardown, #place, #label, #closer);
+            }
+        }
         None => quote! {
             #(#cfgs)*
             #private::Teardown::drop(&#teardown, #place, #label);

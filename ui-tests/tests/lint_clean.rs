@@ -1,0 +1,136 @@
+//! Every macro form compiled under the strictest lints a user crate may set: the generated code
+//! must add no warning, no pedantic clippy lint, and no `unsafe`. Checked by
+//! `cargo clippy -p exitstack-ui-tests --all-targets -- -D warnings` (and run as a test).
+#![deny(warnings, clippy::pedantic)]
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use exitstack as reexported; // `crate = path` serves crates that re-export exitstack
+use exitstack::{defer, managed, stack_callback, with_stack, ExitStack, UnwindError};
+
+static TICKS: AtomicUsize = AtomicUsize::new(0);
+
+fn tick(n: usize) {
+    TICKS.fetch_add(n, Ordering::Relaxed);
+}
+
+/// A resource with a fallible close.
+pub struct Socket(u8);
+
+impl Socket {
+    /// Closes it.
+    ///
+    /// # Errors
+    ///
+    /// Never, here.
+    pub fn shutdown(self) -> io::Result<()> {
+        tick(usize::from(self.0));
+        Ok(())
+    }
+}
+
+/// Named fields, every option.
+#[managed]
+pub struct Named<'a, T: Clone>
+where
+    T: fmt::Debug,
+{
+    /// Closed by a method.
+    #[managed(close = Socket::shutdown, label = "socket")]
+    pub socket: Socket,
+    /// Released after `socket`.
+    #[managed(after = socket, rank = 1)]
+    pub items: Vec<T>,
+    /// Not torn down.
+    #[managed(skip)]
+    pub name: &'a str,
+    /// Compiled out.
+    #[cfg(any())]
+    pub gone: u8,
+}
+
+/// A tuple struct in declaration order, through a re-export.
+#[managed(order = declaration, crate = reexported)]
+pub struct Pair(#[managed(close = Socket::shutdown)] pub Socket, pub String);
+
+/// An application error that takes cleanup errors.
+#[derive(Debug)]
+pub struct AppError;
+
+impl fmt::Display for AppError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("app error")
+    }
+}
+
+impl std::error::Error for AppError {}
+
+impl From<UnwindError> for AppError {
+    fn from(_: UnwindError) -> Self {
+        AppError
+    }
+}
+
+/// The decorator with a named stack.
+///
+/// # Errors
+///
+/// When `fail` is set.
+#[with_stack(stack)]
+pub fn decorated(fail: bool) -> Result<u8, AppError> {
+    defer!(stack => { tick(1); });
+    defer!(stack => on_error { tick(1); });
+    defer!(stack => on_success { tick(1); });
+    defer!(stack => |err| { drop(err.to_string()); });
+    stack_callback!(stack, Socket::shutdown, Socket(1));
+    if fail {
+        return Err(AppError);
+    }
+    Ok(1)
+}
+
+/// The decorator without a result and without a binding.
+#[with_stack]
+#[must_use]
+pub fn plain() -> u8 {
+    2
+}
+
+/// The async decorator.
+///
+/// # Errors
+///
+/// Never.
+#[with_stack(stack, send)]
+pub async fn asynchronous() -> Result<(), AppError> {
+    stack.push_async_callback(|| async {});
+    Ok(())
+}
+
+#[test]
+fn every_form_runs() -> Result<(), Box<dyn std::error::Error>> {
+    defer! { tick(1); }
+    defer!(on_error { tick(1); });
+    defer!(on_success { tick(1); });
+    let named = Named {
+        socket: Socket(1).into(),
+        items: vec![1].into(),
+        name: "n",
+    };
+    named.close()?;
+    let pair = Pair::acquire(|| Ok::<_, io::Error>(Socket(2)), |_| Ok(String::new()))
+        .map_err(reexported::RollbackError::into_error)?;
+    let mut stack = ExitStack::new();
+    stack.enter(pair);
+    stack_callback!(stack, |n: u8| tick(usize::from(n)), 1);
+    stack.close()?;
+    assert_eq!(decorated(false)?, 1);
+    assert!(decorated(true).is_err());
+    assert_eq!(plain(), 2);
+    drop(asynchronous());
+    assert!(TICKS.load(Ordering::Relaxed) > 0);
+    Ok(())
+}

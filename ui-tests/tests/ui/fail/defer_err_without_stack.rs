@@ -1,0 +1,5 @@
+use exitstack::defer;
+
+fn main() {
+    defer!(|err| { println!("{err}"); });
+}

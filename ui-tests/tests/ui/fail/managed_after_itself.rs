@@ -1,0 +1,9 @@
+use exitstack::managed;
+
+#[managed]
+struct Service {
+    #[managed(after = pool)]
+    pool: Vec<u8>,
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+use exitstack::managed;
+
+#[managed]
+struct Conn {
+    #[managed(label = "socket", label = "again")]
+    socket: std::net::TcpStream,
+}
+
+fn main() {}

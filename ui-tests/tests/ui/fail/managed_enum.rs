@@ -1,0 +1,8 @@
+use exitstack::managed;
+
+#[managed]
+enum Resources {
+    File(std::fs::File),
+}
+
+fn main() {}

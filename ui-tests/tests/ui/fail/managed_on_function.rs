@@ -1,0 +1,6 @@
+use exitstack::managed;
+
+#[managed]
+fn open() {}
+
+fn main() {}

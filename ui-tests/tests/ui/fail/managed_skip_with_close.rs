@@ -1,0 +1,9 @@
+use exitstack::managed;
+
+#[managed]
+struct Service {
+    #[managed(skip, close = drop)]
+    name: String,
+}
+
+fn main() {}

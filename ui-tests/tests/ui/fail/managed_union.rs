@@ -1,0 +1,8 @@
+use exitstack::managed;
+
+#[managed]
+union Raw {
+    word: u64,
+}
+
+fn main() {}

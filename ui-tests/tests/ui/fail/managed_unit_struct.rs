@@ -1,0 +1,6 @@
+use exitstack::managed;
+
+#[managed]
+struct Nothing;
+
+fn main() {}

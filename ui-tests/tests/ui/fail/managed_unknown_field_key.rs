@@ -1,0 +1,9 @@
+use exitstack::managed;
+
+#[managed]
+struct Conn {
+    #[managed(closer = drop)]
+    socket: std::net::TcpStream,
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use exitstack::managed;
+
+#[managed(ordering = declaration)]
+struct Conn {
+    socket: std::net::TcpStream,
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+use exitstack::managed;
+
+#[managed(order = backwards)]
+struct Conn {
+    socket: std::net::TcpStream,
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+use exitstack::managed;
+
+#[managed]
+struct Conn {
+    socket: std::net::TcpStream,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {}
+}
+
+fn main() {}

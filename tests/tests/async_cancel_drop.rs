@@ -44,7 +44,7 @@ fn stack_with_slow_middle(runs: &Arc<Vec<AtomicUsize>>) -> AsyncExitStack<'stati
     });
     let r = runs.clone();
     stack.push_async_callback(move || async move {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(1000)).await; // far beyond the timeout
         r[1].fetch_add(1, Ordering::SeqCst);
     });
     let r = runs.clone();
@@ -206,4 +206,51 @@ impl Drop for DropCounter {
     fn drop(&mut self) {
         self.0.fetch_add(1, Ordering::SeqCst);
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scope_dropped_while_unwinding_runs_sync_entries_and_reports_the_rest() {
+    let runs = counters(2);
+    let r = runs.clone();
+    let mut scope = Box::pin(AsyncExitStack::scope(async move |stack| {
+        let r0 = r.clone();
+        stack.callback(move || {
+            r0[0].fetch_add(1, Ordering::SeqCst);
+        });
+        let r1 = r.clone();
+        stack.push_async_callback(move || async move {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            r1[1].fetch_add(1, Ordering::SeqCst);
+        });
+        Ok::<_, std::io::Error>(())
+    }));
+    let cut = tokio::time::timeout(Duration::from_millis(20), &mut scope).await;
+    assert!(cut.is_err(), "cut off while awaiting the slow cleanup");
+    assert_eq!(counts(&runs), [0, 0]);
+    let ((), reports) = collecting(|| drop(scope));
+    assert_eq!(counts(&runs), [1, 0]);
+    let reports = reports.lock().unwrap();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].0, ReportReason::AsyncNotRun);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn entries_registered_after_a_cancelled_aclose_run_after_the_in_flight_one() {
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let mut stack = AsyncExitStack::new();
+    let o = order.clone();
+    stack.callback(move || o.lock().unwrap().push("oldest"));
+    let o = order.clone();
+    stack.push_async_callback(move || async move {
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        o.lock().unwrap().push("in flight");
+    });
+    let _ = tokio::time::timeout(Duration::from_millis(10), stack.aclose()).await;
+    let o = order.clone();
+    stack.callback(move || o.lock().unwrap().push("registered after the cancellation"));
+    stack.aclose().await.unwrap();
+    assert_eq!(
+        *order.lock().unwrap(),
+        ["in flight", "registered after the cancellation", "oldest"]
+    );
 }

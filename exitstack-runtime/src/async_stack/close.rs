@@ -200,7 +200,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     /// let mut stack = AsyncExitStack::new();
     /// stack.push_async_callback(|| async { runs.fetch_add(1, Ordering::SeqCst); });
     /// stack.push_async_callback(|| async {
-    ///     tokio::time::sleep(Duration::from_millis(50)).await;
+    ///     tokio::time::sleep(Duration::from_millis(500)).await;
     ///     runs.fetch_add(1, Ordering::SeqCst);
     /// });
     /// // Cut off while the slow entry is in flight ...
@@ -240,53 +240,47 @@ fn drive<'a, S: Threading>(
             }
             record_flowed(unwind, result, site.0);
         }
-        // SAFETY: the `&mut Arena` lives only for this call and no user code runs in it (the
-        // same discipline as `Unwind::run_all`).
-        let popped = unsafe { (*unwind.arena.get()).pop() };
-        let Some(popped) = popped else {
-            return Poll::Ready(());
+        // Sync entries run in this inner loop, which leaves only for an async entry (so a sync
+        // entry costs what it costs in the sync loop).
+        let (popped, start) = loop {
+            // SAFETY: the `&mut Arena` lives only for this call and no user code runs in it
+            // (the same discipline as `Unwind::run_all`).
+            let popped = unsafe { (*unwind.arena.get()).pop() };
+            let Some(popped) = popped else {
+                return Poll::Ready(());
+            };
+            match popped.vtable.start_async {
+                // SAFETY: the entry was just popped: its body is run exactly once, here.
+                None => unsafe { unwind.run_popped(popped) },
+                Some(start) => break (popped, start),
+            }
         };
-        match popped.vtable.start_async {
-            None => {
-                let run = popped.vtable.run;
-                // SAFETY: the entry was popped, so its body is run exactly once, here; `run`
-                // moves it out of the slot before any user code could push over it.
-                let step =
-                    panic::catch_unwind(AssertUnwindSafe(|| unsafe { run(popped.body, unwind) }));
-                match step {
-                    Ok(step) => unwind.record(step, popped.site),
-                    Err(payload) => unwind.record_panic(payload, popped.site),
-                }
-            }
-            Some(start) => {
-                let mut future: Option<EntryFuture<'a, S>> = None;
-                let out = (&mut future as *mut Option<EntryFuture<'a, S>>).cast();
-                let exit = &unwind.exit();
-                // SAFETY: the entry was popped, so `start` moves its body out exactly once; it
-                // was pushed on this stack, of mode `S` and lifetime `'a`, matching `out`.
-                let started = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
-                    start(popped.body, exit, out)
-                }));
-                let started = started.and_then(|()| {
-                    panic::catch_unwind(AssertUnwindSafe(|| limit.map(|limit| limit.start())))
+        let mut future: Option<EntryFuture<'a, S>> = None;
+        let out = (&mut future as *mut Option<EntryFuture<'a, S>>).cast();
+        let exit = &unwind.exit();
+        // SAFETY: the entry was popped, so `start` moves its body out exactly once; it
+        // was pushed on this stack, of mode `S` and lifetime `'a`, matching `out`.
+        let started = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
+            start(popped.body, exit, out)
+        }));
+        let started = started.and_then(|()| {
+            panic::catch_unwind(AssertUnwindSafe(|| limit.map(|limit| limit.start())))
+        });
+        match (started, future) {
+            (Ok(deadline), Some(future)) => {
+                closing.in_flight = Some(InFlight {
+                    future,
+                    site: SendSite(popped.site),
+                    deadline,
                 });
-                match (started, future) {
-                    (Ok(deadline), Some(future)) => {
-                        closing.in_flight = Some(InFlight {
-                            future,
-                            site: SendSite(popped.site),
-                            deadline,
-                        });
-                    }
-                    (Err(payload), future) => {
-                        if let Some(more) = drop_caught(future) {
-                            unwind.record_panic(more, popped.site.duplicate());
-                        }
-                        unwind.record_panic(payload, popped.site);
-                    }
-                    (Ok(_), None) => unreachable!("start_async writes the future when it returns"),
-                }
             }
+            (Err(payload), future) => {
+                if let Some(more) = drop_caught(future) {
+                    unwind.record_panic(more, popped.site.duplicate());
+                }
+                unwind.record_panic(payload, popped.site);
+            }
+            (Ok(_), None) => unreachable!("start_async writes the future when it returns"),
         }
     }
 }

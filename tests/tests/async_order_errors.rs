@@ -52,10 +52,10 @@ async fn every_error_is_returned_in_order_with_label_and_site() {
     let _labelled = stack
         .try_callback(|| Err("sync first registered"))
         .label("s1");
-    let line = line!() + 1;
-    let _labelled = stack
-        .try_push_async_callback(|| async { Err("async") })
-        .label("a");
+    let async_entry = stack.try_push_async_callback(|| async { Err("async") });
+    let line = line!() - 1;
+    let site_seen_by_handle = async_entry.location();
+    let _labelled = async_entry.label("a");
     stack.try_push_async_exit(|_| async { Err::<Flow, _>("async exit") });
     stack.try_callback(|| Err("sync last registered"));
     let errors = stack.aclose().await.unwrap_err();
@@ -74,6 +74,7 @@ async fn every_error_is_returned_in_order_with_label_and_site() {
     let site = errors.as_slice()[2].location().unwrap();
     assert!(site.file().ends_with("async_order_errors.rs"));
     assert_eq!(site.line(), line);
+    assert_eq!(site, site_seen_by_handle);
 }
 
 #[tokio::test(flavor = "multi_thread")]

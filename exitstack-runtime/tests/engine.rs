@@ -101,11 +101,11 @@ fn entered_cancel_returns_the_value_and_release_runs_the_teardown() {
     let mut stack = ExitStack::new();
     let kept = stack.guard(String::from("kept"), |s| torn_down.borrow_mut().push(s));
     let released = stack.guard(String::from("released"), |s| torn_down.borrow_mut().push(s));
-    let later = stack.guard(String::from("later"), |s| torn_down.borrow_mut().push(s));
+    // The handle is not kept: the entry stays registered and runs at close.
+    stack.guard(String::from("later"), |s| torn_down.borrow_mut().push(s));
     assert_eq!(kept.cancel(), "kept");
     released.release().unwrap();
     assert_eq!(*torn_down.borrow(), ["released"]);
-    drop(later);
     stack.close().unwrap();
     assert_eq!(*torn_down.borrow(), ["released", "later"]);
 }

@@ -16,9 +16,7 @@ probe="$CARGO_TARGET_DIR/release/probe"
 peers=("$@")
 if [ ${#peers[@]} -eq 0 ]; then
     peers=(floor boxed boxed_catch_unwind scopeguard_vec exit_stack_crate exitstack exitstack_enter
-           defer_scopeguard)
-    if "$probe" defer_exitstack 1 1 2>/dev/null; then peers+=(defer_exitstack); fi
-    if "$probe" async_sync_entry 1 1 2>/dev/null; then peers+=(async_sync_entry); fi
+           async_sync_entry defer_scopeguard defer_exitstack)
 fi
 
 out="$(mktemp -d)"

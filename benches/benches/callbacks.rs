@@ -24,12 +24,13 @@ fn sample_size(n: usize) -> usize {
 
 fn callback_close(c: &mut Criterion) {
     let counter = Cell::new(0);
-    let peers: [(&str, work::Workload); 5] = [
+    let peers: [(&str, work::Workload); 6] = [
         ("fn_pointer_floor", work::fn_pointer_floor),
         ("boxed_dyn_fnonce", work::boxed_callbacks),
         ("boxed_catch_unwind", work::boxed_catch_unwind),
         ("scopeguard_vec", work::scopeguard_vec),
         ("exitstack", work::exitstack_callbacks),
+        ("async_stack_sync_entries", work::async_sync_entries),
     ];
     for n in SIZES {
         let mut group = c.benchmark_group("callback_close");
@@ -87,6 +88,9 @@ fn defer(c: &mut Criterion) {
     let mut group = c.benchmark_group("defer");
     group.bench_function("scopeguard", |b| {
         b.iter(|| work::defer_scopeguard(black_box(&counter)))
+    });
+    group.bench_function("exitstack", |b| {
+        b.iter(|| work::defer_exitstack(black_box(&counter)))
     });
     group.finish();
 }

@@ -14,11 +14,13 @@
 //! ```
 
 use std::cell::Cell;
+use std::future::Future;
 use std::hint::black_box;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 
-use exitstack::ExitStack;
+use exitstack::{AsyncExitStack, ExitStack};
 
 /// A workload: register `n` cleanups bumping the counter, then unwind them.
 pub type Workload = fn(&Cell<u64>, usize);
@@ -249,4 +251,39 @@ pub fn exit_stack_crate<const N: usize>(
 pub fn defer_scopeguard(counter: &Cell<u64>) {
     scopeguard::defer! { bump(counter) }
     black_box(counter);
+}
+
+/// exitstack's bare `defer!`: one guard on the call stack, run at the end of the scope.
+///
+/// ```
+/// let counter = std::cell::Cell::new(0);
+/// exitstack_benches::defer_exitstack(&counter);
+/// assert_eq!(counter.get(), 1);
+/// ```
+#[inline]
+pub fn defer_exitstack(counter: &Cell<u64>) {
+    exitstack::defer! { bump(counter) }
+    black_box(counter);
+}
+
+/// `AsyncExitStack` with sync entries only: `callback` each closure, then `aclose`, polled once
+/// with a no-op waker (it never waits: no entry is async).
+///
+/// ```
+/// let counter = std::cell::Cell::new(0);
+/// exitstack_benches::async_sync_entries(&counter, 3);
+/// assert_eq!(counter.get(), 3);
+/// ```
+#[inline]
+pub fn async_sync_entries(counter: &Cell<u64>, n: usize) {
+    let mut stack = AsyncExitStack::new();
+    for _ in 0..n {
+        stack.callback(move || bump(counter));
+    }
+    let mut close = std::pin::pin!(stack.aclose());
+    let mut cx = Context::from_waker(Waker::noop());
+    match close.as_mut().poll(&mut cx) {
+        Poll::Ready(Ok(())) => {}
+        _ => unreachable!("sync callbacks finish in one poll and cannot fail"),
+    }
 }

@@ -23,8 +23,9 @@ pub(crate) const MAX_INLINE_WORDS: usize = 8;
 const HEADER_WORDS: usize = 2;
 /// First chunk size in words; chunks double up to `MAX_CHUNK_WORDS`.
 const FIRST_CHUNK_WORDS: usize = 64;
-/// Cap on chunk growth, so the unused tail of the last chunk stays small (512 KiB on 64-bit).
-const MAX_CHUNK_WORDS: usize = 1 << 16;
+/// Cap on chunk growth, so the unused tail of the last chunk stays small (2 MiB on 64-bit)
+/// while a million small entries still take only a few dozen chunks.
+const MAX_CHUNK_WORDS: usize = 1 << 18;
 
 /// What the arena knows about one type of body.
 pub(crate) struct VTable {
@@ -305,7 +306,8 @@ impl Arena {
     /// Moves every entry of `other` on top of this arena's, keeping their order: `other`'s
     /// entries become the next to pop. Costs one step per chunk, not per entry.
     pub(crate) fn splice(&mut self, mut other: Arena) {
-        let old_top = std::mem::replace(&mut self.top, std::mem::replace(&mut other.top, Chunk::NONE));
+        let other_top = std::mem::replace(&mut other.top, Chunk::NONE);
+        let old_top = std::mem::replace(&mut self.top, other_top);
         if old_top.used > 0 {
             self.below.push(old_top);
         } else {

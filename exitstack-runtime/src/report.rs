@@ -27,7 +27,7 @@
 //! assert_eq!(*seen.lock().unwrap(), ["cleanup failed: lost without the report channel"]);
 //! ```
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
@@ -92,7 +92,18 @@ static GLOBAL: RwLock<Option<Reporter>> = RwLock::new(None);
 
 thread_local! {
     static SCOPED: RefCell<Vec<Reporter>> = const { RefCell::new(Vec::new()) };
-    static DROP_SINKS: RefCell<Vec<Vec<CleanupError>>> = const { RefCell::new(Vec::new()) };
+    /// Errors handed to `from_drop` while `drop_collecting` runs, each with the depth (of nested
+    /// `drop_collecting` calls) that will collect it.
+    static DROP_SINKS: RefCell<Vec<(usize, CleanupError)>> = const { RefCell::new(Vec::new()) };
+    /// How deep `drop_collecting` calls are nested, and how many errors `DROP_SINKS` holds: two
+    /// plain cells (no destructor, no lazy init), so `enter`'s release checks them in a few
+    /// instructions and touches `DROP_SINKS` only when a drop really reported an error.
+    static DROP_STATE: DropState = const { DropState { depth: Cell::new(0), pending: Cell::new(0) } };
+}
+
+struct DropState {
+    depth: Cell<usize>,
+    pending: Cell<usize>,
 }
 
 /// Installs the process-wide reporter, replacing the previous one (standard error by default).
@@ -217,44 +228,80 @@ fn call(reporter: &Reporter, report: &Report<'_>) {
 /// assert_eq!(errors.first().error().to_string(), "flush failed");
 /// ```
 pub fn from_drop(error: CleanupError) {
-    let unclaimed = DROP_SINKS
-        .try_with(|sinks| match sinks.borrow_mut().last_mut() {
-            Some(sink) => {
-                sink.push(error);
-                None
-            }
-            None => Some(error),
-        })
-        .unwrap_or(None);
+    let depth = DROP_STATE.try_with(|state| state.depth.get()).unwrap_or(0);
+    let mut unclaimed = Some(error);
+    if depth > 0 {
+        let _ = DROP_SINKS.try_with(|sinks| {
+            let mut sinks = sinks.borrow_mut();
+            sinks.extend(unclaimed.take().map(|error| (depth, error)));
+            DROP_STATE.with(|state| state.pending.set(sinks.len()));
+        });
+    }
     if let Some(error) = unclaimed {
         deliver(ReportReason::DropOutsideStack, &error);
     }
 }
 
+/// Takes the errors collected at `depth` (and any left deeper), oldest first.
+#[cold]
+#[inline(never)]
+fn take_collected(depth: usize) -> Vec<CleanupError> {
+    let pending = DROP_STATE.try_with(|state| state.pending.get());
+    if pending.unwrap_or(0) == 0 {
+        return Vec::new();
+    }
+    DROP_SINKS
+        .try_with(|sinks| {
+            let mut sinks = sinks.borrow_mut();
+            let start = sinks
+                .iter()
+                .rposition(|(at, _)| *at < depth)
+                .map_or(0, |index| index + 1);
+            let taken = sinks.drain(start..).map(|(_, error)| error).collect();
+            DROP_STATE.with(|state| state.pending.set(sinks.len()));
+            taken
+        })
+        .unwrap_or_default()
+}
+
 /// Drops `value`, collecting what its `Drop` hands to [`from_drop`] as the result.
+///
+/// This runs for every entered value, so the common case (no error reported) only bumps and
+/// restores a thread-local depth and checks a thread-local count.
+#[inline]
 pub(crate) fn drop_collecting<T>(value: T) -> Result<(), UnwindError> {
-    struct Pop;
-    impl Drop for Pop {
+    /// Restores the depth if the drop panics, and reports what it had collected by then.
+    struct Collecting {
+        depth: usize,
+    }
+    impl Drop for Collecting {
+        #[cold]
         fn drop(&mut self) {
-            // Runs on panic too, so a panicking drop cannot leave the sink installed; what it
-            // had collected before panicking is reported rather than lost.
-            let left = DROP_SINKS
-                .try_with(|sinks| sinks.borrow_mut().pop())
-                .ok()
-                .flatten();
-            for error in left.into_iter().flatten() {
+            let _ = DROP_STATE.try_with(|state| state.depth.set(self.depth - 1));
+            for error in take_collected(self.depth) {
                 deliver(ReportReason::LostToPanic, &error);
             }
         }
     }
-    DROP_SINKS.with(|sinks| sinks.borrow_mut().push(Vec::new()));
-    let pop = Pop;
+    if !std::mem::needs_drop::<T>() {
+        return Ok(()); // dropping it runs no code, so nothing can be reported
+    }
+    let depth = DROP_STATE.with(|state| {
+        let depth = state.depth.get() + 1;
+        state.depth.set(depth);
+        depth
+    });
+    let collecting = Collecting { depth };
     drop(value);
-    let collected = DROP_SINKS
-        .with(|sinks| sinks.borrow_mut().last_mut().map(std::mem::take))
-        .unwrap_or_default();
-    drop(pop);
-    match UnwindError::from_errors(collected) {
+    std::mem::forget(collecting); // no panic: the depth is restored here instead
+    let pending = DROP_STATE.with(|state| {
+        state.depth.set(depth - 1);
+        state.pending.get()
+    });
+    if pending == 0 {
+        return Ok(());
+    }
+    match UnwindError::from_errors(take_collected(depth)) {
         None => Ok(()),
         Some(errors) => Err(errors),
     }

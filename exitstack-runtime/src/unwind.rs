@@ -5,7 +5,7 @@ use std::cell::UnsafeCell;
 use std::error::Error;
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::arena::Arena;
+use crate::arena::{Arena, Popped};
 use crate::error::{BoxError, CleanupError, UnwindError};
 use crate::exit::{Ending, Exit};
 use crate::report::{self, ReportReason};
@@ -74,21 +74,42 @@ impl<'u> Unwind<'u> {
             // arena's bookkeeping exists while it does (entries run after it has ended).
             let popped = unsafe { (*self.arena.get()).pop() };
             let Some(popped) = popped else { break };
-            let run = popped.vtable.run;
-            let body = popped.body;
-            // SAFETY: the entry was popped, so its body is run exactly once, here; `run` moves
-            // it out of the slot before calling any user code that could push over it.
-            let step = panic::catch_unwind(AssertUnwindSafe(|| unsafe { run(body, self) }));
-            match step {
-                Ok(Step::Done) => {}
-                Ok(step) => self.record(step, popped.site),
-                Err(payload) => self.record_panic(payload, popped.site),
-            }
+            // SAFETY: just popped.
+            unsafe { self.run_popped(popped) };
         }
     }
 
-    /// Applies a failure or a suppression.
+    /// Runs one popped sync entry, catching its panic, and records what it did. The hot path
+    /// of every unwind loop (the async one too), so it is inlined into each.
+    ///
+    /// Safety: `popped` was just taken off this unwind's arena and its body has not been run or
+    /// discarded.
+    #[inline]
+    pub(crate) unsafe fn run_popped(&mut self, popped: Popped) {
+        let run = popped.vtable.run;
+        let body = popped.body;
+        // SAFETY: per the contract the body is run exactly once, here; `run` moves it out of
+        // the slot before calling any user code that could push over it.
+        let step = panic::catch_unwind(AssertUnwindSafe(|| unsafe { run(body, self) }));
+        match step {
+            Ok(Step::Done) => {}
+            Ok(step) => self.record(step, popped.site),
+            Err(payload) => self.record_panic(payload, popped.site),
+        }
+    }
+
+    /// Applies a failure or a suppression. Inlined so that the common `Done` costs a compare.
+    #[inline]
     pub(crate) fn record(&mut self, step: Step, site: Site) {
+        if !matches!(step, Step::Done) {
+            self.record_outcome(step, site);
+        }
+    }
+
+    /// `record` for the steps that change something.
+    #[cold]
+    #[inline(never)]
+    fn record_outcome(&mut self, step: Step, site: Site) {
         match step {
             Step::Done => {}
             Step::Suppress => {

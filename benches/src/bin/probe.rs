@@ -4,7 +4,7 @@
 //!
 //! Usage: `probe <peer> <n> <rounds>`, peer one of: floor, boxed, boxed_catch_unwind,
 //! scopeguard_vec, exitstack, exitstack_enter, exit_stack_crate, defer_scopeguard,
-//! defer_exitstack (pending), async_sync_entry (pending).
+//! defer_exitstack, async_sync_entry.
 
 use std::cell::Cell;
 use std::hint::black_box;
@@ -33,6 +33,8 @@ probes! {
     probe_exitstack => work::exitstack_callbacks;
     probe_exitstack_enter => work::exitstack_enter;
     probe_defer_scopeguard => |counter, n| for _ in 0..n { work::defer_scopeguard(counter) };
+    probe_defer_exitstack => |counter, n| for _ in 0..n { work::defer_exitstack(counter) };
+    probe_async_sync_entry => work::async_sync_entries;
 }
 
 /// The `exit-stack` crate needs a `'static` counter and a buffer sized at compile time.
@@ -63,6 +65,8 @@ fn main() {
         "exitstack" => probe_exitstack(&counter, n, rounds),
         "exitstack_enter" => probe_exitstack_enter(&counter, n, rounds),
         "defer_scopeguard" => probe_defer_scopeguard(&counter, n, rounds),
+        "defer_exitstack" => probe_defer_exitstack(&counter, n, rounds),
+        "async_sync_entry" => probe_async_sync_entry(&counter, n, rounds),
         "exit_stack_crate" => return probe_exit_stack_crate(n, rounds),
         other => {
             eprintln!("unknown peer {other}");

@@ -14,26 +14,268 @@ mod defer;
 mod managed;
 mod stack_callback;
 
-/// Declarative, ordered, fallible teardown of a struct's fields. See `exitstack::managed`.
+/// Declarative, ordered, fallible teardown of a struct's fields.
+///
+/// Rust drops fields in declaration order, cannot return an error from `Drop`, and aborts when
+/// a destructor panics during a panic. `#[managed]` gives the struct a teardown that does what
+/// `Drop` cannot:
+///
+/// ```
+/// use exitstack::managed;
+/// use std::io::{self, Write};
+///
+/// struct Conn(Vec<String>);
+/// impl Conn {
+///     fn shutdown(self) -> io::Result<()> {
+///         Err(io::Error::other(format!("{} queries lost", self.0.len())))
+///     }
+/// }
+///
+/// #[managed]
+/// struct Session {
+///     #[managed(close = Conn::shutdown, label = "database")]
+///     conn: Conn,
+///     log: Vec<u8>,                 // no closer: dropped, in its turn
+///     #[managed(skip)]
+///     name: &'static str,           // nothing to release: plain Rust drop, after the rest
+/// }
+///
+/// let mut session = Session {
+///     conn: Conn(vec!["select 1".into()]).into(), // torn-down fields are `Field<T>`
+///     log: Vec::new().into(),
+///     name: "main",
+/// };
+/// session.log.write_all(b"used through Deref\n")?;
+/// let errors = session.close().unwrap_err(); // log dropped, then conn shut down
+/// assert_eq!(errors.first().label(), Some("database"));
+/// assert_eq!(errors.first().error().to_string(), "1 queries lost");
+/// # Ok::<(), io::Error>(())
+/// ```
+///
+/// # Order
+///
+/// Fields are torn down in **reverse declaration order** by default: last acquired, first
+/// released, like an [`ExitStack`](../exitstack/struct.ExitStack.html) and like C++ member
+/// destructors. A field declared later is usually built from (or depends on) the ones before it
+/// (a statement on a connection, a server in a directory), so it must go first. Rust's own field
+/// drop order (declaration order) is the exception. Refine the order with:
+///
+/// - `#[managed(order = declaration)]` on the struct: first declared, first torn down;
+/// - `#[managed(after = other)]` (or `after = [a, b]`) on a field: torn down after `other`;
+/// - `#[managed(rank = n)]` on a field: lower ranks go first (default `0`); `after` wins over
+///   `rank`, and the struct's order breaks ties.
+///
+/// # Field options
+///
+/// - `close = path`: the closer, a function or method taking the field **by value** and
+///   returning `()` or `Result<(), E>` with `E: Into<BoxError>` (`Type::method`, `Self::f`,
+///   `exitstack::Close::close`). Without it the field is dropped in its turn, and errors its
+///   `Drop` hands to `report::from_drop` (a nested `#[managed]` struct) join the result.
+/// - `skip`: not torn down; the field keeps its type and Rust drops it after the teardown.
+/// - `label = "text"`: names the field in error reports (default: the field's name).
+///
+/// # What it generates
+///
+/// - The struct, with each torn-down field's type `T` wrapped in [`Field<T>`], which derefs
+///   to `T` (build it with `value.into()`).
+/// - `close(self) -> Result<(), UnwindError>`: every field's error, in teardown order.
+/// - `impl Close`, so `stack.enter_closing(value)` releases it through `close`.
+/// - `impl Drop`, running the same teardown when `close` was not called; its errors go to
+///   `report::from_drop`, so `stack.enter(value)` puts them in the stack's result too, and
+///   outside a stack they reach the reporter.
+/// - `acquire(f0, f1, ..)`, one fallible acquisition per field in declaration order (each gets
+///   references to the fields before it): if acquisition `k` fails, the fields already acquired
+///   are torn down at once, in teardown order, and [`RollbackError`] carries the acquisition's
+///   error with the teardown's errors. Not generated when a field has `#[cfg]`.
+///
+/// The teardown registers the fields on a local stack, so a panicking closer never stops the
+/// others (the first panic is resumed after all ran), and a struct dropped during a panic
+/// reports further panics instead of aborting. The file `examples/managed_expansion.rs` of the
+/// `exitstack` crate shows the code generated for a small struct.
+///
+/// ```
+/// use exitstack::{managed, RollbackError};
+///
+/// #[managed]
+/// struct Fixture {
+///     #[managed(close = tempfile::TempDir::close)]
+///     dir: tempfile::TempDir,
+///     file: std::fs::File,
+/// }
+///
+/// // The second acquisition fails: the directory is removed before `acquire` returns.
+/// let error: RollbackError<std::io::Error> = Fixture::acquire(
+///     tempfile::tempdir,
+///     |dir| std::fs::File::open(dir.path().join("missing")),
+/// )
+/// .err()
+/// .unwrap();
+/// assert_eq!(error.error().kind(), std::io::ErrorKind::NotFound);
+/// assert!(error.teardown_errors().is_none());
+/// ```
+///
+/// # Struct options
+///
+/// `order = reverse | declaration`, and `crate = path` for crates that re-export exitstack
+/// (generated code then names `path::__private`).
+///
+/// # Limits
+///
+/// A `#[managed]` struct must not implement `Drop` itself (the generated `Drop` conflicts,
+/// error E0119): put that logic in a closer, or in a field type with its own `Drop`. An
+/// inherent method named `close` or `acquire` conflicts too. Works on named and tuple structs,
+/// with generics, lifetimes, where-clauses and field `#[cfg]`; not on enums, unions or unit
+/// structs.
+///
+/// [`Field<T>`]: ../exitstack/struct.Field.html
+/// [`RollbackError`]: ../exitstack/struct.RollbackError.html
 #[proc_macro_attribute]
 pub fn managed(args: TokenStream, input: TokenStream) -> TokenStream {
     managed::expand(args.into(), input.into()).into()
 }
 
-/// Runs a block at scope exit, bare or on a stack. See `exitstack::defer`.
+/// Runs a block at scope exit: a bare local guard, or a registration on a stack.
+///
+/// **Bare** (a guard on the stack frame, no allocation, as cheap as scopeguard's): runs when
+/// the enclosing scope ends, on every path, newest first.
+///
+/// ```
+/// use exitstack::defer;
+/// use std::cell::RefCell;
+///
+/// let log = RefCell::new(Vec::new());
+/// {
+///     defer! { log.borrow_mut().push("second"); }
+///     defer!(log.borrow_mut().push("first"));
+/// }
+/// assert_eq!(*log.borrow(), ["first", "second"]);
+/// ```
+///
+/// A bare guard has no `close`, so it cannot tell a `?` from a normal end; it only knows
+/// panics. `defer!(on_error { .. })` runs when the guard is dropped by a panic that began after
+/// the guard was made ([`Ending::Panicked`]); `defer!(on_success { .. })` runs otherwise. For
+/// errors returned with `?`, register on a stack (or use `#[with_stack]`).
+///
+/// **On a stack**: `defer!(stack => { .. })` registers the block with `callback` and evaluates
+/// to the entry's [`Handle`] (cancel it, run it now, label it). The outcome variants follow the
+/// stack's [`Ending`]: `on_error` (`callback_on_error`: failed, abandoned, or panicked) and
+/// `on_success` (`callback_on_success`). `defer!(stack => |err| { .. })` is Zig's
+/// `errdefer |err|`: an exit handler that runs the block with the pending error
+/// (`&dyn Error`) when there is one, and never suppresses it.
+///
+/// ```
+/// use exitstack::{defer, ExitStack};
+/// use std::cell::RefCell;
+///
+/// let log = RefCell::new(Vec::new());
+/// let result = ExitStack::scope(|stack| {
+///     defer!(stack => { log.borrow_mut().push("always".to_owned()); });
+///     defer!(stack => on_success { log.borrow_mut().push("committed".to_owned()); });
+///     defer!(stack => on_error { log.borrow_mut().push("rolled back".to_owned()); });
+///     defer!(stack => |err| { log.borrow_mut().push(format!("failed: {err}")); });
+///     Err::<(), _>(std::fmt::Error)
+/// });
+/// assert!(result.is_err());
+/// assert_eq!(
+///     *log.borrow(),
+///     ["failed: an error occurred when formatting an argument", "rolled back", "always"]
+/// );
+/// ```
+///
+/// Write `move` before any block (`defer!(stack => on_error move { .. })`) to move what it
+/// uses into the closure. The guard of the bare form is the macro's own local: user code
+/// cannot name it.
+///
+/// [`Ending`]: ../exitstack/enum.Ending.html
+/// [`Ending::Panicked`]: ../exitstack/enum.Ending.html#variant.Panicked
+/// [`Handle`]: ../exitstack/struct.Handle.html
 #[proc_macro]
 pub fn defer(input: TokenStream) -> TokenStream {
     defer::expand(input.into()).into()
 }
 
-/// Registers a call whose arguments are evaluated now. See `exitstack::stack_callback`.
+/// Registers a call of `f` on `stack`, with arguments evaluated **now** (Python's
+/// `ExitStack.callback(f, *args)`), and evaluates to the entry's [`Handle`].
+///
+/// `f` may be a path, a closure, or `receiver.method` (the receiver is evaluated now and moved
+/// into the entry). A function returning `Result<(), E>` with `E: Into<BoxError>` is a fallible
+/// cleanup: its error joins the stack's result; `()` is a plain one.
+///
+/// ```
+/// use exitstack::{stack_callback, ExitStack};
+/// use std::cell::RefCell;
+///
+/// fn remove(log: &RefCell<Vec<String>>, name: String) -> Result<(), std::io::Error> {
+///     log.borrow_mut().push(format!("removed {name}"));
+///     Ok(())
+/// }
+///
+/// let log = RefCell::new(Vec::new());
+/// let mut stack = ExitStack::new();
+/// let mut name = String::from("a.tmp");
+/// stack_callback!(stack, remove, &log, name.clone()); // the argument is captured now
+/// name.push_str(".changed");
+/// stack_callback!(stack, |n: u32| log.borrow_mut().push(format!("closure {n}")), 7);
+/// let (sender, receiver) = std::sync::mpsc::channel();
+/// stack_callback!(stack, sender.send, "closed"); // a method call; `sender` is moved in now
+/// stack.close().unwrap();
+/// assert_eq!(*log.borrow(), ["closure 7", "removed a.tmp"]);
+/// assert_eq!(receiver.recv().unwrap(), "closed");
+/// ```
+///
+/// [`Handle`]: ../exitstack/struct.Handle.html
 #[proc_macro]
 pub fn stack_callback(input: TokenStream) -> TokenStream {
     stack_callback::expand(input.into()).into()
 }
 
-/// Gives a function body a stack, unwound with the real return value. See
-/// `exitstack::with_stack`.
+/// Gives a function body a stack and unwinds it with the function's real return value: exit
+/// handlers see the returned `Err` (pattern P3, Python's `ExitStack` as a decorator).
+///
+/// `#[with_stack(stack)]` binds the stack as `stack` (any name); `defer!` and
+/// `stack_callback!` register on it. `#[with_stack(context = expr)]` enters a [`Context`]
+/// before the body, so a function is wrapped without editing its body (repeatable).
+///
+/// ```
+/// use exitstack::{defer, with_stack};
+/// use std::cell::RefCell;
+///
+/// thread_local!(static LOG: RefCell<Vec<String>> = RefCell::new(Vec::new()));
+/// fn log(line: String) { LOG.with(|log| log.borrow_mut().push(line)); }
+///
+/// #[with_stack(stack)]
+/// fn parse(text: &str) -> Result<i32, Box<dyn std::error::Error + Send + Sync>> {
+///     defer!(stack => |err| { log(format!("parse({text:?}) failed: {err}")); });
+///     defer!(stack => on_success { log(format!("parsed {text:?}")); });
+///     Ok(text.parse()?)
+/// }
+///
+/// assert_eq!(parse("42").unwrap(), 42);
+/// assert!(parse("x").is_err());
+/// LOG.with(|log| assert_eq!(*log.borrow(), [
+///     "parsed \"42\"",
+///     "parse(\"x\") failed: invalid digit found in string",
+/// ]));
+/// ```
+///
+/// **Return types.** A function returning `Result<T, E>` (any path ending in `Result`) needs
+/// `E: From<UnwindError>` (`Box<dyn Error + Send + Sync>`, `anyhow::Error`, or your own
+/// error; not `io::Error`): cleanup errors after an `Ok` become its error; after an `Err` the
+/// body's error is returned and the cleanup errors go to the report channel. An error that a
+/// handler suppresses is still returned (the function has no value to return instead; use
+/// `ExitStack::scope` to observe suppression). Any other return type: the stack is closed after
+/// the body, and cleanup errors are reported. A panic in the body unwinds the stack as
+/// panicked and is resumed.
+///
+/// **Methods and `async fn`.** Methods work (`&self` can be used in deferred blocks). On an
+/// `async fn` returning `Result<T, E>` (with `E: Error + From<UnwindError>`) the body gets an
+/// `&mut AsyncExitStack`, unwound (awaiting async entries) with the real result; add `send`
+/// for a `Send` future, to spawn it (its body is then an `async move` block).
+///
+/// Options: a binding name, `context = expr`, `send`, `crate = path`. Without a binding name
+/// the stack is the macro's own and the body cannot name it.
+///
+/// [`Context`]: ../exitstack/trait.Context.html
 #[proc_macro_attribute]
 pub fn with_stack(args: TokenStream, input: TokenStream) -> TokenStream {
     decorator::expand(args.into(), input.into()).into()

@@ -68,7 +68,8 @@ fn expand_call(call: &StackCallback, private: &TokenStream) -> TokenStream {
                     .to_compile_error();
             };
             (
-                quote!(let #receiver = #base;),
+                // `mut` for `&mut self` methods; not needed for the others.
+                quote!(#[allow(unused_mut)] let mut #receiver = #base;),
                 quote_spanned!(span=> #receiver.#method(#(#args),*)),
             )
         }

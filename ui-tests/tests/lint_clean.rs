@@ -126,7 +126,12 @@ fn every_form_runs() -> Result<(), Box<dyn std::error::Error>> {
     let mut stack = ExitStack::new();
     stack.enter(pair);
     stack_callback!(stack, |n: u8| tick(usize::from(n)), 1);
+    let (sender, receiver) = std::sync::mpsc::channel();
+    stack_callback!(stack, sender.send, 1_usize);
+    let words = vec![String::new()];
+    stack_callback!(stack, words.clear); // a `&mut self` method on a moved receiver
     stack.close()?;
+    assert_eq!(receiver.recv()?, 1);
     assert_eq!(decorated(false)?, 1);
     assert!(decorated(true).is_err());
     assert_eq!(plain(), 2);

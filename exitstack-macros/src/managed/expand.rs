@@ -36,6 +36,12 @@ pub fn expand(
         quote!(&mut self.#member)
     });
     let acquire = acquire(item, specs, order, &private, &teardown);
+    // With every field skipped there is nothing to take out of `self`.
+    let take_self = if order.is_empty() {
+        quote!(::core::mem::drop(self);)
+    } else {
+        quote!(let mut #this = self;)
+    };
     let close_doc = format!(
         "Tears down the fields of `{name}` in teardown order and returns every error, in \
          that order.\n\n# Errors\n\nEvery error a field's closer returned (or its `Drop` \
@@ -48,7 +54,7 @@ pub fn expand(
             impl #impl_generics #name #ty_generics #where_clause {
                 #[doc = #close_doc]
                 #vis fn close(self) -> ::core::result::Result<(), #private::UnwindError> {
-                    let mut #this = self;
+                    #take_self
                     let #teardown = #private::Teardown::new();
                     #close_all
                     #private::Teardown::finish(#teardown)

@@ -373,3 +373,84 @@ fn field_wrapper_reads_like_the_value() {
     let error = CleanupError::new("unused");
     assert!(error.label().is_none());
 }
+
+#[test]
+fn acquire_rolls_back_in_teardown_order_then_drops_skipped_fields() {
+    let log = log();
+    let error = Declaration::acquire(
+        || Ok(Res::new("0", &log)),
+        |_| Ok(Res::new("1", &log).failing()),
+        |_, _| Ok(Dropper("skipped", Rc::clone(&log))),
+        |_, _, _| Err("acquisition 3 failed"),
+    )
+    .err()
+    .unwrap();
+    assert_eq!(*error.error(), "acquisition 3 failed");
+    let teardown: Vec<String> = error
+        .teardown_errors()
+        .unwrap()
+        .iter()
+        .map(|e| e.error().to_string())
+        .collect();
+    assert_eq!(teardown, ["1 failed"]);
+    assert_eq!(taken(&log), ["close 0", "close 1", "drop skipped"]);
+}
+
+#[test]
+fn acquire_in_reverse_order_with_dependencies() {
+    let log = log();
+    let error = Dependencies::acquire(
+        || Ok(Res::new("pool", &log)),
+        |_| Ok(Res::new("runtime", &log)),
+        |_, _| Ok(Res::new("conn", &log)),
+        |_, _, _| Err(()),
+    )
+    .err()
+    .unwrap();
+    assert!(error.teardown_errors().is_none());
+    // Teardown order restricted to what was acquired: conn, pool, runtime.
+    assert_eq!(taken(&log), ["close conn", "close pool", "close runtime"]);
+    let built = Dependencies::acquire(
+        || Ok::<_, ()>(Res::new("pool", &log)),
+        |pool| {
+            Ok(Res::new(
+                if pool.name == "pool" { "runtime" } else { "?" },
+                &log,
+            ))
+        },
+        |_, _| Ok(Res::new("conn", &log)),
+        |_, _, _| Ok(Res::new("cache", &log)),
+    )
+    .unwrap();
+    assert_eq!(built.runtime.name, "runtime");
+    assert!(taken(&log).is_empty(), "nothing torn down on success");
+}
+
+#[test]
+fn a_panicking_closer_during_rollback_is_resumed_after_the_others() {
+    let log = log();
+    let panic = catch_unwind(AssertUnwindSafe(|| {
+        let _ = Fallible::acquire(
+            || Ok(Res::new("first", &log)),
+            |_| Ok(Res::new("second", &log).panicking()),
+            |_, _| Err("third failed"),
+        );
+    }))
+    .unwrap_err();
+    assert_eq!(panic.downcast_ref::<String>().unwrap(), "second panicked");
+    assert_eq!(taken(&log), ["close second", "close first"]);
+}
+
+#[test]
+fn acquire_fails_first_with_nothing_to_roll_back() {
+    let log = log();
+    let error = Reverse::acquire(
+        || Err::<Res, _>("first failed"),
+        |_| Ok(Res::new("b", &log)),
+        |_, _| Ok(Dropper("c", Rc::clone(&log))),
+    )
+    .err()
+    .unwrap();
+    assert_eq!(error.into_error(), "first failed");
+    assert!(taken(&log).is_empty());
+}

@@ -126,10 +126,10 @@ fn expand_defer(defer: &Defer, private: &TokenStream) -> TokenStream {
     let body = &defer.body;
     let capture = &defer.capture;
     let Some(stack) = &defer.stack else {
-        let when = match &defer.kind {
-            Kind::Always => quote!(Always),
-            Kind::OnError => quote!(OnPanic),
-            Kind::OnSuccess => quote!(OnSuccess),
+        let guard_type = match &defer.kind {
+            Kind::Always => quote!(#private::Defer::new),
+            Kind::OnError => quote!(#private::DeferIf::on_panic),
+            Kind::OnSuccess => quote!(#private::DeferIf::on_success),
             Kind::WithError(pat) => {
                 return syn::Error::new_spanned(
                     pat,
@@ -140,7 +140,7 @@ fn expand_defer(defer: &Defer, private: &TokenStream) -> TokenStream {
         };
         let guard = Ident::new("guard", Span::mixed_site());
         return quote! {
-            let #guard = #private::Defer::new(#private::When::#when, #capture || #body);
+            let #guard = #guard_type(#capture || #body);
         };
     };
     // An invisible group: the receiver is one expression whatever its precedence.

@@ -9,35 +9,18 @@
 
 use std::mem::ManuallyDrop;
 
-/// When a bare guard runs its closure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum When {
-    /// Always.
-    Always,
-    /// Only when dropped by a panic that began after the guard was made.
-    OnPanic,
-    /// Only when not dropped by such a panic.
-    OnSuccess,
-}
-
-/// Runs `F` when dropped, if its condition holds.
+/// Runs `F` when dropped: the unconditional guard, exactly the size of its closure.
 #[must_use = "a guard runs its closure when dropped: bind it to a local"]
 pub struct Defer<F: FnOnce()> {
     f: ManuallyDrop<F>,
-    when: When,
-    born_panicking: bool,
 }
 
 impl<F: FnOnce()> Defer<F> {
-    /// A guard that runs `f` at the end of the scope, under the condition `when`.
+    /// A guard that runs `f` at the end of the scope.
     #[inline]
-    pub fn new(when: When, f: F) -> Self {
+    pub fn new(f: F) -> Self {
         Defer {
             f: ManuallyDrop::new(f),
-            when,
-            // Only the conditional forms need it; reading it is cheap, and a branch-free `Always`
-            // keeps the common guard as small as scopeguard's.
-            born_panicking: when != When::Always && std::thread::panicking(),
         }
     }
 }
@@ -48,12 +31,59 @@ impl<F: FnOnce()> Drop for Defer<F> {
         // SAFETY: `drop` runs once, and `f` is not touched after this read; the `ManuallyDrop`
         // keeps the field's own drop glue from dropping it a second time.
         let f = unsafe { ManuallyDrop::take(&mut self.f) };
-        let run = match self.when {
-            When::Always => true,
-            When::OnPanic => std::thread::panicking() && !self.born_panicking,
-            When::OnSuccess => !std::thread::panicking() || self.born_panicking,
-        };
-        if run {
+        f();
+    }
+}
+
+/// When a conditional guard runs its closure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum When {
+    /// Only when dropped by a panic that began after the guard was made.
+    OnPanic,
+    /// Only when not dropped by such a panic.
+    OnSuccess,
+}
+
+/// Runs `F` when dropped, if its condition holds (`defer!(on_error ..)`, `defer!(on_success ..)`).
+#[must_use = "a guard runs its closure when dropped: bind it to a local"]
+pub struct DeferIf<F: FnOnce()> {
+    f: ManuallyDrop<F>,
+    when: When,
+    /// Whether the thread was already panicking when the guard was made: that panic is not
+    /// this scope's (the guard lives in a destructor run by it).
+    born_panicking: bool,
+}
+
+impl<F: FnOnce()> DeferIf<F> {
+    /// A guard that runs `f` only if it is dropped by a panic that began after it was made.
+    #[inline]
+    pub fn on_panic(f: F) -> Self {
+        DeferIf::new(When::OnPanic, f)
+    }
+
+    /// A guard that runs `f` unless it is dropped by a panic that began after it was made.
+    #[inline]
+    pub fn on_success(f: F) -> Self {
+        DeferIf::new(When::OnSuccess, f)
+    }
+
+    #[inline]
+    fn new(when: When, f: F) -> Self {
+        DeferIf {
+            f: ManuallyDrop::new(f),
+            when,
+            born_panicking: std::thread::panicking(),
+        }
+    }
+}
+
+impl<F: FnOnce()> Drop for DeferIf<F> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: as in `Defer::drop`: read once, never touched again, never dropped twice.
+        let f = unsafe { ManuallyDrop::take(&mut self.f) };
+        let panicked = std::thread::panicking() && !self.born_panicking;
+        if panicked == (self.when == When::OnPanic) {
             f();
         }
     }
@@ -61,7 +91,7 @@ impl<F: FnOnce()> Drop for Defer<F> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Defer, When};
+    use super::{Defer, DeferIf, When};
     use std::cell::Cell;
     use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -69,28 +99,51 @@ mod tests {
     fn conditions_follow_panics() {
         let log = Cell::new((0, 0, 0));
         {
-            let _always = Defer::new(When::Always, || log.set((log.get().0 + 1, 0, 0)));
+            let _always = Defer::new(|| log.set((log.get().0 + 1, 0, 0)));
         }
         assert_eq!(log.get(), (1, 0, 0));
         let panicked = Cell::new(0);
         let succeeded = Cell::new(0);
         let _ = catch_unwind(AssertUnwindSafe(|| {
-            let _e = Defer::new(When::OnPanic, || panicked.set(panicked.get() + 1));
-            let _s = Defer::new(When::OnSuccess, || succeeded.set(succeeded.get() + 1));
+            let _e = DeferIf::new(When::OnPanic, || panicked.set(panicked.get() + 1));
+            let _s = DeferIf::new(When::OnSuccess, || succeeded.set(succeeded.get() + 1));
             panic!("boom");
         }));
         assert_eq!((panicked.get(), succeeded.get()), (1, 0));
         {
-            let _e = Defer::new(When::OnPanic, || panicked.set(panicked.get() + 1));
-            let _s = Defer::new(When::OnSuccess, || succeeded.set(succeeded.get() + 1));
+            let _e = DeferIf::new(When::OnPanic, || panicked.set(panicked.get() + 1));
+            let _s = DeferIf::new(When::OnSuccess, || succeeded.set(succeeded.get() + 1));
         }
         assert_eq!((panicked.get(), succeeded.get()), (1, 1));
     }
 
     #[test]
-    fn always_guard_is_as_small_as_its_closure_plus_flags() {
+    fn unconditional_guard_is_exactly_its_closure() {
         let x = 1u64;
-        let guard = Defer::new(When::Always, move || assert_eq!(x, 1));
-        assert!(std::mem::size_of_val(&guard) <= 16);
+        let guard = Defer::new(move || assert_eq!(x, 1));
+        assert_eq!(std::mem::size_of_val(&guard), std::mem::size_of::<u64>());
+        let borrowed = Defer::new(|| assert_eq!(x, 1));
+        assert_eq!(
+            std::mem::size_of_val(&borrowed),
+            std::mem::size_of::<&u64>()
+        );
+    }
+
+    #[test]
+    fn a_guard_made_during_a_panic_counts_that_panic_as_not_its_own() {
+        struct RunsDuringPanic<'c>(&'c Cell<(bool, bool)>);
+        impl Drop for RunsDuringPanic<'_> {
+            fn drop(&mut self) {
+                let seen = self.0;
+                let _e = DeferIf::new(When::OnPanic, || seen.set((true, seen.get().1)));
+                let _s = DeferIf::new(When::OnSuccess, || seen.set((seen.get().0, true)));
+            }
+        }
+        let seen = Cell::new((false, false));
+        let _ = catch_unwind(AssertUnwindSafe(|| {
+            let _d = RunsDuringPanic(&seen);
+            panic!("outer");
+        }));
+        assert_eq!(seen.get(), (false, true));
     }
 }

@@ -77,7 +77,7 @@ pub mod __private {
         context_failed, enter_failed, from_scope, run_plain, run_result, DecoratedResult, ErrorView,
         ViewBoxed, ViewError, ViewNone,
     };
-    pub use crate::defer::{Defer, When};
+    pub use crate::defer::{Defer, DeferIf};
     pub use crate::managed::{empty_field, CloserOutput, Teardown};
     pub use crate::{AsyncExitStack, Close, Exit, ExitStack, Field, Flow, RollbackError, UnwindError};
     pub use core;

@@ -25,6 +25,20 @@ impl CratePath {
         Ok(CratePath(Some(value.call(Path::parse_mod_style)?)))
     }
 
+    /// Parses an optional `crate = path;` at the start of a function-like macro's input, which a
+    /// crate that re-exports exitstack passes from its own `macro_rules!` wrapper
+    /// (`crate = $crate::exitstack;`).
+    pub fn parse_prefix(input: syn::parse::ParseStream<'_>) -> syn::Result<Self> {
+        if input.peek(syn::Token![crate]) && input.peek2(syn::Token![=]) {
+            input.parse::<syn::Token![crate]>()?;
+            input.parse::<syn::Token![=]>()?;
+            let path = Path::parse_mod_style(input)?;
+            input.parse::<syn::Token![;]>()?;
+            return Ok(CratePath(Some(path)));
+        }
+        Ok(CratePath(None))
+    }
+
     /// The hidden module the generated code names.
     pub fn private(&self) -> TokenStream {
         match &self.0 {

@@ -22,6 +22,7 @@ enum Kind {
 }
 
 struct Defer {
+    krate: CratePath,
     stack: Option<Expr>,
     kind: Kind,
     capture: Option<Token![move]>,
@@ -35,6 +36,7 @@ const FORMS: &str = "expected `defer! { .. }`, `defer!(on_error { .. })`, \
 
 impl Parse for Defer {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let krate = CratePath::parse_prefix(input)?;
         let stack = if has_top_level_arrow(input) {
             let stack: Expr = input.parse()?;
             input.parse::<Token![=>]>()?;
@@ -91,6 +93,7 @@ impl Parse for Defer {
             quote!({ #body })
         };
         Ok(Defer {
+            krate,
             stack,
             kind,
             capture,
@@ -117,7 +120,7 @@ fn has_top_level_arrow(input: ParseStream<'_>) -> bool {
 
 pub fn expand(input: TokenStream) -> TokenStream {
     match syn::parse2::<Defer>(input) {
-        Ok(defer) => expand_defer(&defer, &CratePath::default_path().private()),
+        Ok(defer) => expand_defer(&defer, &defer.krate.private()),
         Err(error) => error.to_compile_error(),
     }
 }

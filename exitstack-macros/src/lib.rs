@@ -186,6 +186,9 @@ pub fn managed(args: TokenStream, input: TokenStream) -> TokenStream {
 /// uses into the closure. The guard of the bare form is the macro's own local: user code
 /// cannot name it.
 ///
+/// A crate that re-exports exitstack wraps the macro in its own `macro_rules!` and passes the
+/// path first: `defer!(crate = $crate::exitstack; ..)` (the same for `stack_callback!`).
+///
 /// [`Ending`]: ../exitstack/enum.Ending.html
 /// [`Ending::Panicked`]: ../exitstack/enum.Ending.html#variant.Panicked
 /// [`Handle`]: ../exitstack/struct.Handle.html

@@ -11,6 +11,7 @@ use syn::{Expr, Ident, Token};
 use crate::crate_path::{respan, CratePath};
 
 struct StackCallback {
+    krate: CratePath,
     stack: Expr,
     function: Expr,
     args: Vec<Expr>,
@@ -19,6 +20,7 @@ struct StackCallback {
 impl Parse for StackCallback {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         const USAGE: &str = "expected `stack_callback!(stack, function, arguments..)`";
+        let krate = CratePath::parse_prefix(input)?;
         if input.is_empty() {
             return Err(input.error(USAGE));
         }
@@ -36,6 +38,7 @@ impl Parse for StackCallback {
             return Err(input.error(format!("missing the function to call; {USAGE}")));
         };
         Ok(StackCallback {
+            krate,
             stack,
             function,
             args: rest.collect(),
@@ -45,7 +48,7 @@ impl Parse for StackCallback {
 
 pub fn expand(input: TokenStream) -> TokenStream {
     match syn::parse2::<StackCallback>(input) {
-        Ok(call) => expand_call(&call, &CratePath::default_path().private()),
+        Ok(call) => expand_call(&call, &call.krate.private()),
         Err(error) => error.to_compile_error(),
     }
 }

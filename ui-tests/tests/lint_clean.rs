@@ -17,6 +17,21 @@ fn tick(n: usize) {
     TICKS.fetch_add(n, Ordering::Relaxed);
 }
 
+/// What a crate that re-exports exitstack writes so its users need no `exitstack` dependency.
+mod facade {
+    pub use exitstack;
+
+    macro_rules! my_defer {
+        ($($body:tt)*) => { $crate::facade::exitstack::defer!(crate = $crate::facade::exitstack; $($body)*) };
+    }
+    macro_rules! my_callback {
+        ($($args:tt)*) => {
+            $crate::facade::exitstack::stack_callback!(crate = $crate::facade::exitstack; $($args)*)
+        };
+    }
+    pub(crate) use {my_callback, my_defer};
+}
+
 /// A resource with a fallible close.
 pub struct Socket(u8);
 
@@ -110,6 +125,33 @@ pub async fn asynchronous() -> Result<(), AppError> {
     Ok(())
 }
 
+/// The async decorator without `send`.
+///
+/// # Errors
+///
+/// Never.
+#[with_stack(stack)]
+pub async fn asynchronous_local() -> Result<(), AppError> {
+    defer!(stack => { tick(1); });
+    Ok(())
+}
+
+/// A method.
+pub struct Service(u8);
+
+impl Service {
+    /// Decorated method.
+    ///
+    /// # Errors
+    ///
+    /// Never.
+    #[with_stack(stack)]
+    pub fn run(&self) -> Result<u8, AppError> {
+        defer!(stack => { tick(usize::from(self.0)); });
+        Ok(self.0)
+    }
+}
+
 #[test]
 fn every_form_runs() -> Result<(), Box<dyn std::error::Error>> {
     defer! { tick(1); }
@@ -136,6 +178,15 @@ fn every_form_runs() -> Result<(), Box<dyn std::error::Error>> {
     assert!(decorated(true).is_err());
     assert_eq!(plain(), 2);
     drop(asynchronous());
+    drop(asynchronous_local());
+    assert_eq!(Service(1).run()?, 1);
+    let facade_stack = ExitStack::new();
+    facade::my_defer!(facade_stack => { tick(1); });
+    facade::my_callback!(facade_stack, tick, 1);
+    {
+        facade::my_defer! { tick(1); }
+    }
+    drop(facade_stack);
     assert!(TICKS.load(Ordering::Relaxed) > 0);
     Ok(())
 }

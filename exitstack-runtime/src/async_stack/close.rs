@@ -171,13 +171,17 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     }
 
     /// Ends a finished unwind: resumes the first panic, or returns the errors (and whether the
-    /// scope's error was suppressed).
-    pub(super) fn finish_unwind(&mut self) -> (bool, Result<(), UnwindError>) {
+    /// scope's error was suppressed). The scope's error, if still pending, is reported when a
+    /// panic is resumed (found by tests/tests/model_async.rs).
+    pub(super) fn finish_unwind(
+        &mut self,
+        scope_error: Option<&(dyn Error + 'static)>,
+    ) -> (bool, Result<(), UnwindError>) {
         let Some(mut closing) = self.closing.take() else {
             return (false, Ok(()));
         };
         let mut unwind = self.sync.unwind_for_scope(closing.ending);
-        closing.lend(&mut unwind, None);
+        closing.lend(&mut unwind, scope_error);
         let suppressed = unwind.scope_suppressed;
         (suppressed, unwind.finish())
     }
@@ -299,7 +303,7 @@ impl<S: Threading> Future for Aclose<'_, '_, S> {
         stack.begin_unwind(Ending::Closed, false, None);
         match stack.poll_unwind(cx, None) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(()) => Poll::Ready(stack.finish_unwind().1),
+            Poll::Ready(()) => Poll::Ready(stack.finish_unwind(None).1),
         }
     }
 }

@@ -131,7 +131,8 @@ where
     };
     stack.begin_scope_unwind(ending, error.is_some(), payload);
     poll_fn(|cx| stack.poll_unwind(cx, error.as_ref().map(|e| e as &(dyn Error + 'static)))).await;
-    let (suppressed, cleanup) = stack.finish_unwind();
+    let (suppressed, cleanup) =
+        stack.finish_unwind(error.as_ref().map(|e| e as &(dyn Error + 'static)));
     drop(stack);
     match (value, error, suppressed, cleanup.err()) {
         (Some(value), _, _, None) => Ok(Outcome::Completed(value)),

@@ -10,6 +10,7 @@
 #![allow(dead_code)] // each test binary uses a part of this support module
 
 pub mod real;
+pub mod real_async;
 pub mod reference;
 
 use exitstack::report::ReportReason;
@@ -147,6 +148,11 @@ pub enum Finish {
     Drop,
     /// Dropped while the thread is panicking (`panic!("outer")` with the stack as a local).
     DropDuringPanic,
+    /// Async stacks only: `aclose` polled once (cut off at the first async entry in flight),
+    /// the future dropped, then `aclose` again (it resumes).
+    CancelThenClose,
+    /// Async stacks only: `aclose` polled once, the future dropped, then the stack dropped.
+    CancelThenDrop,
 }
 
 /// How the body of a scope function ends.
@@ -292,15 +298,27 @@ fn op(with_stack_ops: bool) -> BoxedStrategy<Op> {
 
 /// A random program, with every entry numbered in registration order.
 pub fn program() -> impl Strategy<Value = Program> {
-    let stack = (
-        vec(op(true), 0..14),
-        prop_oneof![
-            Just(Finish::Close),
-            Just(Finish::Drop),
-            Just(Finish::DropDuringPanic)
-        ],
-    )
-        .prop_map(|(ops, finish)| Program::Stack { ops, finish });
+    program_ending(prop_oneof![
+        Just(Finish::Close),
+        Just(Finish::Drop),
+        Just(Finish::DropDuringPanic)
+    ])
+}
+
+/// A random program for an async stack: also cut-off `aclose`s.
+pub fn program_async() -> impl Strategy<Value = Program> {
+    program_ending(prop_oneof![
+        Just(Finish::Close),
+        Just(Finish::Drop),
+        Just(Finish::DropDuringPanic),
+        Just(Finish::CancelThenClose),
+        Just(Finish::CancelThenDrop),
+    ])
+}
+
+fn program_ending(finish: impl Strategy<Value = Finish>) -> impl Strategy<Value = Program> {
+    let stack =
+        (vec(op(true), 0..14), finish).prop_map(|(ops, finish)| Program::Stack { ops, finish });
     let scope = (
         vec(op(false), 0..12),
         prop_oneof![Just(Body::Ok), Just(Body::Err), Just(Body::Panic)],
@@ -334,6 +352,20 @@ fn number(program: &mut Program) {
     }
 }
 
+/// On an async stack, which entries are registered in their async form: the kinds that have
+/// one, every other id (so each position in a program is sync in some cases, async in others).
+pub fn runs_async(spec: &Spec) -> bool {
+    let kind = matches!(
+        spec,
+        Spec::Callback { .. }
+            | Spec::Try { .. }
+            | Spec::Exit { .. }
+            | Spec::Guard { .. }
+            | Spec::Context { .. }
+    );
+    kind && spec.id() % 2 == 1
+}
+
 /// Number of cases: `PROPTEST_CASES`, else 10,000 (8 under Miri, which is ~1000x slower).
 pub fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
@@ -353,8 +385,18 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Silences the default panic hook: the programs panic on purpose thousands of times.
+/// Silences the default panic hook for the panics the programs raise on purpose (thousands of
+/// them); any other panic (a failed assertion) is still printed.
 pub fn quiet_panics() {
     static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| std::panic::set_hook(Box::new(|_| {})));
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let message = panic_message(info.payload());
+            let planned = message.starts_with("panic-") || message == "body-panic";
+            if !planned && message != "outer" {
+                default(info);
+            }
+        }));
+    });
 }

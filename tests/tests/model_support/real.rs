@@ -14,15 +14,15 @@ thread_local! {
     static LOG: RefCell<Vec<Event>> = const { RefCell::new(Vec::new()) };
 }
 
-fn log(event: Event) {
+pub(super) fn log(event: Event) {
     LOG.with(|log| log.borrow_mut().push(event));
 }
 
-fn ran(id: Id) {
+pub(super) fn ran(id: Id) {
     log(Event::Ran(id));
 }
 
-fn seen(id: Id, exit: &Exit<'_>) {
+pub(super) fn seen(id: Id, exit: &Exit<'_>) {
     log(Event::Seen {
         id,
         error: exit.error().map(ToString::to_string),
@@ -31,7 +31,7 @@ fn seen(id: Id, exit: &Exit<'_>) {
     });
 }
 
-fn act(id: Id, beh: Beh) -> Result<(), String> {
+pub(super) fn act(id: Id, beh: Beh) -> Result<(), String> {
     match beh {
         Beh::Ok => Ok(()),
         Beh::Fail => Err(format!("err-{id}")),
@@ -39,7 +39,7 @@ fn act(id: Id, beh: Beh) -> Result<(), String> {
     }
 }
 
-fn answer(id: Id, beh: ExitBeh) -> Result<Flow, String> {
+pub(super) fn answer(id: Id, beh: ExitBeh) -> Result<Flow, String> {
     match beh {
         ExitBeh::Propagate => Ok(Flow::Propagate),
         ExitBeh::Suppress => Ok(Flow::Suppress),
@@ -49,19 +49,19 @@ fn answer(id: Id, beh: ExitBeh) -> Result<Flow, String> {
 }
 
 /// The value entered by `enter`, `enter_closing`, `guard` and `enter_context`.
-struct Token {
-    id: Id,
+pub(super) struct Token {
+    pub(super) id: Id,
     /// For `enter`: whether `Drop` reports an error and whether it then panics. `None` once
     /// released another way (or taken back by `cancel`).
-    on_drop: Option<(bool, bool)>,
+    pub(super) on_drop: Option<(bool, bool)>,
     /// For `enter_closing`.
-    on_close: Beh,
+    pub(super) on_close: Beh,
     /// For `enter_context`.
-    on_exit: ExitBeh,
+    pub(super) on_exit: ExitBeh,
 }
 
 impl Token {
-    fn new(id: Id) -> Self {
+    pub(super) fn new(id: Id) -> Self {
         Token {
             id,
             on_drop: None,
@@ -114,13 +114,13 @@ impl Context for Ctx {
 }
 
 /// A handle the program kept.
-enum Held<'s> {
+pub(super) enum Held<'s> {
     Plain(Handle<'s>),
     Value(Entered<'s, Token>),
 }
 
 /// Registers `spec` on `stack`, labelled `e{id}`; `None` when nothing can be held.
-fn register<'s>(stack: &'s ExitStack<'static>, spec: &Spec) -> Option<Held<'s>> {
+pub(super) fn register<'s>(stack: &'s ExitStack<'static>, spec: &Spec) -> Option<Held<'s>> {
     let label = format!("e{}", spec.id());
     let plain = |handle: Handle<'s>| Some(Held::Plain(handle.label(label.clone())));
     let value = |entered: Entered<'s, Token>| Some(Held::Value(entered.label(label.clone())));
@@ -215,7 +215,7 @@ fn build(children: &[Spec]) -> ExitStack<'static> {
     stack
 }
 
-fn out(result: std::thread::Result<Result<(), UnwindError>>) -> Out {
+pub(super) fn out(result: std::thread::Result<Result<(), UnwindError>>) -> Out {
     match result {
         Ok(Ok(())) => Out::Ok,
         Ok(Err(errors)) => Out::Errors(errors.iter().map(ToString::to_string).collect()),
@@ -227,8 +227,28 @@ fn close(stack: &mut ExitStack<'static>) -> Out {
     out(catch_unwind(AssertUnwindSafe(|| stack.close())))
 }
 
+/// Cancels a held entry; a value taken back is not released by the stack.
+pub(super) fn cancel(held: Held<'_>) {
+    match held {
+        Held::Plain(handle) => handle.cancel(),
+        Held::Value(entered) => entered.cancel().on_drop = None,
+    }
+}
+
+/// Runs a held entry now.
+pub(super) fn run_now(held: Held<'_>) -> Out {
+    out(match held {
+        Held::Plain(handle) => catch_unwind(AssertUnwindSafe(|| handle.run())),
+        Held::Value(entered) => catch_unwind(AssertUnwindSafe(|| entered.release())),
+    })
+}
+
 /// Push, cancel and run-now.
-fn handle_op<'s>(stack: &'s ExitStack<'static>, held: &mut Vec<(Id, Held<'s>)>, op: &Op) {
+pub(super) fn handle_op<'s>(
+    stack: &'s ExitStack<'static>,
+    held: &mut Vec<(Id, Held<'s>)>,
+    op: &Op,
+) {
     match op {
         Op::Push { spec, hold } => {
             if let Some(handle) = register(stack, spec) {
@@ -237,20 +257,10 @@ fn handle_op<'s>(stack: &'s ExitStack<'static>, held: &mut Vec<(Id, Held<'s>)>, 
                 }
             }
         }
-        Op::Cancel(index) if !held.is_empty() => match held.remove(index % held.len()).1 {
-            Held::Plain(handle) => handle.cancel(),
-            Held::Value(entered) => {
-                let mut token = entered.cancel();
-                token.on_drop = None; // taken back: not released by the stack
-            }
-        },
+        Op::Cancel(index) if !held.is_empty() => cancel(held.remove(index % held.len()).1),
         Op::RunNow(index) if !held.is_empty() => {
             let (id, handle) = held.remove(index % held.len());
-            let result = match handle {
-                Held::Plain(handle) => catch_unwind(AssertUnwindSafe(|| handle.run())),
-                Held::Value(entered) => catch_unwind(AssertUnwindSafe(|| entered.release())),
-            };
-            log(Event::RunNow(id, out(result)));
+            log(Event::RunNow(id, run_now(handle)));
         }
         Op::Cancel(_) | Op::RunNow(_) => {}
         Op::Close | Op::PopAll => unreachable!("handled by the stack program"),
@@ -258,7 +268,7 @@ fn handle_op<'s>(stack: &'s ExitStack<'static>, held: &mut Vec<(Id, Held<'s>)>, 
 }
 
 #[derive(Debug)]
-struct BodyError;
+pub(super) struct BodyError;
 
 impl fmt::Display for BodyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -303,6 +313,7 @@ fn stack_program(ops: &[Op], finish: Finish) {
             }));
             log(Event::Dropped(result.err().map(|p| panic_message(&*p))));
         }
+        Finish::CancelThenClose | Finish::CancelThenDrop => unreachable!("async stacks only"),
     }
     for mut stack in moved {
         log(Event::Moved(close(&mut stack)));
@@ -324,7 +335,14 @@ fn scope_program(ops: &[Op], body: Body) {
             }
         })
     }));
-    let out = match result {
+    log(Event::Scope(scope_out(result)));
+}
+
+/// What a scope returned (or the panic it resumed).
+pub(super) fn scope_out(
+    result: std::thread::Result<exitstack::ScopeResult<i32, BodyError>>,
+) -> ScopeOut {
+    match result {
         Err(payload) => ScopeOut::Panic(panic_message(&*payload)),
         Ok(Ok(Outcome::Completed(7))) => ScopeOut::Completed,
         Ok(Ok(Outcome::Completed(other))) => panic!("scope returned {other}, not 7"),
@@ -339,19 +357,23 @@ fn scope_program(ops: &[Op], body: Body) {
                     .unwrap_or_default(),
             }
         }
-    };
-    log(Event::Scope(out));
+    }
 }
 
 /// Runs `program` on the real stack, with a reporter that writes to the log.
 pub fn run(program: &Program) -> Vec<Event> {
+    logged(|| match program {
+        Program::Stack { ops, finish } => stack_program(ops, *finish),
+        Program::Scope { ops, body } => scope_program(ops, *body),
+    })
+}
+
+/// Runs `body` with a fresh log and a reporter that writes to it; returns the log.
+pub(super) fn logged(body: impl FnOnce()) -> Vec<Event> {
     LOG.with(|log| log.borrow_mut().clear());
     report::with_reporter(
         |report| log(Event::Report(report.reason(), report.error().to_string())),
-        || match program {
-            Program::Stack { ops, finish } => stack_program(ops, *finish),
-            Program::Scope { ops, body } => scope_program(ops, *body),
-        },
+        body,
     );
     LOG.with(|log| log.take())
 }

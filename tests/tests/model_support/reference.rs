@@ -9,8 +9,9 @@ use super::{Beh, Body, Event, ExitBeh, Finish, Id, Op, Out, Program, ScopeOut, S
 
 /// A registered entry. Nested stacks are built (their contexts entered) when registered.
 enum Entry {
-    /// A leaf or a `WithStack` (whose children are registered only when it runs).
-    Leaf(Spec),
+    /// A leaf or a `WithStack` (whose children are registered only when it runs); `true`
+    /// when registered in its async form.
+    Leaf(Spec, bool),
     /// `push_stack`: the entries run in this stack's unwind, with its state.
     Pushed { id: Id, entries: Vec<Entry> },
     /// `enter_closing` of a stack: closed on its own, its result becomes this entry's.
@@ -20,7 +21,7 @@ enum Entry {
 impl Entry {
     fn id(&self) -> Id {
         match self {
-            Entry::Leaf(spec) => spec.id(),
+            Entry::Leaf(spec, _) => spec.id(),
             Entry::Pushed { id, .. } | Entry::Closing { id, .. } => *id,
         }
     }
@@ -72,6 +73,8 @@ struct Unwind {
     errors: Vec<Error>,
     panic: Option<String>,
     thread_panicking: bool,
+    /// An async stack being dropped: async entries are reported, not run (rule 17).
+    dropping_async: bool,
 }
 
 impl Unwind {
@@ -83,6 +86,7 @@ impl Unwind {
             errors: Vec::new(),
             panic: None,
             thread_panicking,
+            dropping_async: false,
         }
     }
 
@@ -108,6 +112,16 @@ impl Unwind {
 #[derive(Default)]
 pub struct Model {
     pub log: Vec<Event>,
+    /// Whether the program runs on an `AsyncExitStack` (see [`super::runs_async`]).
+    async_stack: bool,
+}
+
+/// Rule 9: what an exit handler sees: the latest pending error, else the scope's own.
+fn current_error(unwind: &Unwind) -> Option<String> {
+    match unwind.errors.last() {
+        Some(error) => Some(error.message.clone()),
+        None => unwind.scope_error.clone(),
+    }
 }
 
 fn label(id: Id) -> String {
@@ -128,7 +142,19 @@ fn panic_of(id: Id) -> String {
 impl Model {
     /// Predicts the whole log of `program`.
     pub fn predict(program: &Program) -> Vec<Event> {
-        let mut model = Model::default();
+        Model::predict_on(program, false)
+    }
+
+    /// Predicts the log of `program` run on an `AsyncExitStack`.
+    pub fn predict_async(program: &Program) -> Vec<Event> {
+        Model::predict_on(program, true)
+    }
+
+    fn predict_on(program: &Program, async_stack: bool) -> Vec<Event> {
+        let mut model = Model {
+            log: Vec::new(),
+            async_stack,
+        };
         match program {
             Program::Stack { ops, finish } => model.stack_program(ops, *finish),
             Program::Scope { ops, body } => model.scope_program(ops, *body),
@@ -140,8 +166,9 @@ impl Model {
         self.log.push(Event::Report(reason, error.shown()));
     }
 
-    /// Registers `spec`; rule 7: a failed enter registers nothing.
-    fn build(&mut self, spec: &Spec) -> Option<Entry> {
+    /// Registers `spec`; rule 7: a failed enter registers nothing. Async forms only where an
+    /// async stack is the one registered on (`allow_async`).
+    fn build(&mut self, spec: &Spec, allow_async: bool) -> Option<Entry> {
         match spec {
             Spec::Context {
                 id,
@@ -153,18 +180,22 @@ impl Model {
             }
             Spec::PushStack { id, children } => Some(Entry::Pushed {
                 id: *id,
-                entries: self.build_all(children),
+                entries: self.build_all(children, allow_async),
             }),
             Spec::CloseNested { id, children } => Some(Entry::Closing {
                 id: *id,
-                entries: self.build_all(children),
+                entries: self.build_all(children, false),
             }),
-            leaf => Some(Entry::Leaf(leaf.clone())),
+            leaf => {
+                let is_async = allow_async && super::runs_async(leaf);
+                Some(Entry::Leaf(leaf.clone(), is_async))
+            }
         }
     }
 
-    fn build_all(&mut self, specs: &[Spec]) -> Vec<Entry> {
-        specs.iter().filter_map(|spec| self.build(spec)).collect()
+    fn build_all(&mut self, specs: &[Spec], allow_async: bool) -> Vec<Entry> {
+        let build = |spec| self.build(spec, allow_async);
+        specs.iter().filter_map(build).collect()
     }
 
     fn fallible(&mut self, id: Id, beh: Beh) -> Result<Step, String> {
@@ -195,6 +226,7 @@ impl Model {
             }
             Entry::Closing { entries, .. } => {
                 let mut inner = Unwind::new(Ending::Closed, unwind.thread_panicking);
+                inner.dropping_async = false; // a sync stack, closed
                 let mut entries = entries;
                 self.run_all(&mut inner, &mut entries);
                 return match self.finish(inner) {
@@ -203,7 +235,16 @@ impl Model {
                     Finished::Panic(message) => Err(message),
                 };
             }
-            Entry::Leaf(spec) => spec,
+            Entry::Leaf(spec, true) if unwind.dropping_async => {
+                // Rule 17: dropped without `aclose`, an async entry is reported, never lost.
+                let error = Error {
+                    label: Some(label(spec.id())),
+                    message: exitstack::NotRunError.to_string(),
+                };
+                self.report(ReportReason::AsyncNotRun, &error);
+                return Ok(Step::Done);
+            }
+            Entry::Leaf(spec, _) => spec,
         };
         match spec {
             Spec::Callback { id, panic } => self.plain(id, panic),
@@ -215,14 +256,9 @@ impl Model {
             Spec::OnSuccess { id, panic } if unwind.ending.is_success() => self.plain(id, panic),
             Spec::OnError { .. } | Spec::OnSuccess { .. } => Ok(Step::Done),
             Spec::Exit { id, beh } | Spec::Context { id, beh, .. } => {
-                // Rule 9: the latest pending error, else the scope's own.
-                let error = match unwind.errors.last() {
-                    Some(error) => Some(error.message.clone()),
-                    None => unwind.scope_error.clone(),
-                };
                 self.log.push(Event::Seen {
                     id,
-                    error,
+                    error: current_error(unwind),
                     panicking: unwind.panic.is_some() || unwind.thread_panicking,
                     ending: unwind.ending,
                 });
@@ -256,7 +292,8 @@ impl Model {
             } => {
                 self.log.push(Event::Ran(id));
                 for child in &children {
-                    if let Some(entry) = self.build(child) {
+                    // Registered on the `&ExitStack` it receives: sync forms only.
+                    if let Some(entry) = self.build(child, false) {
                         stack.push(entry);
                     }
                 }
@@ -271,7 +308,14 @@ impl Model {
 
     /// Rules 2, 3 and 12: every entry once, newest first; a panic stops nothing.
     fn run_all(&mut self, unwind: &mut Unwind, stack: &mut Vec<Entry>) {
-        while let Some(entry) = stack.pop() {
+        while !stack.is_empty() {
+            self.run_one(unwind, stack);
+        }
+    }
+
+    /// Runs the top entry.
+    fn run_one(&mut self, unwind: &mut Unwind, stack: &mut Vec<Entry>) {
+        if let Some(entry) = stack.pop() {
             let label = label(entry.id());
             match self.run_entry(unwind, entry, stack) {
                 Ok(step) => unwind.record(step, &label),
@@ -325,7 +369,11 @@ impl Model {
             false => Ending::Abandoned,
         };
         let mut unwind = Unwind::new(ending, thread_panicking);
-        let mut stack = stack;
+        unwind.dropping_async = self.async_stack;
+        self.finish_drop(unwind, stack)
+    }
+
+    fn finish_drop(&mut self, mut unwind: Unwind, mut stack: Vec<Entry>) -> Option<String> {
         self.run_all(&mut unwind, &mut stack);
         match self.finish(unwind) {
             Finished::Ok => None,
@@ -343,7 +391,7 @@ impl Model {
     fn handle_op(&mut self, op: &Op, stack: &mut Vec<Entry>, held: &mut Vec<Id>) {
         match op {
             Op::Push { spec, hold } => {
-                if let Some(entry) = self.build(spec) {
+                if let Some(entry) = self.build(spec, self.async_stack) {
                     if *hold && spec.holdable() {
                         held.push(entry.id());
                     }
@@ -405,11 +453,65 @@ impl Model {
                 assert!(resumed.is_none(), "no panic is resumed during a panic");
                 self.log.push(Event::Dropped(Some("outer".to_owned())));
             }
+            Finish::CancelThenClose | Finish::CancelThenDrop => self.cut_off(stack, finish),
         }
         for stack in moved {
             let out = self.close(stack);
             self.log.push(Event::Moved(out));
         }
+    }
+
+    /// Rule 16: `aclose` polled once runs up to the first async entry and starts it; a new
+    /// `aclose` resumes from there, a drop reports the entry in flight and carries on as a
+    /// drop (abandoned) with the errors already pending.
+    fn cut_off(&mut self, mut stack: Vec<Entry>, finish: Finish) {
+        let mut unwind = Unwind::new(Ending::Closed, false);
+        let in_flight = loop {
+            match stack.pop() {
+                None => break None,
+                Some(entry @ Entry::Leaf(_, true)) => break Some(entry),
+                Some(entry) => {
+                    stack.push(entry);
+                    self.run_one(&mut unwind, &mut stack);
+                }
+            }
+        };
+        let Some(entry) = in_flight else {
+            let out = self.finish(unwind).out();
+            self.log.push(Event::Closed(out));
+            let again = match finish {
+                Finish::CancelThenClose => Event::Closed(Out::Ok),
+                _ => Event::Dropped(None),
+            };
+            self.log.push(again);
+            return;
+        };
+        if finish == Finish::CancelThenClose {
+            stack.push(entry);
+            self.run_all(&mut unwind, &mut stack);
+            let out = self.finish(unwind).out();
+            self.log.push(Event::Closed(out));
+            return;
+        }
+        let id = entry.id();
+        if let Entry::Leaf(Spec::Exit { .. } | Spec::Context { .. }, _) = entry {
+            // Its `exit` was called when it started (the future is what was cut off).
+            self.log.push(Event::Seen {
+                id,
+                error: current_error(&unwind),
+                panicking: unwind.panic.is_some(),
+                ending: Ending::Closed,
+            });
+        }
+        let error = Error {
+            label: Some(label(id)),
+            message: exitstack::NotRunError.to_string(),
+        };
+        self.report(ReportReason::AsyncNotRun, &error);
+        unwind.ending = Ending::Abandoned;
+        unwind.dropping_async = true;
+        let panic = self.finish_drop(unwind, stack);
+        self.log.push(Event::Dropped(panic));
     }
 
     /// Rule 11: the scope's result says completed, suppressed or failed (with everything).

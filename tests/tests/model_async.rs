@@ -1,0 +1,47 @@
+//! Model-based property test of `AsyncExitStack`: the random programs of `model_sync.rs`, with
+//! every other entry registered in its async form (a future that is pending once before it
+//! acts), plus `aclose` cut off at the first async entry in flight and then resumed or
+//! dropped. The real log must equal the reference model's (`Model::predict_async`), which adds
+//! rules 15-17 to the sync model: one order for sync and async entries, a cut-off close
+//! resumes where it stopped, and a dropped async stack runs its sync entries and reports each
+//! async one.
+//!
+//! `PROPTEST_CASES` sets the number of programs (default 10,000; 8 under Miri).
+
+mod model_support;
+
+use model_support::reference::Model;
+use model_support::{cases, program_async, quiet_panics, real_async, Event};
+use proptest::test_runner::{Config, TestRunner};
+
+#[test]
+fn real_async_stack_agrees_with_the_model() {
+    quiet_panics();
+    let config = Config {
+        cases: cases(),
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let runs = std::cell::Cell::new(0usize);
+    let result = TestRunner::new(config).run(&program_async(), |program| {
+        let actual = real_async::run(&program);
+        runs.set(
+            runs.get()
+                + actual
+                    .iter()
+                    .filter(|e| matches!(e, Event::Ran(_) | Event::Seen { .. }))
+                    .count(),
+        );
+        let expected = Model::predict_async(&program);
+        proptest::prop_assert_eq!(actual, expected);
+        Ok(())
+    });
+    if let Err(failure) = result {
+        panic!("{failure}");
+    }
+    eprintln!(
+        "model_async: {} programs, {} entries run",
+        cases(),
+        runs.get()
+    );
+}

@@ -1,0 +1,307 @@
+//! Runs a [`Program`] against the real `AsyncExitStack`: every other entry (see
+//! [`runs_async`]) is registered in its async form, whose future is pending once before it
+//! acts, so each one is in flight across a poll. Driven by a minimal busy-polling executor.
+
+use std::future::{poll_fn, Future};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::{pin, Pin};
+use std::task::{Context as TaskContext, Poll, Waker};
+
+use exitstack::Local;
+use exitstack::{AsyncContext, AsyncEntered, AsyncExitStack, AsyncHandle, Exit, Flow};
+
+use super::real::Token;
+use super::real::{self, act, answer, log, logged, out, ran, scope_out, seen, BodyError, Held};
+use super::Spec;
+use super::{panic_message, runs_async, Beh, Body, Event, ExitBeh, Finish, Id, Op, Out, Program};
+
+/// Polls `future` until it is ready (every future here wakes itself when pending).
+pub fn block_on<F: Future>(future: F) -> F::Output {
+    let mut future = pin!(future);
+    let mut cx = TaskContext::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+    }
+}
+
+/// Pending once, then ready.
+async fn yield_once() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await
+}
+
+/// Awaits `future`, catching a panic in any of its polls.
+async fn caught<F: Future>(future: F) -> std::thread::Result<F::Output> {
+    let mut future = pin!(future);
+    poll_fn(
+        |cx| match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Err(payload) => Poll::Ready(Err(payload)),
+        },
+    )
+    .await
+}
+
+struct AsyncCtx {
+    token: Token,
+    enter_fails: bool,
+}
+
+impl AsyncContext for AsyncCtx {
+    type Target = Token;
+    type Error = String;
+
+    async fn enter(self) -> Result<Token, String> {
+        yield_once().await;
+        match self.enter_fails {
+            true => Err(format!("enter-{}", self.token.id)),
+            false => Ok(self.token),
+        }
+    }
+
+    fn exit(
+        target: Token,
+        exit: &Exit<'_>,
+    ) -> impl Future<Output = Result<Flow, String>> + Send + use<> {
+        seen(target.id, exit);
+        async move {
+            yield_once().await;
+            answer(target.id, target.on_exit)
+        }
+    }
+}
+
+/// A handle the program kept.
+enum AsyncHeld<'s> {
+    Sync(Held<'s>),
+    Plain(AsyncHandle<'s, Local>),
+    Value(AsyncEntered<'s, Token, Local>),
+}
+
+type Registering<'s> = Pin<Box<dyn Future<Output = Option<AsyncHeld<'s>>> + 's>>;
+
+/// Registers `spec`, in its async form when [`runs_async`] says so; labelled `e{id}`.
+fn register<'s>(stack: &'s AsyncExitStack<'static>, spec: &'s Spec) -> Registering<'s> {
+    Box::pin(async move {
+        let label = format!("e{}", spec.id());
+        if let Spec::PushStack { children, .. } = spec {
+            let inner = AsyncExitStack::new();
+            for child in children {
+                register(&inner, child).await;
+            }
+            let _ = stack.push_async_stack(inner).label(label);
+            return None;
+        }
+        if !runs_async(spec) {
+            return real::register(stack, spec).map(AsyncHeld::Sync);
+        }
+        let plain =
+            |handle: AsyncHandle<'s, Local>| Some(AsyncHeld::Plain(handle.label(label.clone())));
+        match *spec {
+            Spec::Callback { id, panic } => plain(stack.push_async_callback(move || async move {
+                yield_once().await;
+                ran(id);
+                assert!(!panic, "panic-{id}");
+            })),
+            Spec::Try { id, beh } => plain(stack.try_push_async_callback(move || async move {
+                yield_once().await;
+                ran(id);
+                act(id, beh)
+            })),
+            Spec::Exit {
+                id,
+                beh: ExitBeh::Fail,
+            } => plain(stack.try_push_async_exit(move |exit| {
+                seen(id, exit);
+                async move {
+                    yield_once().await;
+                    answer(id, ExitBeh::Fail)
+                }
+            })),
+            Spec::Exit { id, beh } => plain(stack.push_async_exit(move |exit| {
+                seen(id, exit);
+                async move {
+                    yield_once().await;
+                    answer(id, beh).expect("only failing handlers use try_push_async_exit")
+                }
+            })),
+            Spec::Guard { id, beh: Beh::Ok } => {
+                let entered = stack.async_guard(Token::new(id), |token| async move {
+                    yield_once().await;
+                    ran(token.id);
+                });
+                Some(AsyncHeld::Value(entered.label(label)))
+            }
+            Spec::Guard { id, beh } => {
+                let entered = stack.try_async_guard(Token::new(id), move |token| async move {
+                    yield_once().await;
+                    ran(token.id);
+                    act(token.id, beh)
+                });
+                Some(AsyncHeld::Value(entered.label(label)))
+            }
+            Spec::Context {
+                id,
+                enter_fails,
+                beh,
+            } => {
+                let token = Token {
+                    on_exit: beh,
+                    ..Token::new(id)
+                };
+                match stack
+                    .enter_async_context(AsyncCtx { token, enter_fails })
+                    .await
+                {
+                    Ok(entered) => Some(AsyncHeld::Value(entered.label(label))),
+                    Err(error) => {
+                        assert_eq!(error, format!("enter-{id}"));
+                        log(Event::EnterFailed(id));
+                        None
+                    }
+                }
+            }
+            _ => unreachable!("runs_async covers only the kinds above"),
+        }
+    })
+}
+
+/// Push, cancel and run-now.
+async fn handle_op<'s>(
+    stack: &'s AsyncExitStack<'static>,
+    held: &mut Vec<(Id, AsyncHeld<'s>)>,
+    op: &'s Op,
+) {
+    match op {
+        Op::Push { spec, hold } => {
+            if let Some(handle) = register(stack, spec).await {
+                if *hold {
+                    held.push((spec.id(), handle));
+                }
+            }
+        }
+        Op::Cancel(index) if !held.is_empty() => match held.remove(index % held.len()).1 {
+            AsyncHeld::Sync(handle) => real::cancel(handle),
+            AsyncHeld::Plain(handle) => handle.cancel(),
+            AsyncHeld::Value(entered) => entered.cancel().on_drop = None,
+        },
+        Op::RunNow(index) if !held.is_empty() => {
+            let (id, handle) = held.remove(index % held.len());
+            let result = match handle {
+                AsyncHeld::Sync(handle) => real::run_now(handle),
+                AsyncHeld::Plain(handle) => out(caught(handle.run()).await),
+                AsyncHeld::Value(entered) => out(caught(entered.release()).await),
+            };
+            log(Event::RunNow(id, result));
+        }
+        Op::Cancel(_) | Op::RunNow(_) => {}
+        Op::Close | Op::PopAll => unreachable!("handled by the stack program"),
+    }
+}
+
+async fn aclose(stack: &mut AsyncExitStack<'static>) -> Out {
+    out(caught(stack.aclose()).await)
+}
+
+/// Polls `aclose` once, then drops it: the result if it finished in that poll.
+fn poll_once(stack: &mut AsyncExitStack<'static>) -> Option<Out> {
+    let mut close = pin!(caught(stack.aclose()));
+    match close
+        .as_mut()
+        .poll(&mut TaskContext::from_waker(Waker::noop()))
+    {
+        Poll::Ready(result) => Some(out(result)),
+        Poll::Pending => None,
+    }
+}
+
+fn drop_caught(stack: AsyncExitStack<'static>, during_panic: bool) -> Event {
+    let result = catch_unwind(AssertUnwindSafe(move || {
+        let _stack = stack;
+        if during_panic {
+            panic!("outer");
+        }
+    }));
+    Event::Dropped(result.err().map(|payload| panic_message(&*payload)))
+}
+
+async fn stack_program(ops: &[Op], finish: Finish) {
+    let mut stack = AsyncExitStack::new();
+    let mut moved = Vec::new();
+    let mut rest = ops;
+    loop {
+        let end = rest
+            .iter()
+            .position(|op| matches!(op, Op::Close | Op::PopAll))
+            .unwrap_or(rest.len());
+        {
+            let mut held = Vec::new();
+            for op in &rest[..end] {
+                handle_op(&stack, &mut held, op).await;
+            }
+        }
+        match rest.get(end) {
+            Some(Op::Close) => log(Event::Closed(aclose(&mut stack).await)),
+            Some(_) => moved.push(stack.pop_all()),
+            None => break,
+        }
+        rest = &rest[end + 1..];
+    }
+    match finish {
+        Finish::Close => log(Event::Closed(aclose(&mut stack).await)),
+        Finish::Drop => log(drop_caught(stack, false)),
+        Finish::DropDuringPanic => log(drop_caught(stack, true)),
+        Finish::CancelThenClose => {
+            if let Some(out) = poll_once(&mut stack) {
+                log(Event::Closed(out));
+            }
+            log(Event::Closed(aclose(&mut stack).await));
+        }
+        Finish::CancelThenDrop => {
+            if let Some(out) = poll_once(&mut stack) {
+                log(Event::Closed(out));
+            }
+            log(drop_caught(stack, false));
+        }
+    }
+    for mut stack in moved {
+        log(Event::Moved(aclose(&mut stack).await));
+    }
+}
+
+async fn scope_program(ops: &[Op], body: Body) {
+    let result = caught(AsyncExitStack::scope(async |stack| {
+        let stack: &AsyncExitStack<'static> = stack;
+        let mut held = Vec::new();
+        for op in ops {
+            handle_op(stack, &mut held, op).await;
+        }
+        drop(held);
+        match body {
+            Body::Ok => Ok(7),
+            Body::Err => Err(BodyError),
+            Body::Panic => panic!("body-panic"),
+        }
+    }))
+    .await;
+    log(Event::Scope(scope_out(result)));
+}
+
+/// Runs `program` on a real `AsyncExitStack`; returns the log it wrote.
+pub fn run(program: &Program) -> Vec<Event> {
+    logged(|| match program {
+        Program::Stack { ops, finish } => block_on(stack_program(ops, *finish)),
+        Program::Scope { ops, body } => block_on(scope_program(ops, *body)),
+    })
+}

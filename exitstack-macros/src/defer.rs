@@ -39,9 +39,12 @@ impl Parse for Defer {
         let krate = CratePath::parse_prefix(input)?;
         let stack = if has_top_level_arrow(input) {
             let stack: Expr = input.parse()?;
-            input.parse::<Token![=>]>()?;
+            let arrow: Token![=>] = input.parse()?;
             if input.is_empty() {
-                return Err(input.error(format!("missing block after `=>`; {FORMS}")));
+                return Err(syn::Error::new_spanned(
+                    arrow,
+                    format!("missing block after `=>`; {FORMS}"),
+                ));
             }
             Some(stack)
         } else {

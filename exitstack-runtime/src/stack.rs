@@ -466,7 +466,6 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// assert!(stack.is_empty());
     /// stack.callback(|| ());
     /// assert!(!stack.is_empty());
-    /// # std::mem::forget(stack);
     /// ```
     pub fn is_empty(&self) -> bool {
         // SAFETY: a shared look at the bookkeeping; no `&mut Arena` is alive outside the short

@@ -88,9 +88,10 @@ mod stack_callback;
 ///   are torn down at once, in teardown order, and [`RollbackError`] carries the acquisition's
 ///   error with the teardown's errors. Not generated when a field has `#[cfg]`.
 ///
-/// The teardown registers the fields on a local stack, so a panicking closer never stops the
-/// others (the first panic is resumed after all ran), and a struct dropped during a panic
-/// reports further panics instead of aborting. The file `examples/managed_expansion.rs` of the
+/// The teardown follows the stack's unwind rules (it uses the same unwind state): a panicking
+/// closer never stops the others (the first panic is resumed after all ran), a struct dropped
+/// during a panic reports further panics instead of aborting, and nothing is allocated unless a
+/// field fails. The file `examples/managed_expansion.rs` of the
 /// `exitstack` crate shows the code generated for a small struct.
 ///
 /// ```

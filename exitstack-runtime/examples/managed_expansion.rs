@@ -61,18 +61,19 @@ mod expanded {
             ///
             /// Every error a field's closer returned, labelled with the field.
             pub fn close(self) -> ::core::result::Result<(), ::exitstack::__private::UnwindError> {
-                let mut this = self; // (`this` and `teardown` are `Span::mixed_site()` locals)
-                                     // A local stack: registered in reverse teardown order, unwound last-in-first-out,
-                                     // so `log` (declared last) goes first. A panicking closer never stops the others.
-                let teardown = ::exitstack::__private::Teardown::new();
-                ::exitstack::__private::Teardown::close(
-                    &teardown,
-                    &mut this.conn,
-                    "database",
-                    Conn::shutdown,
-                );
-                ::exitstack::__private::Teardown::drop(&teardown, &mut this.log, "log");
-                ::exitstack::__private::Teardown::finish(teardown)
+                let mut this = self; // (`this` and `running` are `Span::mixed_site()` locals)
+                                     // One release per field, in teardown order: `log` (declared last) goes first.
+                                     // `Running` keeps going after a failing or panicking field, like a stack's
+                                     // unwind, and resumes the first panic at the end.
+                ::exitstack::__private::teardown(|running| {
+                    ::exitstack::__private::Running::drop(running, &mut this.log, "log");
+                    ::exitstack::__private::Running::close(
+                        running,
+                        &mut this.conn,
+                        "database",
+                        Conn::shutdown,
+                    );
+                })
                 // `this` drops here: its `Drop` finds every field taken and does nothing.
             }
 
@@ -95,26 +96,28 @@ mod expanded {
                 let mut field_0 = match acquire_0() {
                     ::core::result::Result::Ok(value) => ::exitstack::__private::Field::new(value),
                     ::core::result::Result::Err(error) => {
-                        let teardown = ::exitstack::__private::Teardown::new();
-                        return ::core::result::Result::Err(
-                            ::exitstack::__private::Teardown::rollback(teardown, error),
-                        );
+                        // Nothing acquired yet: nothing to roll back.
+                        return ::core::result::Result::Err(::exitstack::__private::rollback(
+                            error,
+                            |_| {},
+                        ));
                     }
                 };
                 let field_1 = match acquire_1(&field_0) {
                     ::core::result::Result::Ok(value) => ::exitstack::__private::Field::new(value),
                     ::core::result::Result::Err(error) => {
                         // Roll back what was acquired, in teardown order.
-                        let teardown = ::exitstack::__private::Teardown::new();
-                        ::exitstack::__private::Teardown::close(
-                            &teardown,
-                            &mut field_0,
-                            "database",
-                            Conn::shutdown,
-                        );
-                        return ::core::result::Result::Err(
-                            ::exitstack::__private::Teardown::rollback(teardown, error),
-                        );
+                        return ::core::result::Result::Err(::exitstack::__private::rollback(
+                            error,
+                            |running| {
+                                ::exitstack::__private::Running::close(
+                                    running,
+                                    &mut field_0,
+                                    "database",
+                                    Conn::shutdown,
+                                );
+                            },
+                        ));
                     }
                 };
                 ::core::result::Result::Ok(Self {
@@ -137,15 +140,15 @@ mod expanded {
         //    the reporter.
         impl ::core::ops::Drop for Expanded {
             fn drop(&mut self) {
-                let teardown = ::exitstack::__private::Teardown::new();
-                ::exitstack::__private::Teardown::close(
-                    &teardown,
-                    &mut self.conn,
-                    "database",
-                    Conn::shutdown,
-                );
-                ::exitstack::__private::Teardown::drop(&teardown, &mut self.log, "log");
-                ::exitstack::__private::Teardown::finish_in_drop(teardown);
+                ::exitstack::__private::teardown_in_drop(|running| {
+                    ::exitstack::__private::Running::drop(running, &mut self.log, "log");
+                    ::exitstack::__private::Running::close(
+                        running,
+                        &mut self.conn,
+                        "database",
+                        Conn::shutdown,
+                    );
+                });
             }
         }
     };

@@ -78,7 +78,9 @@ pub mod __private {
         ViewBoxed, ViewError, ViewNone,
     };
     pub use crate::defer::{Defer, DeferIf};
-    pub use crate::managed::{empty_field, CloserOutput, Teardown};
+    pub use crate::managed::{
+        empty_field, rollback, teardown, teardown_in_drop, CloserOutput, Running,
+    };
     pub use crate::{AsyncExitStack, Close, Exit, ExitStack, Field, Flow, RollbackError, UnwindError};
     pub use core;
     pub use std;

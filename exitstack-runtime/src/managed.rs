@@ -1,16 +1,22 @@
 //! Support for the macros: the field wrapper of `#[managed]` structs ([`Field`]), the error of
 //! a rolled-back construction ([`RollbackError`]), and the hidden helpers generated code calls.
 //!
-//! Field teardown reuses the stack's unwind: each field is registered on a local
-//! [`ExitStack`], so a panicking closer never stops the others and nothing aborts during a panic.
+//! Field teardown reuses the stack's unwind state and rules (see [`Running`]), so a panicking
+//! closer never stops the others and nothing aborts during a panic.
 
+use std::borrow::Cow;
+use std::cell::UnsafeCell;
 use std::error::Error;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
+use std::panic::{self, AssertUnwindSafe, Location};
 
+use crate::arena::Arena;
 use crate::error::{BoxError, UnwindError};
+use crate::exit::Ending;
 use crate::report;
-use crate::stack::ExitStack;
+use crate::site::Site;
+use crate::unwind::{Step, Unwind};
 
 /// A field of a [`#[managed]`](crate::managed) struct: the value, which derefs to `T`, held so
 /// that the generated teardown can move it out and pass it to its closer by value.
@@ -176,71 +182,82 @@ impl<E: Into<BoxError>> CloserOutput for Result<(), E> {
     }
 }
 
-/// The teardown of one managed struct: fields registered on a local stack, newest first.
-pub struct Teardown<'a> {
-    stack: ExitStack<'a>,
+/// A teardown in progress: the fields are released one by one, in teardown order, through the
+/// stack's own unwind state ([`Unwind`]), which applies the stack's rules: a panicking closer
+/// never stops the others, the first panic is resumed at the end (or, during a panic, reported),
+/// and errors are kept in order with their labels. Nothing is allocated unless a field fails.
+pub struct Running<'t> {
+    unwind: Unwind<'t>,
 }
 
-impl Default for Teardown<'_> {
-    fn default() -> Self {
-        Teardown::new()
-    }
-}
-
-impl<'a> Teardown<'a> {
-    /// An empty teardown.
-    pub fn new() -> Self {
-        Teardown {
-            stack: ExitStack::new(),
-        }
-    }
-
-    /// Registers a field released by `closer`. Registration is last-in-first-out, so the
-    /// generated code registers fields in reverse teardown order. A taken field is skipped.
+impl Running<'_> {
+    /// Releases a field through `closer`, now. A taken field is skipped.
     #[track_caller]
-    pub fn close<T, R, F>(&self, field: &mut Field<T>, label: &'static str, closer: F)
+    pub fn close<T, R, F>(&mut self, field: &mut Field<T>, label: &'static str, closer: F)
     where
-        T: 'a,
-        F: FnOnce(T) -> R + 'a,
+        F: FnOnce(T) -> R,
         R: CloserOutput,
     {
         if let Some(value) = field.value.take() {
-            let entry = self
-                .stack
-                .try_guard(value, move |value| closer(value).into_result());
-            let _ = entry.label(label);
+            self.run(label, Location::caller(), || closer(value).into_result());
         }
     }
 
-    /// Registers a field released by dropping it; errors its `Drop` hands to
-    /// [`report::from_drop`] join the teardown's result.
+    /// Releases a field by dropping it, now; errors its `Drop` hands to [`report::from_drop`]
+    /// (a nested managed struct) join the teardown's result.
     #[track_caller]
-    pub fn drop<T: 'a>(&self, field: &mut Field<T>, label: &'static str) {
+    pub fn drop<T>(&mut self, field: &mut Field<T>, label: &'static str) {
         if let Some(value) = field.value.take() {
-            let _ = self.stack.enter(value).label(label);
+            self.run(label, Location::caller(), || {
+                report::drop_collecting(value).map_err(BoxError::from)
+            });
         }
     }
 
-    /// Runs the teardown and returns every error, in teardown order. If a closer panicked, the
-    /// panic is resumed once every field has been released.
-    pub fn finish(mut self) -> Result<(), UnwindError> {
-        self.stack.close()
-    }
-
-    /// Runs the teardown from a `Drop`: errors go to [`report::from_drop`], so they join the
-    /// result of a stack that is releasing the struct, or reach the reporter.
-    pub fn finish_in_drop(self) {
-        if let Err(errors) = self.finish() {
-            for error in errors {
-                report::from_drop(error);
-            }
+    fn run(
+        &mut self,
+        label: &'static str,
+        location: &'static Location<'static>,
+        release: impl FnOnce() -> Result<(), BoxError>,
+    ) {
+        let site = || {
+            let mut site = Site::new(location);
+            site.set_label(Cow::Borrowed(label));
+            site
+        };
+        match panic::catch_unwind(AssertUnwindSafe(release)) {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => self.unwind.record(Step::Failed(error), site()),
+            Err(payload) => self.unwind.record_panic(payload, site()),
         }
     }
+}
 
-    /// Runs the teardown of a failed construction, attaching its errors to `error`.
-    pub fn rollback<E>(self, error: E) -> RollbackError<E> {
-        RollbackError::new(error, self.finish().err())
+/// Runs a teardown: `release` releases each field on the [`Running`] it is given, in teardown
+/// order; returns every error, in that order. A closer's panic is resumed once all have run.
+pub fn teardown(release: impl FnOnce(&mut Running<'_>)) -> Result<(), UnwindError> {
+    // The unwind state wants the arena of the stack it unwinds: an empty one, never used.
+    let arena = UnsafeCell::new(Arena::default());
+    let mut running = Running {
+        unwind: Unwind::new(Ending::Closed, &arena, std::ptr::null()),
+    };
+    release(&mut running);
+    running.unwind.finish()
+}
+
+/// [`teardown`] from a `Drop`: errors go to [`report::from_drop`], so they join the result of a
+/// stack that is releasing the struct, or reach the reporter.
+pub fn teardown_in_drop(release: impl FnOnce(&mut Running<'_>)) {
+    if let Err(errors) = teardown(release) {
+        for error in errors {
+            report::from_drop(error);
+        }
     }
+}
+
+/// [`teardown`] of a failed construction, attaching its errors to the acquisition's `error`.
+pub fn rollback<E>(error: E, release: impl FnOnce(&mut Running<'_>)) -> RollbackError<E> {
+    RollbackError::new(error, teardown(release).err())
 }
 
 /// A field that has not been acquired (yet): the rollback of a construction skips it.

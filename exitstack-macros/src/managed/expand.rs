@@ -1,9 +1,9 @@
 //! Expansion: the struct with its fields wrapped in `Field`, and inside an anonymous `const`
 //! the inherent `close` and `acquire`, `impl Close`, and `impl Drop`.
 //!
-//! Every teardown (in `close`, in `Drop`, in the rollback of `acquire`) registers the fields on
-//! a local stack (`__private::Teardown`) in reverse teardown order, so the stack's last-in-first
-//! -out unwind releases them in teardown order, catching panics between fields.
+//! Every teardown (in `close`, in `Drop`, in the rollback of `acquire`) is a closure that
+//! releases the fields one by one, in teardown order, on the runtime's `__private::Running`,
+//! which keeps going after a failing or panicking field, like a stack's unwind.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
@@ -25,7 +25,7 @@ pub fn expand(
     let vis = &item.vis;
     let (impl_generics, ty_generics, where_clause) = item.generics.split_for_impl();
     let this = Ident::new("this", Span::mixed_site());
-    let teardown = Ident::new("teardown", Span::mixed_site());
+    let teardown = Ident::new("running", Span::mixed_site());
 
     let close_all = registrations(specs, order, &private, &teardown, |spec| {
         let member = &spec.member;
@@ -55,9 +55,7 @@ pub fn expand(
                 #[doc = #close_doc]
                 #vis fn close(self) -> ::core::result::Result<(), #private::UnwindError> {
                     #take_self
-                    let #teardown = #private::Teardown::new();
-                    #close_all
-                    #private::Teardown::finish(#teardown)
+                    #private::teardown(#close_all)
                 }
 
                 #acquire
@@ -72,9 +70,7 @@ pub fn expand(
 
             impl #impl_generics ::core::ops::Drop for #name #ty_generics #where_clause {
                 fn drop(&mut self) {
-                    let #teardown = #private::Teardown::new();
-                    #drop_all
-                    #private::Teardown::finish_in_drop(#teardown);
+                    #private::teardown_in_drop(#drop_all);
                 }
             }
         };
@@ -99,7 +95,7 @@ fn wrap_fields(item: &mut DeriveInput, specs: &[FieldSpec], private: &TokenStrea
     }
 }
 
-/// One registration per field, in reverse teardown order (the stack runs them backwards).
+/// The teardown closure: one release per field, in teardown order.
 fn registrations(
     specs: &[FieldSpec],
     order: &[usize],
@@ -107,11 +103,13 @@ fn registrations(
     teardown: &Ident,
     place: impl Fn(&FieldSpec) -> TokenStream,
 ) -> TokenStream {
-    order
+    if order.is_empty() {
+        return quote!(|_| {});
+    }
+    let releases = order
         .iter()
-        .rev()
-        .map(|&index| registration(&specs[index], private, teardown, place(&specs[index])))
-        .collect()
+        .map(|&index| registration(&specs[index], private, teardown, place(&specs[index])));
+    quote!(|#teardown| { #(#releases)* })
 }
 
 fn registration(
@@ -129,15 +127,15 @@ fn registration(
         Some(closer) => {
             // The call carries the closer's span, so a closer with the wrong signature or
             // return type is reported on the closer.
-            let close = respan(quote!(#private::Teardown::close), closer.span());
+            let close = respan(quote!(#private::Running::close), closer.span());
             quote_spanned! {closer.span()=>
                 #(#cfgs)*
-                #close(&#teardown, #place, #label, #closer);
+                #close(#teardown, #place, #label, #closer);
             }
         }
         None => quote! {
             #(#cfgs)*
-            #private::Teardown::drop(&#teardown, #place, #label);
+            #private::Running::drop(#teardown, #place, #label);
         },
     }
 }
@@ -205,11 +203,7 @@ fn acquire(
             let #binding = match #param(#(#args),*) {
                 ::core::result::Result::Ok(#value) => #wrap,
                 ::core::result::Result::Err(#failure) => {
-                    let #teardown = #private::Teardown::new();
-                    #rollback
-                    return ::core::result::Result::Err(
-                        #private::Teardown::rollback(#teardown, #failure),
-                    );
+                    return ::core::result::Result::Err(#private::rollback(#failure, #rollback));
                 }
             };
         });

@@ -78,9 +78,7 @@ pub mod __private {
         ViewBoxed, ViewError, ViewNone,
     };
     pub use crate::defer::{Defer, DeferIf};
-    pub use crate::managed::{
-        empty_field, rollback, teardown, teardown_in_drop, CloserOutput, Running,
-    };
+    pub use crate::managed::{rollback, teardown, teardown_in_drop, CloserOutput, Running};
     pub use crate::{AsyncExitStack, Close, Exit, ExitStack, Field, Flow, RollbackError, UnwindError};
     pub use core;
     pub use std;

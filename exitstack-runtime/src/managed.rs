@@ -259,8 +259,3 @@ pub fn teardown_in_drop(release: impl FnOnce(&mut Running<'_>)) {
 pub fn rollback<E>(error: E, release: impl FnOnce(&mut Running<'_>)) -> RollbackError<E> {
     RollbackError::new(error, teardown(release).err())
 }
-
-/// A field that has not been acquired (yet): the rollback of a construction skips it.
-pub fn empty_field<T>() -> Field<T> {
-    Field { value: None }
-}

@@ -41,3 +41,17 @@ for peer in "${peers[@]}"; do
     done
     echo "$row"
 done
+
+# pop_all: instructions per call (not per entry), on stacks of 1 and 1,000,000 entries.
+if [ $# -eq 0 ]; then
+    echo
+    printf '%-20s %12s %12s\n' "pop_all/call" "N=1" "N=1M"
+    row=$(printf '%-20s' "exitstack")
+    for n in 1 1000000; do
+        valgrind --tool=callgrind --callgrind-out-file="$out/cg" --collect-atstart=no \
+            --toggle-collect="*::probe_pop_all" "$probe" pop_all "$n" 1000 2>/dev/null
+        total=$(sed -n 's/^summary: //p' "$out/cg")
+        row+=$(awk -v t="$total" 'BEGIN { printf " %12.1f", t / 1000 }')
+    done
+    echo "$row"
+fi

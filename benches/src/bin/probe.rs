@@ -4,7 +4,8 @@
 //!
 //! Usage: `probe <peer> <n> <rounds>`, peer one of: floor, boxed, boxed_catch_unwind,
 //! scopeguard_vec, exitstack, exitstack_enter, exit_stack_crate, defer_scopeguard,
-//! defer_exitstack, async_sync_entry.
+//! defer_exitstack, async_sync_entry,
+//! pop_all (counts one `pop_all` per round, on a stack of `n` entries).
 
 use std::cell::Cell;
 use std::hint::black_box;
@@ -37,6 +38,15 @@ probes! {
     probe_async_sync_entry => work::async_sync_entries;
 }
 
+/// `pop_all` alone, `rounds` times, on a stack of `n` entries filled beforehand.
+#[inline(never)]
+fn probe_pop_all(stack: &mut exitstack::ExitStack<'_>, rounds: usize) {
+    for _ in 0..rounds {
+        let moved = black_box(&mut *stack).pop_all();
+        *stack = moved;
+    }
+}
+
 /// The `exit-stack` crate needs a `'static` counter and a buffer sized at compile time.
 #[inline(never)]
 fn probe_exit_stack_crate(n: usize, rounds: usize) {
@@ -67,6 +77,13 @@ fn main() {
         "defer_scopeguard" => probe_defer_scopeguard(&counter, n, rounds),
         "defer_exitstack" => probe_defer_exitstack(&counter, n, rounds),
         "async_sync_entry" => probe_async_sync_entry(&counter, n, rounds),
+        "pop_all" => {
+            let mut stack = work::filled_stack(&counter, n);
+            probe_pop_all(&mut stack, rounds);
+            stack.close().expect("the callbacks cannot fail");
+            assert_eq!(counter.get(), n as u64, "every cleanup ran once");
+            return;
+        }
         "exit_stack_crate" => return probe_exit_stack_crate(n, rounds),
         other => {
             eprintln!("unknown peer {other}");

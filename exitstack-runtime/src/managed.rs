@@ -183,7 +183,7 @@ impl<E: Into<BoxError>> CloserOutput for Result<(), E> {
 }
 
 /// A teardown in progress: the fields are released one by one, in teardown order, through the
-/// stack's own unwind state ([`Unwind`]), which applies the stack's rules: a panicking closer
+/// stack's own unwind state (`Unwind`), which applies the stack's rules: a panicking closer
 /// never stops the others, the first panic is resumed at the end (or, during a panic, reported),
 /// and errors are kept in order with their labels. Nothing is allocated unless a field fails.
 pub struct Running<'t> {

@@ -337,3 +337,49 @@ fn s10_a_stack_entered_with_enter_closing_unwinds_on_its_own() {
     let errors = outer.close().unwrap_err();
     assert_eq!(messages(&errors), ["outer error"]);
 }
+
+/// A context whose `exit` fails.
+struct FailingExit;
+impl exitstack::Context for FailingExit {
+    type Target = ();
+    type Error = &'static str;
+    fn enter(self) -> Result<(), &'static str> {
+        Ok(())
+    }
+    fn exit((): (), _: &exitstack::Exit<'_>) -> Result<Flow, &'static str> {
+        Err("exit failed")
+    }
+}
+
+/// A value whose `Close` fails.
+struct FailingClose;
+impl exitstack::Close for FailingClose {
+    type Error = &'static str;
+    fn close(self) -> Result<(), &'static str> {
+        Err("close failed")
+    }
+}
+
+#[test]
+fn s08_every_fallible_registration_records_the_callers_line() {
+    let mut stack = ExitStack::new();
+    let mut lines = Vec::new();
+    lines.push(here().1 + 1);
+    stack.try_callback(|| Err("try_callback"));
+    lines.push(here().1 + 1);
+    stack.try_push_exit(|_| Err::<Flow, _>("try_push_exit"));
+    lines.push(here().1 + 1);
+    stack.enter(FailingDrop("enter"));
+    lines.push(here().1 + 1);
+    stack.enter_closing(FailingClose);
+    lines.push(here().1 + 1);
+    stack.try_guard((), |()| Err("try_guard"));
+    lines.push(here().1 + 1);
+    stack.enter_context(FailingExit).unwrap();
+    let errors = stack.close().unwrap_err();
+    let mut seen: Vec<(String, u32)> = errors.iter().map(|e| site_of(e).unwrap()).collect();
+    seen.reverse(); // errors come newest first
+    let file = here().0;
+    let expected: Vec<(String, u32)> = lines.into_iter().map(|l| (file.clone(), l)).collect();
+    assert_eq!(seen, expected);
+}

@@ -200,6 +200,7 @@ impl Default for Arena {
 
 impl Arena {
     /// Whether no entry (live or tombstoned) is left.
+    #[inline]
     pub(crate) fn is_empty(&self) -> bool {
         self.top.used == 0 && self.below.iter().all(|chunk| chunk.used == 0)
     }

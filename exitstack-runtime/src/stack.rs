@@ -81,6 +81,7 @@ impl<'a> ExitStack<'a, Local> {
     /// assert!(stack.is_empty());
     /// stack.close().unwrap(); // an empty stack is the null context
     /// ```
+    #[inline]
     pub fn new() -> Self {
         ExitStack::empty()
     }
@@ -111,6 +112,7 @@ impl Default for ExitStack<'_, Sendable> {
 }
 
 impl<'a, S: Threading> ExitStack<'a, S> {
+    #[inline]
     fn empty() -> Self {
         ExitStack {
             arena: UnsafeCell::new(Arena::default()),
@@ -511,6 +513,7 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// assert_eq!(stack.close().unwrap_err().len(), 2);
     /// assert!(stack.close().is_ok());
     /// ```
+    #[inline]
     pub fn close(&mut self) -> Result<(), UnwindError> {
         let mut unwind = Unwind::new(Ending::Closed, &self.arena, self.erased());
         unwind.run_all();

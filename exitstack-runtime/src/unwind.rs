@@ -43,6 +43,7 @@ pub(crate) struct Unwind<'u> {
 }
 
 impl<'u> Unwind<'u> {
+    #[inline]
     pub(crate) fn new(ending: Ending, arena: &'u UnsafeCell<Arena>, stack: *const ()) -> Self {
         Unwind {
             ending,
@@ -156,7 +157,18 @@ impl<'u> Unwind<'u> {
 
     /// Ends the unwind: resumes the first panic (after reporting the errors that would be lost
     /// with it), or returns the pending errors.
-    pub(crate) fn finish(mut self) -> Result<(), UnwindError> {
+    #[inline]
+    pub(crate) fn finish(self) -> Result<(), UnwindError> {
+        if self.panic.is_none() && self.errors.is_empty() {
+            return Ok(()); // the common case, without a call
+        }
+        self.finish_outcome()
+    }
+
+    /// `finish` with a panic to resume or errors to return.
+    #[cold]
+    #[inline(never)]
+    fn finish_outcome(mut self) -> Result<(), UnwindError> {
         if let Some(payload) = self.panic.take() {
             // The scope's own error is pending too (rule 13): without this it would be
             // dropped silently when a cleanup's panic is resumed (found by faults_sync.rs).

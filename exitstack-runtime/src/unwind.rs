@@ -129,7 +129,14 @@ impl<'u> Unwind<'u> {
                         }
                     }
                     Err(error) => {
-                        let mut one = CleanupError::new(error);
+                        // A cleanup may return a `CleanupError` it labelled itself (the type
+                        // `from_drop` takes): keep its label, do not nest it in another one
+                        // (found by `tests/tests/semantics_errors.rs`,
+                        // `s08_a_returned_cleanup_error_keeps_its_own_label`).
+                        let mut one = match error.downcast::<CleanupError>() {
+                            Ok(one) => *one,
+                            Err(error) => CleanupError::new(error),
+                        };
                         one.set_site(label, location);
                         self.errors.push(one);
                     }

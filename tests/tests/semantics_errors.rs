@@ -383,3 +383,23 @@ fn s08_every_fallible_registration_records_the_callers_line() {
     let expected: Vec<(String, u32)> = lines.into_iter().map(|l| (file.clone(), l)).collect();
     assert_eq!(seen, expected);
 }
+
+#[test]
+fn s08_a_returned_cleanup_error_keeps_its_own_label() {
+    let mut stack = ExitStack::new();
+    stack
+        .try_callback(|| Err(CleanupError::new("inner").with_label("its own label")))
+        .label("registration label");
+    let (file, line) = here();
+    let handle = stack.try_callback(|| Err(CleanupError::new("unlabelled")));
+    handle.label("registration label");
+    let errors = stack.close().unwrap_err();
+    let [unlabelled, labelled] = errors.as_slice() else {
+        panic!("{errors:?}")
+    };
+    assert_eq!(unlabelled.label(), Some("registration label"));
+    assert_eq!(unlabelled.error().to_string(), "unlabelled");
+    assert_eq!(site_of(unlabelled), Some((file, line + 1)));
+    assert_eq!(labelled.label(), Some("its own label"));
+    assert_eq!(labelled.error().to_string(), "inner");
+}

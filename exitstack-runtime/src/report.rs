@@ -29,6 +29,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::io::Write;
 use std::sync::{Arc, RwLock};
 
 use crate::error::{CleanupError, UnwindError};
@@ -142,7 +143,10 @@ pub fn with_reporter<R>(
 /// exitstack::report::set_reporter(exitstack::report::stderr_reporter);
 /// ```
 pub fn stderr_reporter(report: &Report<'_>) {
-    eprintln!("{report}");
+    // Not `eprintln!`, which panics when standard error is a closed pipe: during a panic that
+    // aborts the process (found by `tests/tests/semantics_panics.rs`,
+    // `s13_the_default_reporter_survives_a_closed_stderr_during_a_panic`).
+    let _ = writeln!(std::io::stderr(), "{report}");
 }
 
 /// A reporter that logs each report with `log::error!` (feature `log`).
@@ -202,7 +206,7 @@ pub(crate) fn deliver(reason: ReportReason, error: &CleanupError) {
 fn call(reporter: &Reporter, report: &Report<'_>) {
     let delivered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reporter(report)));
     if delivered.is_err() {
-        eprintln!("{report} (the reporter panicked)");
+        let _ = writeln!(std::io::stderr(), "{report} (the reporter panicked)");
     }
 }
 

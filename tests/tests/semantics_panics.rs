@@ -326,3 +326,38 @@ fn s12_a_scope_body_panic_is_resumed_and_cleanup_panics_are_reported() {
         )]
     );
 }
+
+/// The default reporter writes to standard error. If that is a closed pipe, writing fails;
+/// during a panic, a reporter that panicked on that failure would abort the process.
+#[test]
+#[cfg_attr(miri, ignore = "Miri cannot spawn processes")]
+fn s13_the_default_reporter_survives_a_closed_stderr_during_a_panic() {
+    const CHILD: &str = "EXITSTACK_S13_CLOSED_STDERR";
+    let name = "s13_the_default_reporter_survives_a_closed_stderr_during_a_panic";
+    if std::env::var_os(CHILD).is_some() {
+        // Wait until the parent has closed its end of the pipe.
+        while std::io::Write::write_all(&mut std::io::stderr(), b"probe\n").is_ok() {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let result = catch_unwind(|| {
+            let stack = ExitStack::new();
+            stack.try_callback(|| Err("reported to a closed stderr"));
+            panic!("child body");
+        });
+        assert!(result.is_err());
+        println!("child survived");
+        return;
+    }
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stderr.take()); // close the read end: the child's stderr is now a broken pipe
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{:?}\n{stdout}", output.status);
+    assert!(stdout.contains("child survived"), "{stdout}");
+}

@@ -114,7 +114,9 @@ struct DropState {
 /// # exitstack::report::set_reporter(exitstack::report::stderr_reporter);
 /// ```
 pub fn set_reporter(reporter: impl Fn(&Report<'_>) + Send + Sync + 'static) {
-    let mut global = GLOBAL.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut global = GLOBAL
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     *global = Some(Arc::new(reporter));
 }
 

@@ -5,8 +5,9 @@
 //! a `Send` stack, so the future can be spawned); `crate = path`.
 
 use proc_macro2::{Span, TokenStream};
-use quote::quote;
+use quote::{quote, quote_spanned};
 use syn::parse::Parser;
+use syn::spanned::Spanned;
 use syn::{Expr, Ident, ItemFn, ReturnType, Type};
 
 use crate::crate_path::{duplicate_key, unknown_key, CratePath};
@@ -96,10 +97,34 @@ fn expand_fn(function: &ItemFn, options: &Options) -> syn::Result<TokenStream> {
         ReturnType::Type(_, ty) if is_result(ty) => Some(ty),
         _ => None,
     };
+    // Converts cleanup errors into the function's error type: `From<UnwindError>`, or
+    // `io::Error::other` for `io::Error` (autoref picks the first that applies).
+    let convert = Ident::new("convert", Span::mixed_site());
+    let define_convert = match result_type {
+        Some(ty) => {
+            // Spanned on the return type: an error type that cannot hold cleanup errors is
+            // reported there.
+            let errors = Ident::new("errors", Span::mixed_site());
+            let call = quote_spanned! {ty.span()=>
+                (&&#private::Convert::<<#ty as #private::DecoratedResult>::Err>::new())
+                    .convert(#errors)
+            };
+            quote! {
+                let #convert = |#errors: #private::UnwindError| {
+                    #[allow(unused_imports)]
+                    use #private::{ConvertFrom as _, ConvertIo as _};
+                    #call
+                };
+            }
+        }
+        None => TokenStream::new(),
+    };
     let contexts = options.contexts.iter().map(|context| {
         let error = Ident::new("error", Span::mixed_site());
         let failed = match result_type {
-            Some(_) => quote!(return ::core::result::Result::Err(#private::enter_failed(#error))),
+            Some(_) => quote! {
+                return ::core::result::Result::Err(#convert(#private::enter_failed(#error)))
+            },
             None => quote!(#private::context_failed(#error)),
         };
         quote! {
@@ -122,12 +147,14 @@ fn expand_fn(function: &ItemFn, options: &Options) -> syn::Result<TokenStream> {
                         #private::std::boxed::Box::pin(async move { #(#contexts)* #block })
                     })
                     .await,
+                    #convert,
                 )
             }
         }
         (Some(_), Some(_)) => quote! {
             #private::from_scope(
                 #private::AsyncExitStack::scope(async |#param| { #(#contexts)* #block }).await,
+                #convert,
             )
         },
         (None, Some(asyncness)) => {
@@ -139,11 +166,15 @@ fn expand_fn(function: &ItemFn, options: &Options) -> syn::Result<TokenStream> {
         (Some(ty), None) => {
             let view = Ident::new("view", Span::mixed_site());
             quote! {
-                #private::run_result::<#ty, _, _>(#body, |#view| {
-                    #[allow(unused_imports)]
-                    use #private::{ViewBoxed as _, ViewError as _, ViewNone as _};
-                    (&&#private::ErrorView(#view)).view()
-                })
+                #private::run_result::<#ty, _, _, _>(
+                    #body,
+                    |#view| {
+                        #[allow(unused_imports)]
+                        use #private::{ViewBoxed as _, ViewError as _, ViewNone as _};
+                        (&&#private::ErrorView(#view)).view()
+                    },
+                    #convert,
+                )
             }
         }
         (None, None) => quote!(#private::run_plain(#body)),
@@ -151,6 +182,7 @@ fn expand_fn(function: &ItemFn, options: &Options) -> syn::Result<TokenStream> {
     Ok(quote! {
         #(#attrs)*
         #vis #sig {
+            #define_convert
             #call
         }
     })

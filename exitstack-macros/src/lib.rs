@@ -262,9 +262,10 @@ pub fn stack_callback(input: TokenStream) -> TokenStream {
 /// ]));
 /// ```
 ///
-/// **Return types.** A function returning `Result<T, E>` (any path ending in `Result`) needs
-/// `E: From<UnwindError>` (`Box<dyn Error + Send + Sync>`, `anyhow::Error`, or your own
-/// error; not `io::Error`): cleanup errors after an `Ok` become its error; after an `Err` the
+/// **Return types.** A function returning `Result<T, E>` (any path ending in `Result`) needs an
+/// error type that can hold cleanup errors: `E: From<UnwindError>` (`Box<dyn Error + Send +
+/// Sync>`, `anyhow::Error`, your own error) or `io::Error` (they become `io::Error::other`,
+/// so `io::Result` works). Cleanup errors after an `Ok` become its error; after an `Err` the
 /// body's error is returned and the cleanup errors go to the report channel. An error that a
 /// handler suppresses is still returned (the function has no value to return instead; use
 /// `ExitStack::scope` to observe suppression). Any other return type: the stack is closed after
@@ -272,7 +273,7 @@ pub fn stack_callback(input: TokenStream) -> TokenStream {
 /// panicked and is resumed.
 ///
 /// **Methods and `async fn`.** Methods work (`&self` can be used in deferred blocks). On an
-/// `async fn` returning `Result<T, E>` (with `E: Error + From<UnwindError>`) the body gets an
+/// `async fn` returning `Result<T, E>` (with `E: Error` as well) the body gets an
 /// `&mut AsyncExitStack`, unwound (awaiting async entries) with the real result; add `send`
 /// for a `Send` future, to spawn it (its body is then an `async move` block).
 ///

@@ -2,6 +2,8 @@
 //! with the body's real return value, so exit handlers see the returned `Err`.
 
 use std::error::Error;
+use std::io;
+use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 
 use crate::error::{BoxError, CleanupError, UnwindError};
@@ -86,14 +88,14 @@ impl<'e, E> ViewNone<'e> for ErrorView<'e, E> {
 /// outcome: `Ok` closes it ([`Ending::Closed`]); `Err` unwinds it as failed, with the error
 /// visible to exit handlers; a panic runs every entry and is resumed.
 ///
-/// Cleanup errors after an `Ok` become the function's error (`E: From<UnwindError>`); after an
+/// Cleanup errors after an `Ok` become the function's error (through `convert`); after an
 /// `Err`, the body's error is returned and the cleanup errors go to the report channel. A
 /// suppressed error is still returned: the function has no other value to return.
-pub fn run_result<'a, R, B, V>(body: B, view: V) -> R
+pub fn run_result<'a, R, B, V, C>(body: B, view: V, convert: C) -> R
 where
     R: DecoratedResult,
-    R::Err: From<UnwindError>,
     B: FnOnce(&ExitStack<'a>) -> R,
+    C: FnOnce(UnwindError) -> R::Err,
     V: for<'e> Fn(&'e R::Err) -> Option<&'e (dyn Error + 'static)>,
 {
     let stack = ExitStack::new();
@@ -124,16 +126,56 @@ where
             }
             Err(error)
         }
-        (_, None, Some(cleanup)) => Err(cleanup.into()),
+        (_, None, Some(cleanup)) => Err(convert(cleanup)),
         (None, None, None) => unreachable!("a body either returns or panics"),
     })
 }
 
-/// The function's error for a context given to `#[with_stack(context = ..)]` whose `enter`
-/// failed: the failure as a one-element [`UnwindError`], converted like a cleanup error.
-pub fn enter_failed<E: From<UnwindError>>(error: impl Into<BoxError>) -> E {
-    let errors = UnwindError::from_errors(vec![CleanupError::new(error)]);
-    E::from(errors.expect("one error"))
+/// The failure of a context given to `#[with_stack(context = ..)]` whose `enter` failed, as a
+/// one-element [`UnwindError`], for the function to convert like a cleanup error.
+pub fn enter_failed(error: impl Into<BoxError>) -> UnwindError {
+    UnwindError::from_errors(vec![CleanupError::new(error)]).expect("one error")
+}
+
+/// Converts cleanup errors into a decorated function's error type `E`; the generated code picks
+/// the first of [`ConvertFrom`] (`E: From<UnwindError>`) and [`ConvertIo`] (`E = io::Error`)
+/// that applies, by autoref.
+pub struct Convert<E>(PhantomData<fn() -> E>);
+
+impl<E> Convert<E> {
+    /// The converter for `E`.
+    pub fn new() -> Self {
+        Convert(PhantomData)
+    }
+}
+
+impl<E> Default for Convert<E> {
+    fn default() -> Self {
+        Convert::new()
+    }
+}
+
+/// Error types that take an [`UnwindError`] (`Box<dyn Error + Send + Sync>`, `anyhow::Error`,
+/// application errors with a `From` impl).
+pub trait ConvertFrom<E> {
+    /// The errors as `E`.
+    fn convert(self, errors: UnwindError) -> E;
+}
+impl<E: From<UnwindError>> ConvertFrom<E> for &&Convert<E> {
+    fn convert(self, errors: UnwindError) -> E {
+        E::from(errors)
+    }
+}
+
+/// `io::Error`, which has no `From<UnwindError>`: the errors become `io::Error::other`.
+pub trait ConvertIo {
+    /// The errors as an `io::Error` of kind `Other`.
+    fn convert(self, errors: UnwindError) -> io::Error;
+}
+impl ConvertIo for &Convert<io::Error> {
+    fn convert(self, errors: UnwindError) -> io::Error {
+        io::Error::other(errors)
+    }
 }
 
 /// Panics for a context whose `enter` failed in a function that cannot return the error.
@@ -145,7 +187,10 @@ pub fn context_failed(error: impl Into<BoxError>) -> ! {
 /// The result of an async decorated function from its scope's result: the body's value, the
 /// body's error (even if suppressed; cleanup errors after it are reported), or the cleanup
 /// errors as the function's error.
-pub fn from_scope<T, E: From<UnwindError>>(result: ScopeResult<T, E>) -> Result<T, E> {
+pub fn from_scope<T, E>(
+    result: ScopeResult<T, E>,
+    convert: impl FnOnce(UnwindError) -> E,
+) -> Result<T, E> {
     match result {
         Ok(Outcome::Completed(value)) => Ok(value),
         Ok(Outcome::Suppressed(error)) => Err(error),
@@ -156,7 +201,7 @@ pub fn from_scope<T, E: From<UnwindError>>(result: ScopeResult<T, E>) -> Result<
                 }
                 Err(error)
             }
-            (None, _, Some(cleanup)) => Err(cleanup.into()),
+            (None, _, Some(cleanup)) => Err(convert(cleanup)),
             (None, suppressed, None) => Err(suppressed.expect("a failed scope has an error")),
         },
     }

@@ -74,11 +74,13 @@ pub use threading::{Admits, Local, Sendable, Threading};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::decorate::{
-        context_failed, enter_failed, from_scope, run_plain, run_result, DecoratedResult,
-        ErrorView, ViewBoxed, ViewError, ViewNone,
+        context_failed, enter_failed, from_scope, run_plain, run_result, Convert, ConvertFrom,
+        ConvertIo, DecoratedResult, ErrorView, ViewBoxed, ViewError, ViewNone,
     };
     pub use crate::defer::{Defer, DeferIf};
-    pub use crate::managed::{rollback, teardown, teardown_in_drop, CloserOutput, Running};
+    pub use crate::managed::{
+        rollback, rollback_panicked, teardown, teardown_in_drop, CloserOutput, Running,
+    };
     pub use crate::{
         AsyncExitStack, Close, Exit, ExitStack, Field, Flow, RollbackError, UnwindError,
     };

@@ -194,3 +194,31 @@ fn context_option_wraps_an_unchanged_body() {
         ]
     );
 }
+
+fn failing_io_cleanup() -> std::io::Result<()> {
+    Err(std::io::Error::from(std::io::ErrorKind::BrokenPipe))
+}
+
+#[with_stack(stack)]
+fn io_function(path: &std::path::Path) -> std::io::Result<String> {
+    defer!(stack => |err| { log(format!("io saw {err}")); });
+    stack_callback!(stack, failing_io_cleanup);
+    std::fs::read_to_string(path)
+}
+
+#[test]
+fn io_result_functions_get_cleanup_errors_as_io_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("data.txt");
+    std::fs::write(&path, "content").unwrap();
+    // The body succeeded, the cleanup failed: an `io::Error` of kind `Other` wraps it.
+    let error = io_function(&path).unwrap_err();
+    assert_eq!(error.kind(), std::io::ErrorKind::Other);
+    let cleanup = error
+        .get_ref()
+        .unwrap()
+        .downcast_ref::<UnwindError>()
+        .unwrap();
+    assert_eq!(cleanup.first().error().to_string(), "broken pipe");
+    assert_eq!(taken(), ["io saw broken pipe"]);
+}

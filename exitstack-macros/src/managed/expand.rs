@@ -199,11 +199,20 @@ fn acquire(
         } else {
             quote!(#value)
         };
+        // A panicking acquisition rolls back too, then its panic goes on.
+        let call = quote! {
+            #private::std::panic::catch_unwind(::core::panic::AssertUnwindSafe(
+                || #param(#(#args),*)
+            ))
+        };
         steps.push(quote! {
-            let #binding = match #param(#(#args),*) {
-                ::core::result::Result::Ok(#value) => #wrap,
-                ::core::result::Result::Err(#failure) => {
+            let #binding = match #call {
+                ::core::result::Result::Ok(::core::result::Result::Ok(#value)) => #wrap,
+                ::core::result::Result::Ok(::core::result::Result::Err(#failure)) => {
                     return ::core::result::Result::Err(#private::rollback(#failure, #rollback));
+                }
+                ::core::result::Result::Err(#failure) => {
+                    #private::rollback_panicked(#failure, #rollback)
                 }
             };
         });

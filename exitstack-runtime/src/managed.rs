@@ -259,3 +259,21 @@ pub fn teardown_in_drop(release: impl FnOnce(&mut Running<'_>)) {
 pub fn rollback<E>(error: E, release: impl FnOnce(&mut Running<'_>)) -> RollbackError<E> {
     RollbackError::new(error, teardown(release).err())
 }
+
+/// [`teardown`] of a construction whose acquisition panicked, then the panic goes on: a panic
+/// is a failed acquisition too, and what was acquired must not be dropped without its closer
+/// (found by `tests/tests/model_managed.rs`). The acquisition's panic stays first: closers that
+/// panic as well, and teardown errors, go to the report channel.
+pub fn rollback_panicked(
+    payload: Box<dyn std::any::Any + Send>,
+    release: impl FnOnce(&mut Running<'_>),
+) -> ! {
+    let arena = UnsafeCell::new(Arena::default());
+    let mut running = Running {
+        unwind: Unwind::new(Ending::Panicked, &arena, std::ptr::null()),
+    };
+    running.unwind.panic = Some(payload);
+    release(&mut running);
+    let _ = running.unwind.finish(); // resumes the acquisition's panic
+    unreachable!("an unwind that holds a panic resumes it")
+}

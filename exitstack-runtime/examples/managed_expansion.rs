@@ -93,19 +93,32 @@ mod expanded {
                 __ExitstackF1:
                     ::core::ops::FnOnce(&Conn) -> ::core::result::Result<Vec<u8>, __ExitstackE>,
             {
-                let mut field_0 = match acquire_0() {
-                    ::core::result::Result::Ok(value) => ::exitstack::__private::Field::new(value),
-                    ::core::result::Result::Err(error) => {
+                // Each acquisition runs under `catch_unwind`: a panic is a failed acquisition
+                // too, rolled back before the panic goes on.
+                let mut field_0 = match ::exitstack::__private::std::panic::catch_unwind(
+                    ::core::panic::AssertUnwindSafe(acquire_0), // (generated: `|| acquire_0()`)
+                ) {
+                    ::core::result::Result::Ok(::core::result::Result::Ok(value)) => {
+                        ::exitstack::__private::Field::new(value)
+                    }
+                    ::core::result::Result::Ok(::core::result::Result::Err(error)) => {
                         // Nothing acquired yet: nothing to roll back.
                         return ::core::result::Result::Err(::exitstack::__private::rollback(
                             error,
                             |_| {},
                         ));
                     }
+                    ::core::result::Result::Err(panic) => {
+                        ::exitstack::__private::rollback_panicked(panic, |_| {})
+                    }
                 };
-                let field_1 = match acquire_1(&field_0) {
-                    ::core::result::Result::Ok(value) => ::exitstack::__private::Field::new(value),
-                    ::core::result::Result::Err(error) => {
+                let field_1 = match ::exitstack::__private::std::panic::catch_unwind(
+                    ::core::panic::AssertUnwindSafe(|| acquire_1(&field_0)),
+                ) {
+                    ::core::result::Result::Ok(::core::result::Result::Ok(value)) => {
+                        ::exitstack::__private::Field::new(value)
+                    }
+                    ::core::result::Result::Ok(::core::result::Result::Err(error)) => {
                         // Roll back what was acquired, in teardown order.
                         return ::core::result::Result::Err(::exitstack::__private::rollback(
                             error,
@@ -118,6 +131,16 @@ mod expanded {
                                 );
                             },
                         ));
+                    }
+                    ::core::result::Result::Err(panic) => {
+                        ::exitstack::__private::rollback_panicked(panic, |running| {
+                            ::exitstack::__private::Running::close(
+                                running,
+                                &mut field_0,
+                                "database",
+                                Conn::shutdown,
+                            );
+                        })
                     }
                 };
                 ::core::result::Result::Ok(Self {

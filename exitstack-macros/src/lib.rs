@@ -86,7 +86,7 @@ mod stack_callback;
 /// - `acquire(f0, f1, ..)`, one fallible acquisition per field in declaration order (each gets
 ///   references to the fields before it): if acquisition `k` fails, the fields already acquired
 ///   are torn down at once, in teardown order, and [`RollbackError`] carries the acquisition's
-///   error with the teardown's errors. Not generated when a field has `#[cfg]`.
+///   error with the teardown's errors; if it panics, they are torn down and the panic goes on. Not generated when a field has `#[cfg]`.
 ///
 /// The teardown follows the stack's unwind rules (it uses the same unwind state): a panicking
 /// closer never stops the others (the first panic is resumed after all ran), a struct dropped

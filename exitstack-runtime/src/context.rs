@@ -37,6 +37,23 @@ pub trait Close {
     fn close(self) -> Result<(), Self::Error>;
 }
 
+/// A stack is itself a closable resource: `enter_closing(inner)` closes `inner` on its own when
+/// the outer stack reaches it (its entries do not see the outer stack's pending error; use
+/// [`push_stack`](ExitStack::push_stack) for that), and its errors join the outer result.
+///
+/// With `Close` imported, `stack.close()` on an owned stack picks this consuming method (the
+/// result is the same; the stack is gone afterwards). Write `ExitStack::close(&mut stack)` to
+/// keep using it.
+///
+/// ```
+/// use exitstack::ExitStack;
+///
+/// let mut outer = ExitStack::new();
+/// let inner = ExitStack::new();
+/// inner.try_callback(|| Err("inner cleanup failed"));
+/// outer.enter_closing(inner);
+/// assert_eq!(outer.close().unwrap_err().len(), 1);
+/// ```
 impl<S: Threading> Close for ExitStack<'_, S> {
     type Error = UnwindError;
 

@@ -4,7 +4,7 @@
 //! errors are pending, when a cleanup panics while the thread is already panicking, and when a
 //! value's `Drop` finds an error outside any stack (see [`from_drop`]). By default each report
 //! is printed to standard error. [`set_reporter`] installs a process-wide reporter (for example
-//! [`log_reporter`] or [`tracing_reporter`] with the `log` / `tracing` features), and
+//! `log_reporter` or `tracing_reporter` with the `log` / `tracing` features), and
 //! [`with_reporter`] overrides it on the current thread for the length of a closure, which is
 //! how tests observe reports.
 //!

@@ -12,104 +12,20 @@
 //! Not under Miri: it needs sockets, threads blocking in `accept` and `/proc/self/fd`.
 #![cfg(not(miri))]
 
-use std::cell::{Cell, RefCell};
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use exitstack::{report, ExitStack, Outcome};
+use exitstack::{ExitStack, Outcome};
+use faults_support::{assert_reported_once, faults, observe, quiet_injected_panics, raw};
+use faults_support::{Created, Fault, Injector, Produced};
+
+mod faults_support;
 
 const ACQUIRE_STEPS: usize = 8;
 const RELEASE_STEPS: usize = 7;
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Fault {
-    None,
-    Fail(usize),
-    Panic(usize),
-}
-
-/// Decides, step by step, whether to inject; remembers what it injected.
-struct Injector {
-    acquire: Fault,
-    release: Fault,
-    acquired: Cell<usize>,
-    released: Cell<usize>,
-    fired: RefCell<Vec<String>>,
-}
-
-impl Injector {
-    fn strike(&self, fault: Fault, counter: &Cell<usize>, what: &str) -> io::Result<()> {
-        let step = counter.get();
-        counter.set(step + 1);
-        let message = format!("injected {what} {step}");
-        match fault {
-            Fault::Fail(at) if at == step => {
-                self.fired.borrow_mut().push(format!("{message} failed"));
-                Err(io::Error::other(format!("{message} failed")))
-            }
-            Fault::Panic(at) if at == step => {
-                self.fired.borrow_mut().push(format!("{message} panicked"));
-                panic!("{message} panicked")
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Called before each acquisition.
-    fn acquire(&self) -> io::Result<()> {
-        self.strike(self.acquire, &self.acquired, "acquire")
-    }
-
-    /// Called by each cleanup, after it released its resource.
-    fn release(&self) -> io::Result<()> {
-        self.strike(self.release, &self.released, "release")
-    }
-}
-
-/// What the set-up created, to check afterwards that all of it is gone.
-#[derive(Default)]
-struct Created {
-    paths: RefCell<Vec<PathBuf>>,
-    /// Descriptor number and what `/proc/self/fd` said it was when opened.
-    fds: RefCell<Vec<(i32, PathBuf)>>,
-    ports: RefCell<Vec<u16>>,
-    servers_running: Arc<Mutex<usize>>,
-}
-
-impl Created {
-    fn fd(&self, fd: i32) {
-        let link = std::fs::read_link(format!("/proc/self/fd/{fd}")).expect("fd is open");
-        self.fds.borrow_mut().push((fd, link));
-    }
-
-    fn assert_all_released(&self) {
-        for path in self.paths.borrow().iter() {
-            assert!(!path.exists(), "left behind: {}", path.display());
-        }
-        for (fd, was) in self.fds.borrow().iter() {
-            // The number may be reused by another test, but not for the same file or socket.
-            let now = std::fs::read_link(format!("/proc/self/fd/{fd}")).ok();
-            assert_ne!(now.as_ref(), Some(was), "descriptor {fd} still open");
-        }
-        for port in self.ports.borrow().iter() {
-            TcpListener::bind(("127.0.0.1", *port)).expect("port still listening");
-        }
-        assert_eq!(
-            *self.servers_running.lock().unwrap(),
-            0,
-            "server thread left"
-        );
-    }
-}
-
-fn raw(fd: &impl std::os::fd::AsRawFd) -> i32 {
-    fd.as_raw_fd()
-}
 
 /// Acquires everything, each step guarded; hands the stack over only if all succeeded.
 fn set_up(inject: &Rc<Injector>, created: &Created) -> io::Result<(ExitStack<'static>, u16)> {
@@ -209,91 +125,39 @@ fn health(port: u16) -> io::Result<()> {
     }
 }
 
-/// Everything a run produced, as text.
-#[derive(Debug, Default)]
-struct Produced {
-    outputs: Vec<String>,
-    panic: Option<String>,
-}
-
 fn run(acquire: Fault, release: Fault, body_fails: bool) -> (Produced, Vec<String>) {
-    let inject = Rc::new(Injector {
-        acquire,
-        release,
-        acquired: Cell::new(0),
-        released: Cell::new(0),
-        fired: RefCell::default(),
-    });
+    let inject = Rc::new(Injector::new(acquire, release));
     let created = Created::default();
-    let reports = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&reports);
-    let mut produced = Produced::default();
-    let result = report::with_reporter(
-        move |report| sink.lock().unwrap().push(report.error().to_string()),
-        || {
-            catch_unwind(AssertUnwindSafe(|| -> Vec<String> {
-                let (service, port) = match set_up(&inject, &created) {
-                    Ok(service) => service,
-                    Err(error) => return vec![error.to_string()],
-                };
-                let outcome = ExitStack::scope(|stack| {
-                    stack.push_stack(service);
-                    health(port)?;
-                    match body_fails {
-                        true => Err(io::Error::other("injected body error")),
-                        false => Ok(port),
-                    }
-                });
-                match outcome {
-                    Ok(Outcome::Completed(_)) => Vec::new(),
-                    Ok(Outcome::Suppressed(error)) => panic!("nothing suppresses: {error}"),
-                    Err(error) => {
-                        let (body, _, cleanup) = error.into_parts();
-                        let body = body.map(|error| error.to_string());
-                        let cleanup = cleanup.into_iter().flatten().map(|e| e.to_string());
-                        body.into_iter().chain(cleanup).collect()
-                    }
-                }
-            }))
-        },
-    );
-    match result {
-        Ok(outputs) => produced.outputs = outputs,
-        Err(payload) => produced.panic = Some(panic_text(&*payload)),
-    }
-    produced.outputs.extend(reports.lock().unwrap().drain(..));
+    let produced = observe(|| -> Vec<String> {
+        let (service, port) = match set_up(&inject, &created) {
+            Ok(service) => service,
+            Err(error) => return vec![error.to_string()],
+        };
+        let outcome = ExitStack::scope(|stack| {
+            stack.push_stack(service);
+            health(port)?;
+            match body_fails {
+                true => Err(io::Error::other("injected body error")),
+                false => Ok(port),
+            }
+        });
+        match outcome {
+            Ok(Outcome::Completed(_)) => Vec::new(),
+            Ok(Outcome::Suppressed(error)) => panic!("nothing suppresses: {error}"),
+            Err(error) => {
+                let (body, _, cleanup) = error.into_parts();
+                let body = body.map(|error| error.to_string());
+                let cleanup = cleanup.into_iter().flatten().map(|e| e.to_string());
+                body.into_iter().chain(cleanup).collect()
+            }
+        }
+    });
     created.assert_all_released();
     let mut fired = inject.fired.borrow().clone();
     if body_fails && acquire == Fault::None {
         fired.push("injected body error".to_owned());
     }
     (produced, fired)
-}
-
-fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {
-    match (
-        payload.downcast_ref::<String>(),
-        payload.downcast_ref::<&str>(),
-    ) {
-        (Some(text), _) => text.clone(),
-        (None, Some(text)) => (*text).to_owned(),
-        (None, None) => "<non-string panic>".to_owned(),
-    }
-}
-
-fn faults(steps: usize) -> Vec<Fault> {
-    let each = (0..steps).flat_map(|step| [Fault::Fail(step), Fault::Panic(step)]);
-    std::iter::once(Fault::None).chain(each).collect()
-}
-
-/// Hides the default panic message of injected panics only.
-fn quiet_injected_panics() {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if !panic_text(info.payload()).starts_with("injected") {
-            default(info);
-        }
-    }));
 }
 
 #[test]
@@ -317,22 +181,15 @@ fn every_fault_at_every_step_is_reported_once_and_leaves_nothing_behind() {
                     && fired
                         .iter()
                         .any(|f| f.contains("release") && f.ends_with("panicked"));
-                let everything: Vec<&String> =
-                    produced.outputs.iter().chain(&produced.panic).collect();
-                for fault in &fired {
-                    let times = everything
+                let lost: Vec<String> = match lost {
+                    true => fired
                         .iter()
-                        .filter(|text| text.contains(fault.as_str()))
-                        .count();
-                    let expected = usize::from(!(lost && fault.contains("acquire")));
-                    assert_eq!(times, expected, "{case}: {fault:?} in {produced:?}");
-                }
-                for text in &everything {
-                    assert!(
-                        fired.iter().any(|fault| text.contains(fault.as_str())),
-                        "{case}: unexpected {text:?}"
-                    );
-                }
+                        .filter(|f| f.contains("acquire"))
+                        .cloned()
+                        .collect(),
+                    false => Vec::new(),
+                };
+                assert_reported_once(&case, &produced, &fired, &lost);
             }
         }
     }

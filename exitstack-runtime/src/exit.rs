@@ -26,7 +26,8 @@ use crate::unwind::Unwind;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Ending {
-    /// `close` was called, or a scope body returned `Ok`.
+    /// `close` was called, or a scope body returned `Ok`, or it returned `Err` and an exit
+    /// handler suppressed that error (entries after the suppressing handler see `Closed`).
     Closed,
     /// A scope body returned `Err`.
     Failed,

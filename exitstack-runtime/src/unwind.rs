@@ -116,6 +116,12 @@ impl<'u> Unwind<'u> {
             Step::Suppress => {
                 if self.scope_error.take().is_some() {
                     self.scope_suppressed = true;
+                    // The scope's error was handled: from here on the scope unwinds as one
+                    // that succeeded, as in Python (later exits see no exception), so a later
+                    // error-only entry (a rollback) no longer runs and a success-only one does.
+                    if self.ending == Ending::Failed {
+                        self.ending = Ending::Closed;
+                    }
                 }
                 self.errors.clear();
             }

@@ -303,6 +303,35 @@ fn s11_ending_is_closed_only_for_success() {
 }
 
 #[test]
+fn s10_once_the_scope_error_is_suppressed_the_rest_unwinds_as_a_success() {
+    // P9's shape: a rollback registered before a handler that handles the body's error must
+    // not run, the commit must; entries after the handler see `Ending::Closed`.
+    let log = Log::new();
+    let outcome = ExitStack::scope(|stack| {
+        stack.callback_on_error(log.recorder("rolled back"));
+        stack.callback_on_success(log.recorder("committed"));
+        let seen = log.clone();
+        stack.push_exit(move |exit| {
+            seen.push(format!("before suppressing: {:?}", exit.ending()));
+            Flow::Propagate
+        });
+        stack.push_exit(|exit| Flow::suppress_if(exit.is_scope_error()));
+        let seen = log.clone();
+        stack.push_exit(move |exit| {
+            seen.push(format!("first to run: {:?}", exit.ending()));
+            Flow::Propagate
+        });
+        Err::<(), _>(BodyError("handled"))
+    })
+    .unwrap();
+    assert!(outcome.is_suppressed());
+    assert_eq!(
+        log.entries(),
+        ["first to run: Failed", "before suppressing: Closed", "committed"]
+    );
+}
+
+#[test]
 fn s10_a_pushed_stack_sees_and_may_suppress_the_errors_pending_in_the_outer_unwind() {
     let mut outer = ExitStack::new();
     outer.try_callback(|| Err("after the nested stack"));

@@ -102,6 +102,7 @@ impl<'a, S: Threading> Closing<'a, S> {
         self.panic = unwind.panic.take();
         self.scope_suppressed = unwind.scope_suppressed;
         self.scope_error_pending = unwind.scope_error.is_some();
+        self.ending = unwind.ending; // a suppressed scope error turns `Failed` into `Closed`
     }
 }
 

@@ -93,10 +93,14 @@ impl Unwind {
     fn record(&mut self, step: Step, label: &str) {
         match step {
             Step::Done => {}
-            // Rule 10: suppressing clears the scope's error and every earlier cleanup error.
+            // Rule 10: suppressing clears the scope's error and every earlier cleanup error;
+            // once the scope's error is handled, the rest unwinds as a success.
             Step::Suppress => {
                 if self.scope_error.take().is_some() {
                     self.scope_suppressed = true;
+                    if self.ending == Ending::Failed {
+                        self.ending = Ending::Closed;
+                    }
                 }
                 self.errors.clear();
             }

@@ -115,7 +115,7 @@ def plot(times):
     except ImportError:
         print("\n(matplotlib not installed: no plot)", file=sys.stderr)
         return
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(10, 5))
     for peer, name in PEERS + [("python", "CPython contextlib.ExitStack")]:
         points = [(n, t) for n, t in sorted(times[peer].items()) if t]
         if points:
@@ -128,7 +128,7 @@ def plot(times):
     ax.set_ylabel("ns per entry (register + unwind)")
     ax.set_title("Cleanup stacks: cost per entry (lower is better)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "callback_close.png")
     fig.tight_layout()
     fig.savefig(out, dpi=110)

@@ -10,7 +10,7 @@ use std::panic::{catch_unwind, panic_any, AssertUnwindSafe};
 use std::process::Command;
 use std::rc::Rc;
 
-use exitstack::{Close, Context, Exit, ExitStack, Flow};
+use exitstack::{managed, AsyncExitStack, Close, Context, Exit, ExitStack, Flow};
 
 const CHILD: &str = "drop_during_panic_child";
 
@@ -136,11 +136,45 @@ fn scenario() -> usize {
     ran.get()
 }
 
+/// A struct whose closers both panic.
+#[managed]
+struct Pair {
+    #[managed(close = Bomb::close)]
+    first: Bomb,
+    #[managed(close = Bomb::close)]
+    second: Bomb,
+}
+
+/// An async stack (sync entry panicking, async entries never run) and a `#[managed]` struct
+/// (both closers panicking), each dropped during a panic.
+fn async_and_managed_scenario() {
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let stack = AsyncExitStack::new();
+        let _ = stack.push_async_callback(|| async { panic!("an async entry ran in a drop") });
+        let _ = stack.callback(|| panic!("async stack's sync entry"));
+        let _ = stack.push_async_exit(|_| async { panic!("an async exit ran in a drop") });
+        let _pair = Pair {
+            first: Bomb("managed first").into(),
+            second: Bomb("managed second").into(),
+        };
+        panic!("the scope's own panic");
+    }));
+    assert!(result.is_err());
+}
+
+/// The panics caught by the report channel in the async and managed scenario, in order.
+const ASYNC_AND_MANAGED: [&str; 3] = [
+    "managed second",
+    "managed first",
+    "async stack's sync entry",
+];
+
 #[test]
 #[ignore = "run in a child process by `every_kind_of_entry_panicking_during_a_panic_never_aborts`"]
 fn drop_during_panic_child() {
     let ran = scenario();
     assert_eq!(ran, 2 * 4, "every counted entry ran, in both rounds");
+    async_and_managed_scenario();
     println!("child finished: {ran} counted entries ran");
 }
 
@@ -149,6 +183,7 @@ fn every_kind_of_entry_panicking_during_a_panic_never_aborts() {
     if cfg!(miri) {
         std::panic::set_hook(Box::new(|_| {}));
         assert_eq!(scenario(), 8);
+        async_and_managed_scenario();
         return;
     }
     let output = Command::new(std::env::current_exe().unwrap())
@@ -177,8 +212,9 @@ fn every_kind_of_entry_panicking_during_a_panic_never_aborts() {
         .lines()
         .filter(|line| line.starts_with("exitstack: cleanup panicked during a panic"))
         .collect();
-    assert_eq!(reports.len(), 2 * PANICKING.len(), "{stderr}");
-    for (report, expected) in reports.iter().zip(PANICKING.iter().chain(&PANICKING)) {
+    assert_eq!(reports.len(), 2 * PANICKING.len() + 3, "{stderr}");
+    let expected = PANICKING.iter().chain(&PANICKING).chain(&ASYNC_AND_MANAGED);
+    for (report, expected) in reports.iter().zip(expected) {
         let message = if *expected == "non-string payload" {
             "panicked: panic with a non-string payload".to_owned()
         } else {
@@ -190,4 +226,9 @@ fn every_kind_of_entry_panicking_during_a_panic_never_aborts() {
         );
     }
     assert!(!stderr.contains("success-only"), "{stderr}");
+    assert!(!stderr.contains("ran in a drop"), "{stderr}");
+    let not_run = stderr
+        .lines()
+        .filter(|line| line.starts_with("exitstack: async cleanup not run"));
+    assert_eq!(not_run.count(), 2, "{stderr}");
 }

@@ -114,9 +114,12 @@ impl Default for ExitStack<'_, Sendable> {
 impl<'a, S: Threading> ExitStack<'a, S> {
     #[inline]
     fn empty() -> Self {
+        // Asked before the arena is built, so the arena is written in place, not built in a
+        // temporary that outlives the call and is then copied (a store-forwarding stall).
+        let born_panicking = std::thread::panicking();
         ExitStack {
             arena: UnsafeCell::new(Arena::default()),
-            born_panicking: std::thread::panicking(),
+            born_panicking,
             _entries: PhantomData,
         }
     }

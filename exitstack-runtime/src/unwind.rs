@@ -45,13 +45,15 @@ pub(crate) struct Unwind<'u> {
 impl<'u> Unwind<'u> {
     #[inline]
     pub(crate) fn new(ending: Ending, arena: &'u UnsafeCell<Arena>, stack: *const ()) -> Self {
+        // First, so the state is written in place rather than copied after the call.
+        let thread_panicking = std::thread::panicking();
         Unwind {
             ending,
             scope_error: None,
             scope_suppressed: false,
             errors: Vec::new(),
             panic: None,
-            thread_panicking: std::thread::panicking(),
+            thread_panicking,
             arena,
             stack,
         }

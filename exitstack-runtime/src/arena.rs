@@ -100,7 +100,8 @@ impl Chunk {
         let layout = Layout::array::<Word>(capacity).expect("chunk size overflows");
         // SAFETY: the layout is non-zero-sized (capacity >= FIRST_CHUNK_WORDS > 0).
         let raw = unsafe { alloc::alloc(layout) };
-        let base = NonNull::new(raw.cast::<Word>()).unwrap_or_else(|| alloc::handle_alloc_error(layout));
+        let base =
+            NonNull::new(raw.cast::<Word>()).unwrap_or_else(|| alloc::handle_alloc_error(layout));
         Chunk {
             base,
             capacity,
@@ -151,7 +152,10 @@ impl Slot {
         // SAFETY: as for `vtable`; the tombstone has the same size, so popping stays in step.
         unsafe {
             let old = self.vtable();
-            self.header.as_ptr().cast::<&'static VTable>().write(old.tombstone);
+            self.header
+                .as_ptr()
+                .cast::<&'static VTable>()
+                .write(old.tombstone);
             old
         }
     }

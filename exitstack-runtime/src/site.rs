@@ -41,11 +41,15 @@ impl Site {
         if self.tagged.addr().get() & LABELLED_TAG == 0 {
             None
         } else {
-            Some(self.tagged.map_addr(|addr| {
-                // SAFETY: clearing bit 0 of a non-null address whose bit 0 is set leaves it
-                // non-zero.
-                unsafe { std::num::NonZeroUsize::new_unchecked(addr.get() & !LABELLED_TAG) }
-            }).cast())
+            Some(
+                self.tagged
+                    .map_addr(|addr| {
+                        // SAFETY: clearing bit 0 of a non-null address whose bit 0 is set leaves it
+                        // non-zero.
+                        unsafe { std::num::NonZeroUsize::new_unchecked(addr.get() & !LABELLED_TAG) }
+                    })
+                    .cast(),
+            )
         }
     }
 

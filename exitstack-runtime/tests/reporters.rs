@@ -10,9 +10,8 @@ use exitstack::{report, ExitStack};
 fn drop_a_failing_stack() -> u32 {
     let stack = ExitStack::new();
     let line = line!() + 1;
-    stack
-        .try_callback(|| Err("disk full"))
-        .label("flush journal");
+    let handle = stack.try_callback(|| Err("disk full"));
+    handle.label("flush journal");
     drop(stack);
     line
 }
@@ -71,11 +70,13 @@ mod tracing_facade {
     use std::sync::{Arc, Mutex};
     use tracing::field::{Field, Visit};
     use tracing::span::{Attributes, Id, Record};
-    use tracing::{Event, Level, Metadata, Subscriber};
+    use tracing::{Level, Metadata, Subscriber};
 
     /// Keeps every event's level and fields as text.
+    type Event = (Level, Vec<(String, String)>);
+
     #[derive(Clone, Default)]
-    struct Capture(Arc<Mutex<Vec<(Level, Vec<(String, String)>)>>>);
+    struct Capture(Arc<Mutex<Vec<Event>>>);
 
     struct Fields(Vec<(String, String)>);
 
@@ -97,7 +98,7 @@ mod tracing_facade {
         }
         fn record(&self, _: &Id, _: &Record<'_>) {}
         fn record_follows_from(&self, _: &Id, _: &Id) {}
-        fn event(&self, event: &Event<'_>) {
+        fn event(&self, event: &tracing::Event<'_>) {
             let mut fields = Fields(Vec::new());
             event.record(&mut fields);
             let level = *event.metadata().level();
@@ -128,7 +129,7 @@ mod tracing_facade {
         assert_eq!(field("label"), "flush journal");
         assert_eq!(
             field("location"),
-            format!("{}:{line}:11", file!()) /* the `try_callback` call */
+            format!("{}:{line}:24", file!()) /* the `try_callback` call */
         );
         assert!(field("message").contains("disk full"));
     }

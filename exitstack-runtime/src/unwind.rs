@@ -77,7 +77,8 @@ impl<'u> Unwind<'u> {
             // arena's bookkeeping exists while it does (entries run after it has ended).
             let popped = unsafe { (*self.arena.get()).pop() };
             let Some(popped) = popped else { break };
-            // SAFETY: just popped.
+            // SAFETY: the entry was just popped off this unwind's arena; nothing has run or
+            // discarded its body.
             unsafe { self.run_popped(popped) };
         }
     }

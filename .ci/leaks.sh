@@ -52,17 +52,37 @@ for line in sys.stdin:
 started=$(date +%s)
 count=0
 tests=0
+retried=""
+# Tests that assert a wall-clock budget, which a ~30x slowdown cannot meet (the same code
+# paths run under valgrind in stress_sync and semantics_03_scale): skipped here only.
+skips=(--skip p16_a_million_callbacks_unwind_fast --skip p16_a_million_owned_values)
+
+# Runs one binary under memcheck; sets `status`, `passed` and `lost`.
+check() {
+    local binary="$1" log="$2" out="$3"
+    status=0
+    valgrind --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
+        --error-exitcode=97 --fair-sched=yes --log-file="$log" \
+        "$binary" --test-threads=2 "${skips[@]}" >"$out" 2>&1 || status=$?
+    passed=$( { grep -oE '^test result: [A-Za-z]+\. [0-9]+ passed' "$out" || true; } \
+        | awk '{s += $4} END {print s + 0}')
+    lost=$( { grep -oE 'definitely lost: [0-9,]+ bytes' "$log" || true; } | tr -d , \
+        | awk '{s += $3} END {print s + 0}')
+}
+
 for binary in $binaries; do
     name=$(basename "$binary")
     log="$logs/$name.valgrind"
     printf '%-48s ' "$name"
-    status=0
-    valgrind --leak-check=full --show-leak-kinds=definite --errors-for-leak-kinds=definite \
-        --error-exitcode=97 --fair-sched=yes --log-file="$log" \
-        "$binary" --test-threads=2 >"$logs/$name.out" 2>&1 || status=$?
-    passed=$(grep -oE '^test result: [a-z]+\. [0-9]+ passed' "$logs/$name.out" \
-        | awk '{s += $4} END {print s + 0}')
-    lost=$(grep -oE 'definitely lost: [0-9,]+ bytes' "$log" | tr -d , | awk '{s += $3} END {print s + 0}')
+    check "$binary" "$log" "$logs/$name.out"
+    if [ "$status" -ne 0 ] && [ "$lost" -eq 0 ] && grep -q 'ERROR SUMMARY: 0 errors' "$log"; then
+        # A test failed without any memory error: under a ~30x slowdown that can be a timing
+        # race in the test itself. Run it once more; a leak or memory error is never retried.
+        printf 'test failure without memory error, retrying ... '
+        cp "$logs/$name.out" "$logs/$name.first-run.out"
+        retried="$retried $name"
+        check "$binary" "$log" "$logs/$name.out"
+    fi
     echo "exit $status, $passed tests passed, definitely lost: $lost bytes"
     count=$((count + 1))
     tests=$((tests + passed))
@@ -74,3 +94,6 @@ for binary in $binaries; do
 done
 echo "leak check: $count binaries, $tests tests, 0 bytes definitely lost," \
     "$(( $(date +%s) - started )) s under valgrind (logs in $logs)"
+if [ -n "$retried" ]; then
+    echo "passed on a second run (a test failed once without any memory error):$retried"
+fi

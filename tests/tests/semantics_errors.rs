@@ -327,7 +327,11 @@ fn s10_once_the_scope_error_is_suppressed_the_rest_unwinds_as_a_success() {
     assert!(outcome.is_suppressed());
     assert_eq!(
         log.entries(),
-        ["first to run: Failed", "before suppressing: Closed", "committed"]
+        [
+            "first to run: Failed",
+            "before suppressing: Closed",
+            "committed"
+        ]
     );
 }
 

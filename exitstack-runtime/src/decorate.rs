@@ -7,9 +7,8 @@ use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 
 use crate::error::{BoxError, CleanupError, UnwindError};
-use crate::exit::Ending;
 use crate::report::{self, ReportReason};
-use crate::scope::{Outcome, ScopeResult};
+use crate::scope::{BodyEnd, Outcome, ScopeResult};
 use crate::stack::ExitStack;
 
 /// A return type that is a `Result`: its parts, and how cleanup errors become its error.
@@ -100,16 +99,13 @@ where
 {
     let stack = ExitStack::new();
     let result = panic::catch_unwind(AssertUnwindSafe(|| body(&stack).into_result()));
-    let (value, error, payload) = match result {
-        Ok(Ok(value)) => (Some(value), None, None),
-        Ok(Err(error)) => (None, Some(error), None),
-        Err(payload) => (None, None, Some(payload)),
-    };
-    let ending = match (&error, &payload) {
-        (_, Some(_)) => Ending::Panicked,
-        (Some(_), None) => Ending::Failed,
-        (None, None) => Ending::Closed,
-    };
+    let end = BodyEnd::new(result);
+    let ending = end.ending();
+    let BodyEnd {
+        value,
+        error,
+        panic: payload,
+    } = end;
     let cleanup = {
         let mut unwind = stack.unwind_for_scope(ending);
         unwind.scope_error = error.as_ref().and_then(&view);

@@ -1,5 +1,6 @@
 //! The scope function: run a body with a fresh stack and unwind it with the body's real outcome.
 
+use std::any::Any;
 use std::error::Error;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
@@ -64,21 +65,6 @@ pub struct ScopeError<E> {
     body: Option<E>,
     suppressed: Option<E>,
     cleanup: Option<UnwindError>,
-}
-
-impl<E> ScopeError<E> {
-    /// For the async scope function (`async_stack::scope`), which builds the same result.
-    pub(crate) fn from_parts(
-        body: Option<E>,
-        suppressed: Option<E>,
-        cleanup: Option<UnwindError>,
-    ) -> Self {
-        ScopeError {
-            body,
-            suppressed,
-            cleanup,
-        }
-    }
 }
 
 impl<E> ScopeError<E> {
@@ -191,32 +177,52 @@ impl<'a> ExitStack<'a, Sendable> {
     }
 }
 
-fn run_scope<'a, S, T, E, F>(stack: ExitStack<'a, S>, body: F) -> ScopeResult<T, E>
-where
-    S: Threading,
-    F: FnOnce(&ExitStack<'a, S>) -> Result<T, E>,
-    E: Error + 'static,
-{
-    let result = panic::catch_unwind(AssertUnwindSafe(|| body(&stack)));
-    let (value, error, payload) = match result {
-        Ok(Ok(value)) => (Some(value), None, None),
-        Ok(Err(error)) => (None, Some(error), None),
-        Err(payload) => (None, None, Some(payload)),
-    };
-    let ending = match (&error, &payload) {
-        (_, Some(_)) => Ending::Panicked,
-        (Some(_), None) => Ending::Failed,
-        (None, None) => Ending::Closed,
-    };
-    let (suppressed, cleanup) = {
-        let mut unwind = stack.unwind_for_scope(ending);
-        unwind.scope_error = error.as_ref().map(|error| error as &(dyn Error + 'static));
-        unwind.panic = payload;
-        unwind.run_all();
-        let suppressed = unwind.scope_suppressed;
-        (suppressed, unwind.finish().err())
-    };
-    drop(stack);
+/// How a scope body ended, split for the unwind: its value, its error, or its panic. Shared by
+/// the sync and async scope functions and the decorator, so all three decide alike.
+pub(crate) struct BodyEnd<T, E> {
+    pub(crate) value: Option<T>,
+    pub(crate) error: Option<E>,
+    pub(crate) panic: Option<Box<dyn Any + Send>>,
+}
+
+impl<T, E> BodyEnd<T, E> {
+    pub(crate) fn new(result: Result<Result<T, E>, Box<dyn Any + Send>>) -> Self {
+        match result {
+            Ok(Ok(value)) => BodyEnd {
+                value: Some(value),
+                error: None,
+                panic: None,
+            },
+            Ok(Err(error)) => BodyEnd {
+                value: None,
+                error: Some(error),
+                panic: None,
+            },
+            Err(panic) => BodyEnd {
+                value: None,
+                error: None,
+                panic: Some(panic),
+            },
+        }
+    }
+
+    /// The ending the stack unwinds with.
+    pub(crate) fn ending(&self) -> Ending {
+        match (&self.error, &self.panic) {
+            (_, Some(_)) => Ending::Panicked,
+            (Some(_), None) => Ending::Failed,
+            (None, None) => Ending::Closed,
+        }
+    }
+}
+
+/// The scope's result once its stack has unwound (a panic was resumed before this point).
+pub(crate) fn scope_result<T, E>(
+    value: Option<T>,
+    error: Option<E>,
+    suppressed: bool,
+    cleanup: Option<UnwindError>,
+) -> ScopeResult<T, E> {
     match (value, error, suppressed, cleanup) {
         (Some(value), _, _, None) => Ok(Outcome::Completed(value)),
         (None, Some(error), true, None) => Ok(Outcome::Suppressed(error)),
@@ -233,4 +239,30 @@ where
             })
         }
     }
+}
+
+fn run_scope<'a, S, T, E, F>(stack: ExitStack<'a, S>, body: F) -> ScopeResult<T, E>
+where
+    S: Threading,
+    F: FnOnce(&ExitStack<'a, S>) -> Result<T, E>,
+    E: Error + 'static,
+{
+    let result = panic::catch_unwind(AssertUnwindSafe(|| body(&stack)));
+    let end = BodyEnd::new(result);
+    let ending = end.ending();
+    let BodyEnd {
+        value,
+        error,
+        panic,
+    } = end;
+    let (suppressed, cleanup) = {
+        let mut unwind = stack.unwind_for_scope(ending);
+        unwind.scope_error = error.as_ref().map(|error| error as &(dyn Error + 'static));
+        unwind.panic = panic;
+        unwind.run_all();
+        let suppressed = unwind.scope_suppressed;
+        (suppressed, unwind.finish().err())
+    };
+    drop(stack);
+    scope_result(value, error, suppressed, cleanup)
 }

@@ -9,8 +9,7 @@ use std::pin::{pin, Pin};
 use std::task::Poll;
 
 use super::stack::AsyncExitStack;
-use crate::exit::Ending;
-use crate::scope::{Outcome, ScopeError, ScopeResult};
+use crate::scope::{scope_result, BodyEnd, ScopeResult};
 use crate::threading::{Local, Sendable, Threading};
 
 impl<'a> AsyncExitStack<'a, Local> {
@@ -119,31 +118,17 @@ where
     S: Threading,
     E: Error + 'static,
 {
-    let (value, error, payload) = match result {
-        Ok(Ok(value)) => (Some(value), None, None),
-        Ok(Err(error)) => (None, Some(error), None),
-        Err(payload) => (None, None, Some(payload)),
-    };
-    let ending = match (&error, &payload) {
-        (_, Some(_)) => Ending::Panicked,
-        (Some(_), None) => Ending::Failed,
-        (None, None) => Ending::Closed,
-    };
+    let end = BodyEnd::new(result);
+    let ending = end.ending();
+    let BodyEnd {
+        value,
+        error,
+        panic: payload,
+    } = end;
     stack.begin_scope_unwind(ending, error.is_some(), payload);
     poll_fn(|cx| stack.poll_unwind(cx, error.as_ref().map(|e| e as &(dyn Error + 'static)))).await;
     let (suppressed, cleanup) =
         stack.finish_unwind(error.as_ref().map(|e| e as &(dyn Error + 'static)));
     drop(stack);
-    match (value, error, suppressed, cleanup.err()) {
-        (Some(value), _, _, None) => Ok(Outcome::Completed(value)),
-        (None, Some(error), true, None) => Ok(Outcome::Suppressed(error)),
-        (_, error, suppressed, cleanup) => {
-            let (body, suppressed) = if suppressed {
-                (None, error)
-            } else {
-                (error, None)
-            };
-            Err(ScopeError::from_parts(body, suppressed, cleanup))
-        }
-    }
+    scope_result(value, error, suppressed, cleanup.err())
 }

@@ -161,6 +161,11 @@ impl<'s, T> Entered<'s, T> {
         }
     }
 
+    /// The slot of the entry (for the async stack's `release`).
+    pub(crate) fn slot(&self) -> Slot {
+        self.handle.slot
+    }
+
     /// Names the entry in error reports.
     // Not `#[must_use]`, as for `Handle::label`.
     pub fn label(mut self, label: impl Into<Cow<'static, str>>) -> Self {

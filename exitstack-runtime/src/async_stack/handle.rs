@@ -15,7 +15,7 @@ use super::entry::{EntryFuture, SendSite};
 use crate::arena::{Arena, Slot, Word};
 use crate::error::UnwindError;
 use crate::exit::Ending;
-use crate::handle::Handle;
+use crate::handle::{Entered, Handle};
 use crate::threading::Threading;
 use crate::unwind::{Step, Unwind};
 
@@ -48,7 +48,6 @@ impl<'s, S: Threading> AsyncHandle<'s, S> {
     }
 
     /// Names the entry in error reports.
-    #[must_use = "the handle is returned so that it can still cancel or run the entry"]
     pub fn label(self, label: impl Into<Cow<'static, str>>) -> Self {
         AsyncHandle::new(self.handle.label(label))
     }
@@ -153,10 +152,9 @@ unsafe fn run_slot<'s, S: Threading>(
 /// # });
 /// ```
 pub struct AsyncEntered<'s, T, S: Threading> {
-    handle: AsyncHandle<'s, S>,
-    value: NonNull<T>,
-    take: unsafe fn(*mut Word) -> T,
-    _owns: PhantomData<&'s mut T>,
+    /// The value and its entry; only releasing differs (it awaits), so the rest is shared.
+    entered: Entered<'s, T>,
+    _mode: PhantomData<fn() -> S>,
 }
 
 impl<'s, T, S: Threading> AsyncEntered<'s, T, S> {
@@ -168,30 +166,28 @@ impl<'s, T, S: Threading> AsyncEntered<'s, T, S> {
         take: unsafe fn(*mut Word) -> T,
     ) -> Self {
         AsyncEntered {
-            handle: AsyncHandle::new(handle),
-            value,
-            take,
-            _owns: PhantomData,
+            // SAFETY: forwarded from the caller.
+            entered: unsafe { Entered::new(handle, value, take) },
+            _mode: PhantomData,
         }
     }
 
     /// Names the entry in error reports.
-    #[must_use = "the handle is returned so that it can still be used"]
-    pub fn label(mut self, label: impl Into<Cow<'static, str>>) -> Self {
-        self.handle = self.handle.label(label);
-        self
+    pub fn label(self, label: impl Into<Cow<'static, str>>) -> Self {
+        AsyncEntered {
+            entered: self.entered.label(label),
+            _mode: PhantomData,
+        }
     }
 
     /// Where the entry was registered.
     pub fn location(&self) -> &'static Location<'static> {
-        self.handle.location()
+        self.entered.location()
     }
 
     /// Gives up the handle and keeps a plain reference, valid while the stack is borrowed.
     pub fn into_mut(self) -> &'s mut T {
-        // SAFETY: the value stays in place until the entry is popped, which needs the stack's
-        // `&mut` and so cannot happen during `'s`; the handle is consumed.
-        unsafe { &mut *self.value.as_ptr() }
+        self.entered.into_mut()
     }
 
     /// Takes the value back out of the stack: it will not be released.
@@ -204,34 +200,27 @@ impl<'s, T, S: Threading> AsyncEntered<'s, T, S> {
     /// assert_eq!(id.cancel(), 42);
     /// ```
     pub fn cancel(self) -> T {
-        // SAFETY: the handle borrows the stack, so the entry has not been popped; the slot is
-        // tombstoned and `take` moves the value out of the body exactly once.
-        unsafe {
-            let slot = self.handle.handle.slot();
-            let body = slot.body();
-            slot.tombstone();
-            (self.take)(body)
-        }
+        self.entered.cancel()
     }
 
     /// Releases the value now (as the stack would), returning the release's error.
     pub fn release(self) -> impl Future<Output = Result<(), UnwindError>> + 's {
-        self.handle.run()
+        // SAFETY: the handle borrows the stack, so the entry has not been popped; it is an
+        // async entry of a stack in mode `S`.
+        unsafe { run_slot::<S>(self.entered.slot()) }
     }
 }
 
 impl<T, S: Threading> Deref for AsyncEntered<'_, T, S> {
     type Target = T;
     fn deref(&self) -> &T {
-        // SAFETY: the value is alive and in place while the handle exists (see `into_mut`).
-        unsafe { self.value.as_ref() }
+        &self.entered
     }
 }
 
 impl<T, S: Threading> DerefMut for AsyncEntered<'_, T, S> {
     fn deref_mut(&mut self) -> &mut T {
-        // SAFETY: as in `deref`; `&mut self` makes this the only reference.
-        unsafe { self.value.as_mut() }
+        &mut self.entered
     }
 }
 

@@ -330,11 +330,20 @@ fn managed_struct_agrees_with_the_model() {
         failure_persistence: None,
         ..Config::default()
     };
+    let released = std::cell::Cell::new(0usize);
     let result = TestRunner::new(config).run(&case(), |case| {
-        prop_assert_eq!(real(&case), Model::predict(&case));
+        let actual = real(&case);
+        let count = actual.iter().filter(|e| matches!(e, Event::Released(_)));
+        released.set(released.get() + count.count());
+        prop_assert_eq!(actual, Model::predict(&case));
         Ok(())
     });
     if let Err(failure) = result {
         panic!("{failure}");
     }
+    eprintln!(
+        "model_managed: {} cases, {} fields released",
+        cases(),
+        released.get()
+    );
 }

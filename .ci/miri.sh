@@ -14,7 +14,7 @@
 #   paths on a minimal executor that Miri runs.
 # `-Zmiri-disable-isolation` is needed for tempfile (real directories), `current_exe` and clocks.
 #
-# Usage: .ci/miri.sh            (from anywhere; ~10 minutes on 2 cores, cold)
+# Usage: .ci/miri.sh            (from anywhere; measured 7.5 min cold, 4.6 min warm, on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

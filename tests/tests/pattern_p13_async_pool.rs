@@ -89,11 +89,15 @@ impl AsyncContext for Connection {
 
     async fn enter(self) -> io::Result<Conn> {
         let stream = TcpStream::connect(self.addr).await?;
-        Ok(Conn {
+        let mut conn = Conn {
             id: self.id,
             stream,
             closed: self.closed,
-        })
+        };
+        // A round trip proves the server has accepted (and counted) the connection: `connect`
+        // alone returns once the kernel completed the handshake, possibly before `accept`.
+        conn.echo(b"ping").await?;
+        Ok(conn)
     }
 
     fn exit(mut conn: Conn, _: &Exit<'_>) -> impl Future<Output = io::Result<Flow>> + Send + use<> {

@@ -84,7 +84,7 @@ impl<'e, E> ViewNone<'e> for ErrorView<'e, E> {
 }
 
 /// Runs a body that returns a `Result` with a new stack, then unwinds the stack with the
-/// outcome: `Ok` closes it ([`Ending::Closed`]); `Err` unwinds it as failed, with the error
+/// outcome: `Ok` closes it ([`Ending::Closed`](crate::Ending::Closed)); `Err` unwinds it as failed, with the error
 /// visible to exit handlers; a panic runs every entry and is resumed.
 ///
 /// Cleanup errors after an `Ok` become the function's error (through `convert`); after an
@@ -205,7 +205,7 @@ pub fn from_scope<T, E>(
 
 /// Runs a body that returns any other type with a new stack, then closes the stack; cleanup
 /// errors go to the report channel (the return type has no room for them). A panic in the body
-/// unwinds the stack as [`Ending::Panicked`] and is resumed.
+/// unwinds the stack as [`Ending::Panicked`](crate::Ending::Panicked) and is resumed.
 pub fn run_plain<'a, R, B>(body: B) -> R
 where
     B: FnOnce(&ExitStack<'a>) -> R,

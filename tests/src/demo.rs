@@ -4,7 +4,8 @@
 //! `cargo run -p exitstack-tests --example demo` prints what it does; `tests/demo.rs` runs the
 //! same code and checks that nothing is left on disk, the port is free, and the release order
 //! and errors are as printed. Failures are injected on purpose: the server publishes a wrong
-//! checksum for `nightly.tar`, and its audit endpoint always answers 503.
+//! checksum for `nightly.tar`, and its audit endpoint always answers 503. A [`Probe`] lets
+//! `tests/faults_demo.rs` inject more: fail or panic any acquisition or release step.
 //!
 //! ```no_run
 //! let run = exitstack_tests::demo::run(&mut std::io::stdout()).unwrap();
@@ -13,14 +14,17 @@
 
 mod server;
 
+use std::cell::RefCell;
 use std::error::Error;
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Write};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::Instant;
 
-use exitstack::{ExitStack, Flow, ScopeError, UnwindError};
+use exitstack::{ExitStack, Flow, Outcome, ScopeError, UnwindError};
 
 use crate::{capture_reports, Captured, Log};
 pub use server::{checksum, request, Artifact, Server};
@@ -39,6 +43,83 @@ pub struct DemoRun {
     /// The scope's result, as text: the body's error and the cleanup errors it returned.
     pub returned: Vec<ErrorLine>,
     /// What went to the report channel (errors that no caller could receive).
+    pub reported: Vec<Captured>,
+    /// The tear-down's errors (releasing what set-up made), empty if it was clean.
+    pub teardown: Vec<ErrorLine>,
+}
+
+/// A step hook of a [`Probe`]: gets the step's name, may fail (or panic) to inject a fault.
+pub type Hook = Rc<dyn Fn(&str) -> io::Result<()>>;
+
+/// The fault-injection seam of the demo (used by `tests/faults_demo.rs`); the default does
+/// nothing, so [`run`] behaves exactly as [`run_with`] given `Probe::default()`.
+///
+/// Acquisition steps: `work dir`, `cache dir`, `http server`, `health check`, `manifest file`,
+/// `download <name>` (each artifact and each `.sum`). Release steps: `manifest file`,
+/// `http server`, `cache dir`, `work dir`; the hook runs after the resource was released and
+/// its error is that cleanup's error.
+///
+/// ```
+/// use std::rc::Rc;
+/// use exitstack_tests::demo::{run_with, Probe};
+///
+/// let root = tempfile::tempdir().unwrap();
+/// let probe = Probe {
+///     acquire: Some(Rc::new(|step: &str| match step {
+///         "health check" => Err(std::io::Error::other("injected")),
+///         _ => Ok(()),
+///     })),
+///     temp_root: Some(root.path().to_owned()),
+///     ..Probe::default()
+/// };
+/// let error = run_with(&mut std::io::sink(), &probe).unwrap_err();
+/// assert_eq!(error.to_string(), "i/o error: injected");
+/// let record = probe.record.borrow();
+/// assert_eq!(record.dirs.len(), 2);
+/// assert!(record.port.is_some());
+/// assert!(std::fs::read_dir(root.path()).unwrap().next().is_none()); // all removed
+/// ```
+#[derive(Clone, Default)]
+pub struct Probe {
+    /// Called before each acquisition step.
+    pub acquire: Option<Hook>,
+    /// Called after each release step.
+    pub release: Option<Hook>,
+    /// Where to create the temp dirs (the system's temp dir if `None`).
+    pub temp_root: Option<PathBuf>,
+    /// What the run created and reported, filled in as it goes (so also when it fails).
+    pub record: Rc<RefCell<Record>>,
+}
+
+impl Probe {
+    fn before(&self, step: &str) -> io::Result<()> {
+        self.acquire.as_ref().map_or(Ok(()), |hook| hook(step))
+    }
+
+    fn released(&self, step: &str) -> io::Result<()> {
+        self.release.as_ref().map_or(Ok(()), |hook| hook(step))
+    }
+
+    fn temp_dir(&self, prefix: &str) -> io::Result<tempfile::TempDir> {
+        let mut builder = tempfile::Builder::new();
+        builder.prefix(prefix);
+        let dir = match &self.temp_root {
+            Some(root) => builder.tempdir_in(root)?,
+            None => builder.tempdir()?,
+        };
+        self.record.borrow_mut().dirs.push(dir.path().to_owned());
+        Ok(dir)
+    }
+}
+
+/// What one run of [`run_with`] created and reported, whatever its outcome.
+#[derive(Debug, Default)]
+pub struct Record {
+    /// The temp dirs, as created.
+    pub dirs: Vec<PathBuf>,
+    /// The server's port, once it listens.
+    pub port: Option<u16>,
+    /// Every report the run made, also those of a run that failed or panicked.
     pub reported: Vec<Captured>,
 }
 
@@ -137,25 +218,43 @@ pub fn catalogue() -> Vec<Artifact> {
 /// `health_path`. If any step fails, what was created so far is released at once (the `?`
 /// drops the stack); otherwise the resources move to the caller, released at tear-down.
 pub fn set_up(log: &Log, health_path: &str) -> Result<(ExitStack<'static>, Fixture), DemoError> {
+    set_up_with(log, health_path, &Probe::default())
+}
+
+/// [`set_up`] with a [`Probe`].
+fn set_up_with(
+    log: &Log,
+    health_path: &str,
+    probe: &Probe,
+) -> Result<(ExitStack<'static>, Fixture), DemoError> {
     let mut stack = ExitStack::new();
-    let work = tempfile::Builder::new()
-        .prefix("exitstack-demo-work-")
-        .tempdir()?;
+    probe.before("work dir")?;
+    let work = probe.temp_dir("exitstack-demo-work-")?;
     let work_dir = work.path().to_owned();
     log.push(format!("created work dir {}", work_dir.display()));
     stack
-        .try_guard(work, remove_dir(log, "work dir"))
+        .try_guard(work, remove_dir(log, "work dir", probe))
         .label("work dir");
-    let cache = tempfile::Builder::new()
-        .prefix("exitstack-demo-cache-")
-        .tempdir()?;
+    probe.before("cache dir")?;
+    let cache = probe.temp_dir("exitstack-demo-cache-")?;
     let cache_dir = cache.path().to_owned();
     log.push(format!("created cache dir {}", cache_dir.display()));
     stack
-        .try_guard(cache, remove_dir(log, "cache dir"))
+        .try_guard(cache, remove_dir(log, "cache dir", probe))
         .label("cache dir");
-    let server = stack.enter_closing(Server::start(catalogue(), log.clone())?);
-    let port = server.label("http server").port();
+    probe.before("http server")?;
+    let server = Server::start(catalogue(), log.clone())?;
+    let port = server.port();
+    probe.record.borrow_mut().port = Some(port);
+    let release = probe.clone();
+    stack
+        .try_guard(server, move |server| {
+            // Qualified: with `Close` imported, `stack.close()` would resolve to it.
+            exitstack::Close::close(server)?;
+            release.released("http server")
+        })
+        .label("http server");
+    probe.before("health check")?;
     let (status, _) = request(port, "GET", health_path, b"")?;
     log.push(format!(
         "started http server on port {port} (health check: {status})"
@@ -174,11 +273,16 @@ pub fn set_up(log: &Log, health_path: &str) -> Result<(ExitStack<'static>, Fixtu
     Ok((stack.pop_all(), fixture))
 }
 
-fn remove_dir(log: &Log, what: &'static str) -> impl FnOnce(tempfile::TempDir) -> io::Result<()> {
-    let log = log.clone();
+fn remove_dir(
+    log: &Log,
+    what: &'static str,
+    probe: &Probe,
+) -> impl FnOnce(tempfile::TempDir) -> io::Result<()> {
+    let (log, probe) = (log.clone(), probe.clone());
     move |dir| {
         log.push(format!("removed {what} {}", dir.path().display()));
-        dir.close()
+        dir.close()?;
+        probe.released(what)
     }
 }
 
@@ -188,6 +292,7 @@ fn fetch_all(
     fixture: &Fixture,
     log: &Log,
     out: &mut dyn Write,
+    probe: &Probe,
 ) -> Result<usize, DemoError> {
     let started = Instant::now();
     let timer_log = log.clone();
@@ -208,10 +313,12 @@ fn fetch_all(
             discard_log.push("removed manifest.txt (the run failed)");
         })
         .label("discard manifest");
-    let close_log = log.clone();
-    let manifest = stack.guard(File::create(&manifest_path)?, move |file| {
+    let (close_log, release) = (log.clone(), probe.clone());
+    probe.before("manifest file")?;
+    let manifest = stack.try_guard(File::create(&manifest_path)?, move |file| {
         drop(file);
         close_log.push("closed manifest.txt");
+        release.released("manifest file")
     });
     let manifest = manifest.label("manifest file").into_mut();
     let (port, audit_log) = (fixture.port, log.clone());
@@ -223,7 +330,7 @@ fn fetch_all(
         .label("upload audit log");
     let mut kept = 0;
     for artifact in ["release.tar", "nightly.tar"] {
-        fetch_one(fixture, artifact, log, out)?;
+        fetch_one(fixture, artifact, log, out, probe)?;
         writeln!(manifest, "{artifact}")?;
         kept += 1;
     }
@@ -236,6 +343,7 @@ fn fetch_one(
     name: &str,
     log: &Log,
     out: &mut dyn Write,
+    probe: &Probe,
 ) -> Result<(), DemoError> {
     // If this fetch fails, tell the server; that call can fail too, and as this stack is then
     // dropped (by `?`) rather than closed, its error goes to the report channel.
@@ -252,8 +360,8 @@ fn fetch_one(
         .label("report failed fetch");
     let data_path = fixture.cache_dir.join(name);
     let sum_path = fixture.cache_dir.join(format!("{name}.sum"));
-    let data = download(fixture.port, name, &data_path)?;
-    let published = download(fixture.port, &format!("{name}.sum"), &sum_path)?;
+    let data = download(fixture.port, name, &data_path, probe)?;
+    let published = download(fixture.port, &format!("{name}.sum"), &sum_path, probe)?;
     write!(out, "  fetched {name} ({} bytes): ", data.len())?;
     match verify(name, &data, &published, &data_path, &sum_path, log) {
         Ok(()) => writeln!(out, "checksum {} verified, kept", checksum(&data))?,
@@ -307,7 +415,8 @@ fn remove_file(log: &Log, path: &Path) -> impl FnOnce() -> io::Result<()> + 'sta
     }
 }
 
-fn download(port: u16, name: &str, to: &Path) -> Result<Vec<u8>, DemoError> {
+fn download(port: u16, name: &str, to: &Path, probe: &Probe) -> Result<Vec<u8>, DemoError> {
+    probe.before(&format!("download {name}"))?;
     let path = format!("/files/{name}");
     let (status, body) = request(port, "GET", &path, b"")?;
     if status != 200 {
@@ -328,8 +437,8 @@ fn post_audit(port: u16, message: &str) -> Result<(), DemoError> {
     }
 }
 
-fn lines_of(result: &Result<(), ScopeError<DemoError>>) -> Vec<ErrorLine> {
-    let Err(error) = result else {
+fn lines_of(result: Option<&ScopeError<DemoError>>) -> Vec<ErrorLine> {
+    let Some(error) = result else {
         return Vec::new();
     };
     let body = error.body_error().map(|error| ErrorLine {
@@ -337,37 +446,72 @@ fn lines_of(result: &Result<(), ScopeError<DemoError>>) -> Vec<ErrorLine> {
         message: error.to_string(),
         site: None,
     });
-    let cleanup = error
-        .cleanup_errors()
-        .into_iter()
-        .flatten()
+    let cleanup = unwind_lines(error.cleanup_errors());
+    body.into_iter().chain(cleanup).collect()
+}
+
+/// The errors of an unwind, as lines.
+fn unwind_lines(errors: Option<&UnwindError>) -> Vec<ErrorLine> {
+    let errors = errors.into_iter().flatten();
+    errors
         .map(|e| ErrorLine {
             label: e.label().map(str::to_owned),
             message: e.error().to_string(),
             site: e.location().map(ToString::to_string),
-        });
-    body.into_iter().chain(cleanup).collect()
+        })
+        .collect()
 }
 
 /// Runs the whole demo, printing to `out`: set-up, the fetches (one fails on purpose),
 /// tear-down, then what was released in which order and every error with its label and site.
 pub fn run(out: &mut dyn Write) -> Result<DemoRun, DemoError> {
+    run_with(out, &Probe::default())
+}
+
+/// [`run`] with a [`Probe`] injecting faults and recording what was created and reported.
+///
+/// See [`Probe`] for an example.
+pub fn run_with(out: &mut dyn Write, probe: &Probe) -> Result<DemoRun, DemoError> {
     let log = Log::new();
-    let (result, reported) = capture_reports(|| -> Result<_, DemoError> {
-        let (mut resources, fixture) = set_up(&log, "/health")?;
-        writeln!(out, "set-up:")?;
-        for line in log.take() {
-            writeln!(out, "  {line}")?;
-        }
-        writeln!(out, "work:")?;
-        let scope = ExitStack::scope(|stack| fetch_all(stack, &fixture, &log, out));
-        let scope = scope.map(|_| ());
-        let teardown = resources.close();
-        Ok((fixture, scope, teardown))
+    let (result, reported) = capture_reports(|| {
+        catch_unwind(AssertUnwindSafe(|| -> Result<_, DemoError> {
+            let (resources, fixture) = set_up_with(&log, "/health", probe)?;
+            writeln!(out, "set-up:")?;
+            for line in log.take() {
+                writeln!(out, "  {line}")?;
+            }
+            writeln!(out, "work:")?;
+            // The tear-down runs as the cleanup of an outer scope, not with a plain `close`
+            // after the work: if the tear-down panics, the work's error must not be dropped
+            // with the unwinding, and the scope reports it.
+            let outcome = ExitStack::scope(|teardown| {
+                teardown.push_stack(resources);
+                let scope = ExitStack::scope(|stack| fetch_all(stack, &fixture, &log, out, probe));
+                scope.map(|_| ()).map_err(Box::new)
+            });
+            Ok((fixture, outcome))
+        }))
     });
-    let (fixture, scope, teardown) = result?;
+    // Kept for the caller before anything can return or resume: nothing reported is lost.
+    probe.record.borrow_mut().reported.extend(reported.clone());
+    let (fixture, outcome) = match result {
+        Ok(Ok(done)) => done,
+        Ok(Err(error)) => {
+            print_reports(out, &reported)?;
+            return Err(error);
+        }
+        Err(panic) => resume_unwind(panic),
+    };
+    let (scope, teardown) = match outcome {
+        Ok(Outcome::Completed(())) => (None, None),
+        Ok(Outcome::Suppressed(error)) => (Some(error), None),
+        Err(error) => {
+            let (body, _, cleanup) = error.into_parts();
+            (body, cleanup)
+        }
+    };
     let released = log.take();
-    let returned = lines_of(&scope);
+    let returned = lines_of(scope.as_deref());
     writeln!(out, "released, in order:")?;
     for (index, event) in released.iter().enumerate() {
         writeln!(out, "  {:>2}. {event}", index + 1)?;
@@ -383,19 +527,10 @@ pub fn run(out: &mut dyn Write) -> Result<DemoRun, DemoError> {
             _ => writeln!(out, "  body: {}", line.message)?,
         }
     }
-    writeln!(out, "sent to the report channel:")?;
-    for report in &reported {
-        let (file, line) = report.site.clone().unwrap_or_default();
-        let label = report.label.as_deref().unwrap_or("unlabelled");
-        writeln!(
-            out,
-            "  {}: cleanup `{label}` (registered at {file}:{line}): {}",
-            report.reason, report.message
-        )?;
-    }
-    match teardown {
-        Ok(()) => writeln!(out, "tear-down: clean")?,
-        Err(errors) => writeln!(out, "tear-down failed: {errors:#}")?,
+    print_reports(out, &reported)?;
+    match &teardown {
+        None => writeln!(out, "tear-down: clean")?,
+        Some(errors) => writeln!(out, "tear-down failed: {errors:#}")?,
     }
     Ok(DemoRun {
         work_dir: fixture.work_dir,
@@ -404,5 +539,20 @@ pub fn run(out: &mut dyn Write) -> Result<DemoRun, DemoError> {
         released,
         returned,
         reported,
+        teardown: unwind_lines(teardown.as_ref()),
     })
+}
+
+fn print_reports(out: &mut dyn Write, reported: &[Captured]) -> io::Result<()> {
+    writeln!(out, "sent to the report channel:")?;
+    for report in reported {
+        let (file, line) = report.site.clone().unwrap_or_default();
+        let label = report.label.as_deref().unwrap_or("unlabelled");
+        writeln!(
+            out,
+            "  {}: cleanup `{label}` (registered at {file}:{line}): {}",
+            report.reason, report.message
+        )?;
+    }
+    Ok(())
 }

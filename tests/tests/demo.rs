@@ -42,6 +42,8 @@ fn demo_releases_everything_in_order_and_reports_every_error() {
         run.cache_dir.display()
     );
     assert_port_free(run.port);
+    assert!(run.teardown.is_empty(), "{:?}", run.teardown);
+    assert!(printed.contains("tear-down: clean"), "{printed}");
     // The printout names the paths and port it used.
     assert!(
         printed.contains(&run.work_dir.display().to_string()),

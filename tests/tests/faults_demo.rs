@@ -156,7 +156,9 @@ fn demo_releases_everything_and_reports_every_fault_under_every_fault() {
     let (mut runs, mut injected) = (0, 0);
     for acquire in faults(ACQUIRE_STEPS) {
         for release in faults(RELEASE_STEPS) {
-            if leaked_by_rustc(acquire, release) {
+            // Only set-up's `?` meets rust#47949: the leak check runs the work's combinations.
+            let in_set_up = matches!(acquire, Fault::Fail(at) if at < FIRST_SCOPED_STEP);
+            if leaked_by_rustc(acquire, release) && in_set_up {
                 continue;
             }
             let case = format!("demo: {acquire:?} {release:?}");

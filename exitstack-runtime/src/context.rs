@@ -1,15 +1,29 @@
 //! The two traits a type implements to be managed by a stack: [`Close`] (fallible release) and
 //! [`Context`] (Python's context-manager protocol).
 
-use crate::error::{BoxError, UnwindError};
+use crate::error::BoxError;
 use crate::exit::{Exit, Flow};
-use crate::stack::ExitStack;
-use crate::threading::Threading;
 
 /// A resource whose release can fail: `Drop` cannot return an error, `close` can.
 ///
-/// [`ExitStack::enter_closing`] releases a value through this trait, and the error joins the
-/// stack's result. `#[managed]` structs implement it.
+/// [`ExitStack::enter_closing`](crate::ExitStack::enter_closing) releases a value through this
+/// trait, and the error joins the stack's result. `#[managed]` structs implement it.
+///
+/// `ExitStack` deliberately does not: with the trait in scope, `stack.close()` on an owned
+/// stack would resolve to a consuming trait method instead of the inherent `close(&mut self)`.
+/// To release one stack inside another, use
+/// [`push_stack`](crate::ExitStack::push_stack) (it shares the outer unwind, as Python's nested
+/// stacks do) or a cleanup that closes it on its own:
+///
+/// ```
+/// use exitstack::ExitStack;
+///
+/// let mut outer = ExitStack::new();
+/// let mut inner = ExitStack::new();
+/// inner.try_callback(|| Err("inner cleanup failed"));
+/// outer.try_callback(move || inner.close()); // its errors join the outer result
+/// assert_eq!(outer.close().unwrap_err().len(), 1);
+/// ```
 ///
 /// # Examples
 ///
@@ -35,31 +49,6 @@ pub trait Close {
 
     /// Releases the resource.
     fn close(self) -> Result<(), Self::Error>;
-}
-
-/// A stack is itself a closable resource: `enter_closing(inner)` closes `inner` on its own when
-/// the outer stack reaches it (its entries do not see the outer stack's pending error; use
-/// [`push_stack`](ExitStack::push_stack) for that), and its errors join the outer result.
-///
-/// With `Close` imported, `stack.close()` on an owned stack picks this consuming method (the
-/// result is the same; the stack is gone afterwards). Write `ExitStack::close(&mut stack)` to
-/// keep using it.
-///
-/// ```
-/// use exitstack::ExitStack;
-///
-/// let mut outer = ExitStack::new();
-/// let inner = ExitStack::new();
-/// inner.try_callback(|| Err("inner cleanup failed"));
-/// outer.enter_closing(inner);
-/// assert_eq!(outer.close().unwrap_err().len(), 1);
-/// ```
-impl<S: Threading> Close for ExitStack<'_, S> {
-    type Error = UnwindError;
-
-    fn close(mut self) -> Result<(), UnwindError> {
-        ExitStack::close(&mut self)
-    }
 }
 
 /// Rust's counterpart of Python's context-manager protocol (`__enter__` / `__exit__`).

@@ -33,10 +33,10 @@ fn s08_close_returns_every_error_in_the_order_it_happened() {
     stack.try_callback(|| Err("1: oldest"));
     stack.try_guard((), |()| Err("2: try_guard"));
     stack.enter(FailingDrop("3: from a drop"));
-    let nested = ExitStack::new();
+    let mut nested = ExitStack::new();
     nested.try_callback(|| Err("4b: nested, older"));
     nested.try_callback(|| Err("4a: nested, newer"));
-    stack.enter_closing(nested);
+    stack.try_callback(move || nested.close());
     stack.try_push_exit(|_| Err::<Flow, _>("5: exit handler"));
     stack.try_callback(|| Err("6: newest"));
     let errors = stack.close().unwrap_err();
@@ -84,11 +84,11 @@ fn s08_errors_carry_their_label_and_registration_site() {
     stack.try_callback(|| Err("disk full")).label("flush log");
     let unlabelled_site = here();
     stack.try_guard(1, |_| Err("unlabelled"));
-    let nested = ExitStack::new();
+    let mut nested = ExitStack::new();
     let nested_site = here();
     nested.try_callback(|| Err("inner")).label("inner label");
     let outer_site = here();
-    stack.enter_closing(nested).label("outer label");
+    stack.try_callback(move || nested.close()).label("outer label");
     let errors = stack.close().unwrap_err();
     let [inner, unlabelled, flush] = errors.as_slice() else {
         panic!("expected three errors, got {errors:?}");
@@ -352,11 +352,11 @@ fn s10_a_pushed_stack_sees_and_may_suppress_the_errors_pending_in_the_outer_unwi
 }
 
 #[test]
-fn s10_a_stack_entered_with_enter_closing_unwinds_on_its_own() {
-    // Unlike `push_stack`, a stack released through `Close` runs its own unwind: its handlers
-    // see only its own errors, and what they suppress stays inside it.
+fn s10_a_stack_closed_by_a_cleanup_unwinds_on_its_own() {
+    // Unlike `push_stack`, a stack closed by a cleanup runs its own unwind: its handlers see
+    // only its own errors, and what they suppress stays inside it.
     let mut outer = ExitStack::new();
-    let inner = ExitStack::new();
+    let mut inner = ExitStack::new();
     inner.push_exit(|exit| {
         assert_eq!(
             exit.errors().count(),
@@ -365,7 +365,7 @@ fn s10_a_stack_entered_with_enter_closing_unwinds_on_its_own() {
         );
         Flow::Suppress
     });
-    outer.enter_closing(inner);
+    outer.try_callback(move || inner.close());
     outer.try_callback(|| Err("outer error"));
     let errors = outer.close().unwrap_err();
     assert_eq!(messages(&errors), ["outer error"]);

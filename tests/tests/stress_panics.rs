@@ -108,9 +108,9 @@ fn arm(stack: &ExitStack<'static>, ran: &Rc<Cell<usize>>) {
     let pushed = ExitStack::new();
     let _ = pushed.callback(|| panic!("pushed stack"));
     let _ = stack.push_stack(pushed);
-    let closed = ExitStack::new();
+    let mut closed = ExitStack::new();
     let _ = closed.callback(|| panic!("closed nested stack"));
-    let _ = stack.enter_closing(closed);
+    let _ = stack.try_callback(move || closed.close());
     let _ = stack.callback(|| panic_any(42_u8));
 }
 

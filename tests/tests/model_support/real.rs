@@ -201,7 +201,8 @@ pub(super) fn register<'s>(stack: &'s ExitStack<'static>, spec: &Spec) -> Option
             None
         }
         Spec::CloseNested { children, .. } => {
-            let _ = stack.enter_closing(build(&children)).label(label);
+            let mut nested = build(&children);
+            let _ = stack.try_callback(move || nested.close()).label(label);
             None
         }
     }

@@ -88,7 +88,8 @@ fn s08_errors_carry_their_label_and_registration_site() {
     let nested_site = here();
     nested.try_callback(|| Err("inner")).label("inner label");
     let outer_site = here();
-    stack.try_callback(move || nested.close()).label("outer label");
+    let outer = stack.try_callback(move || nested.close());
+    outer.label("outer label");
     let errors = stack.close().unwrap_err();
     let [inner, unlabelled, flush] = errors.as_slice() else {
         panic!("expected three errors, got {errors:?}");

@@ -54,6 +54,14 @@ impl CleanupError {
     }
 
     /// Sets the label that names the cleanup in reports.
+    ///
+    /// ```
+    /// use exitstack::CleanupError;
+    ///
+    /// let error = CleanupError::new("timed out").with_label("disconnect");
+    /// assert_eq!(error.label(), Some("disconnect"));
+    /// assert_eq!(error.to_string(), "cleanup `disconnect` failed: timed out");
+    /// ```
     #[must_use]
     pub fn with_label(mut self, label: impl Into<Cow<'static, str>>) -> Self {
         self.label = Some(label.into());
@@ -61,6 +69,16 @@ impl CleanupError {
     }
 
     /// Sets the place where the cleanup was registered.
+    ///
+    /// ```
+    /// use exitstack::CleanupError;
+    /// use std::panic::Location;
+    ///
+    /// let here = Location::caller();
+    /// let error = CleanupError::new("timed out").with_location(here);
+    /// assert_eq!(error.location(), Some(here));
+    /// assert!(format!("{error:#}").contains(&format!("registered at {here}")));
+    /// ```
     #[must_use]
     pub fn with_location(mut self, location: &'static Location<'static>) -> Self {
         self.location = Some(location);
@@ -79,21 +97,75 @@ impl CleanupError {
     }
 
     /// The label given at registration, if any.
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    ///
+    /// let mut stack = ExitStack::new();
+    /// stack.try_callback(|| Err("unlabelled"));
+    /// stack.try_callback(|| Err("labelled")).label("named");
+    /// let errors = stack.close().unwrap_err();
+    /// let labels: Vec<_> = errors.iter().map(|e| e.label()).collect();
+    /// assert_eq!(labels, [Some("named"), None]);
+    /// ```
     pub fn label(&self) -> Option<&str> {
         self.label.as_deref()
     }
 
     /// Where the failed cleanup was registered, if known.
+    ///
+    /// ```
+    /// use exitstack::{CleanupError, ExitStack};
+    ///
+    /// assert!(CleanupError::new("built by hand").location().is_none());
+    /// let mut stack = ExitStack::new();
+    /// let line = line!() + 1;
+    /// stack.try_callback(|| Err("registered here"));
+    /// let errors = stack.close().unwrap_err();
+    /// assert_eq!(errors.first().location().unwrap().line(), line);
+    /// ```
     pub fn location(&self) -> Option<&'static Location<'static>> {
         self.location
     }
 
     /// The error the cleanup returned.
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    /// use std::io;
+    ///
+    /// let mut stack = ExitStack::new();
+    /// stack.try_callback(|| Err(io::Error::other("no space left")));
+    /// let errors = stack.close().unwrap_err();
+    /// assert_eq!(errors.first().error().to_string(), "no space left");
+    /// assert!(errors.first().error().is::<io::Error>());
+    /// ```
     pub fn error(&self) -> &(dyn Error + Send + Sync + 'static) {
         &*self.error
     }
 
     /// Whether this records a panic (see [`PanicError`]) rather than a returned error.
+    ///
+    /// ```
+    /// use exitstack::{report, ExitStack};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let panics = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = Arc::clone(&panics);
+    /// report::with_reporter(
+    ///     move |report: &report::Report<'_>| sink.lock().unwrap().push(report.error().is_panic()),
+    ///     || {
+    ///         let result = std::panic::catch_unwind(|| {
+    ///             let stack = ExitStack::new();
+    ///             stack.callback(|| panic!("cleanup panics too"));
+    ///             panic!("the body panics"); // drops the stack while panicking
+    ///         });
+    ///         assert!(result.is_err());
+    ///     },
+    /// );
+    /// assert_eq!(*panics.lock().unwrap(), [true]);
+    /// assert!(!exitstack::CleanupError::new("returned").is_panic());
+    /// ```
     pub fn is_panic(&self) -> bool {
         self.error.is::<PanicError>()
     }
@@ -112,6 +184,15 @@ impl CleanupError {
     }
 
     /// Takes the error out, dropping the label and location.
+    ///
+    /// ```
+    /// use exitstack::CleanupError;
+    /// use std::io;
+    ///
+    /// let error = CleanupError::new(io::Error::from(io::ErrorKind::NotFound)).with_label("rm");
+    /// let inner = error.into_error().downcast::<io::Error>().unwrap();
+    /// assert_eq!(inner.kind(), io::ErrorKind::NotFound);
+    /// ```
     pub fn into_error(self) -> BoxError {
         self.error
     }
@@ -169,9 +250,30 @@ impl PanicError {
 
     /// The panic message.
     ///
+    /// A cleanup that panics while the thread is already panicking is caught, and its panic is
+    /// reported as a [`PanicError`]:
+    ///
     /// ```
-    /// # use exitstack::{ExitStack, PanicError};
-    /// # let _ = PanicError::message;
+    /// use exitstack::{report, ExitStack, PanicError};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let messages = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = Arc::clone(&messages);
+    /// report::with_reporter(
+    ///     move |report: &report::Report<'_>| {
+    ///         let panic = report.error().downcast_ref::<PanicError>().unwrap();
+    ///         sink.lock().unwrap().push(panic.message().to_owned());
+    ///     },
+    ///     || {
+    ///         let result = std::panic::catch_unwind(|| {
+    ///             let stack = ExitStack::new();
+    ///             stack.callback(|| panic!("cleanup panics too"));
+    ///             panic!("the body panics"); // drops the stack while panicking
+    ///         });
+    ///         assert!(result.is_err());
+    ///     },
+    /// );
+    /// assert_eq!(*messages.lock().unwrap(), ["cleanup panics too"]);
     /// ```
     pub fn message(&self) -> &str {
         &self.message
@@ -226,27 +328,79 @@ impl UnwindError {
     }
 
     /// How many cleanups failed (at least one).
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    ///
+    /// let mut stack = ExitStack::new();
+    /// stack.try_callback(|| Err("one"));
+    /// stack.callback(|| {}); // succeeds: not counted
+    /// stack.try_callback(|| Err("two"));
+    /// assert_eq!(stack.close().unwrap_err().len(), 2);
+    /// ```
     #[allow(clippy::len_without_is_empty)] // never empty by construction
     pub fn len(&self) -> usize {
         self.errors.len()
     }
 
     /// The failures, in the order they happened.
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    ///
+    /// let mut stack = ExitStack::new();
+    /// stack.try_callback(|| Err("a")).label("first in");
+    /// stack.try_callback(|| Err("b")).label("last in");
+    /// let errors = stack.close().unwrap_err();
+    /// let labels: Vec<_> = errors.iter().filter_map(|e| e.label()).collect();
+    /// assert_eq!(labels, ["last in", "first in"]); // last in, first out
+    /// ```
     pub fn iter(&self) -> std::slice::Iter<'_, CleanupError> {
         self.errors.iter()
     }
 
     /// The first failure.
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    ///
+    /// let mut stack = ExitStack::new();
+    /// stack.try_callback(|| Err("runs second"));
+    /// stack.try_callback(|| Err("runs first"));
+    /// let errors = stack.close().unwrap_err();
+    /// assert_eq!(errors.first().error().to_string(), "runs first");
+    /// ```
     pub fn first(&self) -> &CleanupError {
         &self.errors[0]
     }
 
     /// The failures as a slice.
+    ///
+    /// ```
+    /// use exitstack::{CleanupError, UnwindError};
+    ///
+    /// let errors = UnwindError::from_errors(vec![CleanupError::new("a"), CleanupError::new("b")]);
+    /// let errors = errors.unwrap();
+    /// assert_eq!(errors.as_slice().len(), 2);
+    /// assert_eq!(errors.as_slice()[1].error().to_string(), "b");
+    /// ```
     pub fn as_slice(&self) -> &[CleanupError] {
         &self.errors
     }
 
     /// The failures as a vector.
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    ///
+    /// let mut stack = ExitStack::new();
+    /// stack.try_callback(|| Err("a"));
+    /// stack.try_callback(|| Err("b"));
+    /// let errors: Vec<String> = stack.close().unwrap_err().into_vec().into_iter()
+    ///     .map(|e| e.into_error().to_string())
+    ///     .collect();
+    /// assert_eq!(errors, ["b", "a"]);
+    /// ```
     pub fn into_vec(self) -> Vec<CleanupError> {
         self.errors
     }

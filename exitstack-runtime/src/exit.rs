@@ -121,6 +121,25 @@ impl<'u> Exit<'u> {
 
     /// The latest pending error: the last cleanup error of this unwind, or else the scope's own
     /// error; `None` when nothing is pending.
+    ///
+    /// ```
+    /// use exitstack::{ExitStack, Flow};
+    /// use std::cell::RefCell;
+    ///
+    /// let seen = RefCell::new(Vec::new());
+    /// let mut stack = ExitStack::new();
+    /// stack.push_exit(|exit| {
+    ///     seen.borrow_mut().push(exit.error().map(|e| e.to_string()));
+    ///     Flow::Propagate
+    /// });
+    /// stack.try_callback(|| Err("disk full"));
+    /// stack.push_exit(|exit| {
+    ///     seen.borrow_mut().push(exit.error().map(|e| e.to_string()));
+    ///     Flow::Propagate
+    /// });
+    /// assert!(stack.close().is_err());
+    /// assert_eq!(*seen.borrow(), [None, Some("disk full".to_owned())]);
+    /// ```
     pub fn error(&self) -> Option<&(dyn Error + 'static)> {
         match self.unwind.errors.last() {
             Some(error) => Some(error.error()),
@@ -130,6 +149,23 @@ impl<'u> Exit<'u> {
 
     /// Every pending error, oldest first: the scope's own error, then each cleanup error since
     /// the last suppression.
+    ///
+    /// ```
+    /// use exitstack::{ExitStack, Flow};
+    /// use std::cell::RefCell;
+    ///
+    /// let seen = RefCell::new(Vec::new());
+    /// let result = ExitStack::scope(|stack| {
+    ///     stack.push_exit(|exit| {
+    ///         seen.borrow_mut().extend(exit.errors().map(|e| e.to_string()));
+    ///         Flow::Propagate
+    ///     });
+    ///     stack.try_callback(|| Err("cleanup failed"));
+    ///     Err::<(), _>(std::fmt::Error)
+    /// });
+    /// assert!(result.is_err());
+    /// assert_eq!(*seen.borrow(), ["an error occurred when formatting an argument", "cleanup failed"]);
+    /// ```
     pub fn errors(&self) -> impl Iterator<Item = &(dyn Error + 'static)> + '_ {
         let cleanup = self
             .unwind
@@ -140,22 +176,87 @@ impl<'u> Exit<'u> {
     }
 
     /// Whether the pending error is the scope's own (no cleanup has failed since).
+    ///
+    /// ```
+    /// use exitstack::{ExitStack, Flow};
+    ///
+    /// // Suppress the body's own error, but not a cleanup's.
+    /// let outcome = ExitStack::scope(|stack| {
+    ///     stack.push_exit(|exit| Flow::suppress_if(exit.is_scope_error()));
+    ///     Err::<(), _>(std::fmt::Error)
+    /// })
+    /// .unwrap();
+    /// assert!(outcome.is_suppressed());
+    /// ```
     pub fn is_scope_error(&self) -> bool {
         self.unwind.errors.is_empty() && self.unwind.scope_error.is_some()
     }
 
     /// Whether a panic is in flight: the scope's body panicked, an earlier entry panicked, or
     /// the stack is being dropped during a panic. It cannot be suppressed.
+    ///
+    /// ```
+    /// use exitstack::{ExitStack, Flow};
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    ///
+    /// static SAW_PANIC: AtomicBool = AtomicBool::new(false);
+    /// let result = std::panic::catch_unwind(|| {
+    ///     ExitStack::scope(|stack| {
+    ///         stack.push_exit(|exit| {
+    ///             SAW_PANIC.store(exit.is_panicking(), Ordering::SeqCst);
+    ///             Flow::Suppress // has no effect on a panic
+    ///         });
+    ///         panic!("body panics");
+    ///         #[allow(unreachable_code)]
+    ///         Ok::<(), std::fmt::Error>(())
+    ///     })
+    /// });
+    /// assert!(result.is_err());
+    /// assert!(SAW_PANIC.load(Ordering::SeqCst));
+    /// ```
     pub fn is_panicking(&self) -> bool {
         self.unwind.is_panicking()
     }
 
     /// How the scope ended.
+    ///
+    /// ```
+    /// use exitstack::{Ending, ExitStack, Flow};
+    /// use std::cell::Cell;
+    ///
+    /// let ending = Cell::new(None);
+    /// let _ = ExitStack::scope(|stack| {
+    ///     stack.push_exit(|exit| {
+    ///         ending.set(Some(exit.ending()));
+    ///         Flow::Propagate
+    ///     });
+    ///     Err::<(), _>(std::fmt::Error)
+    /// });
+    /// assert_eq!(ending.get(), Some(Ending::Failed));
+    /// ```
     pub fn ending(&self) -> Ending {
         self.unwind.ending
     }
 
     /// Whether the stack was dropped without `close` (abandoned or panicking).
+    ///
+    /// ```
+    /// use exitstack::{ExitStack, Flow};
+    /// use std::cell::RefCell;
+    ///
+    /// let seen = RefCell::new(Vec::new());
+    /// for close in [true, false] {
+    ///     let mut stack = ExitStack::new();
+    ///     stack.push_exit(|exit| {
+    ///         seen.borrow_mut().push(exit.is_dropped());
+    ///         Flow::Propagate
+    ///     });
+    ///     if close {
+    ///         stack.close().unwrap();
+    ///     } // else: dropped at the end of the iteration
+    /// }
+    /// assert_eq!(*seen.borrow(), [false, true]);
+    /// ```
     pub fn is_dropped(&self) -> bool {
         matches!(self.unwind.ending, Ending::Abandoned | Ending::Panicked)
     }
@@ -163,6 +264,21 @@ impl<'u> Exit<'u> {
     /// Whether the scope is ending badly: it failed, was abandoned, or panicked. The condition
     /// under which error-only cleanups run (a cleanup error alone does not count: it is
     /// [`error`](Exit::error) that shows it).
+    ///
+    /// ```
+    /// use exitstack::{ExitStack, Flow};
+    /// use std::cell::Cell;
+    ///
+    /// let failure = Cell::new(None);
+    /// let mut stack = ExitStack::new();
+    /// stack.push_exit(|exit| {
+    ///     failure.set(Some(exit.is_failure()));
+    ///     Flow::Propagate
+    /// });
+    /// stack.try_callback(|| Err("a cleanup error is not a failed scope"));
+    /// assert!(stack.close().is_err());
+    /// assert_eq!(failure.get(), Some(false));
+    /// ```
     pub fn is_failure(&self) -> bool {
         !self.unwind.ending.is_success()
     }

@@ -33,6 +33,18 @@ pub enum Outcome<T, E> {
 
 impl<T, E> Outcome<T, E> {
     /// The body's value, if it completed.
+    ///
+    /// ```
+    /// use exitstack::{ExitStack, Flow};
+    ///
+    /// let done = ExitStack::scope(|_| Ok::<_, std::fmt::Error>("value")).unwrap();
+    /// assert_eq!(done.completed(), Some("value"));
+    /// let suppressed = ExitStack::scope(|stack| {
+    ///     stack.push_exit(|_| Flow::Suppress);
+    ///     Err::<&str, _>(std::fmt::Error)
+    /// });
+    /// assert_eq!(suppressed.unwrap().completed(), None);
+    /// ```
     pub fn completed(self) -> Option<T> {
         match self {
             Outcome::Completed(value) => Some(value),
@@ -41,6 +53,18 @@ impl<T, E> Outcome<T, E> {
     }
 
     /// Whether the body failed and the failure was suppressed.
+    ///
+    /// ```
+    /// use exitstack::{ExitStack, Flow, Outcome};
+    ///
+    /// let outcome = ExitStack::scope(|stack| {
+    ///     stack.push_exit(|_| Flow::Suppress);
+    ///     Err::<(), _>(std::fmt::Error)
+    /// })
+    /// .unwrap();
+    /// assert!(outcome.is_suppressed());
+    /// assert_eq!(outcome, Outcome::Suppressed(std::fmt::Error));
+    /// ```
     pub fn is_suppressed(&self) -> bool {
         matches!(self, Outcome::Suppressed(_))
     }
@@ -69,21 +93,69 @@ pub struct ScopeError<E> {
 
 impl<E> ScopeError<E> {
     /// The body's error, if it returned one that was not suppressed.
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    ///
+    /// let error = ExitStack::scope(|_| Err::<(), _>(std::fmt::Error)).unwrap_err();
+    /// assert_eq!(error.body_error(), Some(&std::fmt::Error));
+    /// assert!(error.cleanup_errors().is_none());
+    /// ```
     pub fn body_error(&self) -> Option<&E> {
         self.body.as_ref()
     }
 
     /// The body's error that an exit handler suppressed before a later cleanup failed.
+    ///
+    /// ```
+    /// use exitstack::{ExitStack, Flow};
+    ///
+    /// let error = ExitStack::scope(|stack| {
+    ///     stack.try_callback(|| Err("runs last, fails")); // registered first
+    ///     stack.push_exit(|_| Flow::Suppress); // runs first: suppresses the body's error
+    ///     Err::<(), _>(std::fmt::Error)
+    /// })
+    /// .unwrap_err();
+    /// assert!(error.body_error().is_none());
+    /// assert_eq!(error.suppressed_error(), Some(&std::fmt::Error));
+    /// assert_eq!(error.cleanup_errors().unwrap().len(), 1);
+    /// ```
     pub fn suppressed_error(&self) -> Option<&E> {
         self.suppressed.as_ref()
     }
 
     /// The cleanup errors pending at the end, in order.
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    ///
+    /// let error = ExitStack::scope(|stack| {
+    ///     stack.try_callback(|| Err("second"));
+    ///     stack.try_callback(|| Err("first"));
+    ///     Ok::<(), std::fmt::Error>(())
+    /// })
+    /// .unwrap_err();
+    /// let messages: Vec<_> = error.cleanup_errors().unwrap().iter().map(|e| e.error().to_string()).collect();
+    /// assert_eq!(messages, ["first", "second"]);
+    /// ```
     pub fn cleanup_errors(&self) -> Option<&UnwindError> {
         self.cleanup.as_ref()
     }
 
     /// The parts: body error, suppressed body error, cleanup errors.
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    ///
+    /// let error = ExitStack::scope(|stack| {
+    ///     stack.try_callback(|| Err("cleanup failed"));
+    ///     Err::<(), _>(std::fmt::Error)
+    /// })
+    /// .unwrap_err();
+    /// let (body, suppressed, cleanup) = error.into_parts();
+    /// assert_eq!((body, suppressed), (Some(std::fmt::Error), None));
+    /// assert_eq!(cleanup.unwrap().first().error().to_string(), "cleanup failed");
+    /// ```
     pub fn into_parts(self) -> (Option<E>, Option<E>, Option<UnwindError>) {
         (self.body, self.suppressed, self.cleanup)
     }
@@ -121,6 +193,13 @@ impl<E: Error + 'static> Error for ScopeError<E> {
 }
 
 /// The result of a scope function.
+///
+/// ```
+/// use exitstack::{ExitStack, Outcome, ScopeResult};
+///
+/// let result: ScopeResult<u32, std::fmt::Error> = ExitStack::scope(|_| Ok(3));
+/// assert_eq!(result.unwrap(), Outcome::Completed(3));
+/// ```
 pub type ScopeResult<T, E> = Result<Outcome<T, E>, ScopeError<E>>;
 
 impl<'a> ExitStack<'a, Local> {

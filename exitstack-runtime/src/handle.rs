@@ -56,6 +56,15 @@ impl<'s> Handle<'s> {
     }
 
     /// Names the entry in error reports.
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    ///
+    /// let mut stack = ExitStack::new();
+    /// stack.try_callback(|| Err("refused")).label("unmount /mnt");
+    /// let errors = stack.close().unwrap_err();
+    /// assert_eq!(errors.to_string(), "cleanup `unmount /mnt` failed: refused");
+    /// ```
     // Not `#[must_use]`: labelling at registration (`stack.callback(f).label("x");`) is the
     // common case, and dropping the handle leaves the entry registered, which is fine.
     pub fn label(self, label: impl Into<Cow<'static, str>>) -> Self {
@@ -66,12 +75,34 @@ impl<'s> Handle<'s> {
     }
 
     /// Where the entry was registered.
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    ///
+    /// let stack = ExitStack::new();
+    /// let line = line!() + 1;
+    /// let handle = stack.callback(|| {});
+    /// assert_eq!(handle.location().line(), line);
+    /// assert_eq!(handle.location().file(), file!());
+    /// ```
     pub fn location(&self) -> &'static Location<'static> {
         // SAFETY: as in `label`.
         unsafe { self.slot.site_mut().location() }
     }
 
     /// Removes the entry without running it. Its closure (and any value it owns) is dropped.
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    /// use std::cell::RefCell;
+    ///
+    /// let log = RefCell::new(Vec::new());
+    /// let mut stack = ExitStack::new();
+    /// stack.callback(|| log.borrow_mut().push("kept"));
+    /// stack.callback(|| log.borrow_mut().push("cancelled")).cancel();
+    /// stack.close().unwrap();
+    /// assert_eq!(*log.borrow(), ["kept"]);
+    /// ```
     pub fn cancel(self) {
         // SAFETY: as in `label`; the body is read out of the tombstoned slot exactly once.
         unsafe {
@@ -167,6 +198,16 @@ impl<'s, T> Entered<'s, T> {
     }
 
     /// Names the entry in error reports.
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    ///
+    /// let mut stack = ExitStack::new();
+    /// let conn = stack.try_guard(42, |_| Err("peer gone")).label("connection 42");
+    /// assert_eq!(*conn, 42);
+    /// let errors = stack.close().unwrap_err();
+    /// assert_eq!(errors.first().label(), Some("connection 42"));
+    /// ```
     // Not `#[must_use]`, as for `Handle::label`.
     pub fn label(mut self, label: impl Into<Cow<'static, str>>) -> Self {
         self.handle = self.handle.label(label);
@@ -174,12 +215,33 @@ impl<'s, T> Entered<'s, T> {
     }
 
     /// Where the entry was registered.
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    ///
+    /// let stack = ExitStack::new();
+    /// let line = line!() + 1;
+    /// let buffer = stack.enter(vec![0u8; 16]);
+    /// assert_eq!(buffer.location().line(), line);
+    /// ```
     pub fn location(&self) -> &'static Location<'static> {
         self.handle.location()
     }
 
     /// Gives up the handle and keeps a plain reference, valid for as long as the stack is
     /// borrowed; the entry stays registered.
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    /// use std::cell::Cell;
+    ///
+    /// let released = Cell::new(0);
+    /// let mut stack = ExitStack::new();
+    /// let count: &mut u32 = stack.guard(0, |n| released.set(n)).into_mut();
+    /// *count += 5;
+    /// stack.close().unwrap();
+    /// assert_eq!(released.get(), 5); // the teardown saw the value changed through the reference
+    /// ```
     pub fn into_mut(self) -> &'s mut T {
         // SAFETY: the value stays in place until the entry is popped, which needs the stack's
         // `&mut` and so cannot happen during `'s`; the handle is consumed, so this is the only
@@ -207,6 +269,21 @@ impl<'s, T> Entered<'s, T> {
     }
 
     /// Releases the value now (as the stack would), returning the release's error.
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    /// use std::cell::Cell;
+    ///
+    /// let closed = Cell::new(0);
+    /// let mut stack = ExitStack::new();
+    /// let lock = stack.guard("lock", |_| closed.set(closed.get() + 1));
+    /// lock.release().unwrap(); // released now, not at close
+    /// assert_eq!(closed.get(), 1);
+    /// stack.close().unwrap();
+    /// assert_eq!(closed.get(), 1); // and not again
+    /// let failing = stack.try_guard((), |()| Err("cannot release"));
+    /// assert_eq!(failing.release().unwrap_err().len(), 1);
+    /// ```
     pub fn release(self) -> Result<(), UnwindError> {
         self.handle.run()
     }

@@ -35,6 +35,24 @@ use std::sync::{Arc, RwLock};
 use crate::error::{CleanupError, UnwindError};
 
 /// Why an error is reported instead of returned.
+///
+/// ```
+/// use exitstack::report::{self, ReportReason};
+/// use exitstack::ExitStack;
+/// use std::sync::{Arc, Mutex};
+///
+/// let reasons = Arc::new(Mutex::new(Vec::new()));
+/// let sink = Arc::clone(&reasons);
+/// report::with_reporter(
+///     move |report: &report::Report<'_>| sink.lock().unwrap().push(report.reason()),
+///     || {
+///         let stack = ExitStack::new();
+///         stack.try_callback(|| Err("nobody to return this to"));
+///     }, // the stack is dropped here without close
+/// );
+/// assert_eq!(*reasons.lock().unwrap(), [ReportReason::Dropped]);
+/// assert_eq!(ReportReason::Dropped.to_string(), "exit stack dropped without close");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ReportReason {
@@ -63,6 +81,21 @@ impl fmt::Display for ReportReason {
 }
 
 /// One reported error and why it was reported.
+///
+/// ```
+/// use exitstack::{report, ExitStack};
+/// use std::sync::{Arc, Mutex};
+///
+/// let lines = Arc::new(Mutex::new(Vec::new()));
+/// let sink = Arc::clone(&lines);
+/// report::with_reporter(
+///     move |report: &report::Report<'_>| sink.lock().unwrap().push(report.to_string()),
+///     || drop(ExitStack::new().try_callback(|| Err("lost")).label("flush")),
+/// );
+/// let lines = lines.lock().unwrap();
+/// assert!(lines[0].starts_with("exitstack: exit stack dropped without close: cleanup `flush`"));
+/// assert!(lines[0].ends_with("failed: lost"));
+/// ```
 #[derive(Debug)]
 pub struct Report<'r> {
     reason: ReportReason,
@@ -71,11 +104,49 @@ pub struct Report<'r> {
 
 impl<'r> Report<'r> {
     /// Why the error could not be returned.
+    ///
+    /// ```
+    /// use exitstack::report::{self, ReportReason};
+    /// use exitstack::ExitStack;
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let reasons = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = Arc::clone(&reasons);
+    /// report::with_reporter(
+    ///     move |report: &report::Report<'_>| sink.lock().unwrap().push(report.reason()),
+    ///     || {
+    ///         let _ = std::panic::catch_unwind(|| {
+    ///             let stack = ExitStack::new();
+    ///             stack.try_callback(|| Err("pending when the panic resumes"));
+    ///             stack.callback(|| panic!("cleanup panics"));
+    ///             drop(stack); // not during a panic: the cleanup's panic is resumed
+    ///         });
+    ///     },
+    /// );
+    /// assert_eq!(*reasons.lock().unwrap(), [ReportReason::LostToPanic]);
+    /// ```
     pub fn reason(&self) -> ReportReason {
         self.reason
     }
 
     /// The error, with its label and registration site.
+    ///
+    /// ```
+    /// use exitstack::{report, ExitStack};
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let labels = Arc::new(Mutex::new(Vec::new()));
+    /// let sink = Arc::clone(&labels);
+    /// report::with_reporter(
+    ///     move |report: &report::Report<'_>| {
+    ///         let error = report.error();
+    ///         sink.lock().unwrap().push((error.label().map(str::to_owned), error.to_string()));
+    ///     },
+    ///     || drop(ExitStack::new().try_callback(|| Err("lost")).label("flush")),
+    /// );
+    /// let expected = (Some("flush".to_owned()), "cleanup `flush` failed: lost".to_owned());
+    /// assert_eq!(*labels.lock().unwrap(), [expected]);
+    /// ```
     pub fn error(&self) -> &'r CleanupError {
         self.error
     }
@@ -123,7 +194,29 @@ pub fn set_reporter(reporter: impl Fn(&Report<'_>) + Send + Sync + 'static) {
 /// Runs `body` with `reporter` receiving this thread's reports, then restores the previous one.
 /// Reports from other threads are unaffected.
 ///
-/// See the [module documentation](self) for an example.
+/// See also the [module documentation](self).
+///
+/// ```
+/// use exitstack::{report, ExitStack};
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+///
+/// let count = Arc::new(AtomicUsize::new(0));
+/// let sink = Arc::clone(&count);
+/// let value = report::with_reporter(
+///     move |_: &report::Report<'_>| {
+///         sink.fetch_add(1, Ordering::SeqCst);
+///     },
+///     || {
+///         let stack = ExitStack::new();
+///         stack.try_callback(|| Err("one"));
+///         stack.try_callback(|| Err("two"));
+///         "the body's value"
+///     },
+/// );
+/// assert_eq!(value, "the body's value");
+/// assert_eq!(count.load(Ordering::SeqCst), 2);
+/// ```
 pub fn with_reporter<R>(
     reporter: impl Fn(&Report<'_>) + Send + Sync + 'static,
     body: impl FnOnce() -> R,

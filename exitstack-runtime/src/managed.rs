@@ -111,26 +111,69 @@ pub struct RollbackError<E> {
 
 impl<E> RollbackError<E> {
     /// Pairs an acquisition error with the errors of the rollback it caused.
+    ///
+    /// ```
+    /// use exitstack::{CleanupError, RollbackError, UnwindError};
+    ///
+    /// let teardown = UnwindError::from_errors(vec![CleanupError::new("close failed")]);
+    /// let error = RollbackError::new("open failed", teardown);
+    /// assert_eq!(*error.error(), "open failed");
+    /// assert_eq!(error.teardown_errors().unwrap().len(), 1);
+    /// ```
     pub fn new(error: E, teardown: Option<UnwindError>) -> Self {
         RollbackError { error, teardown }
     }
 
     /// The error of the acquisition that failed.
+    ///
+    /// ```
+    /// use exitstack::RollbackError;
+    /// use std::io;
+    ///
+    /// let error = RollbackError::new(io::Error::from(io::ErrorKind::NotFound), None);
+    /// assert_eq!(error.error().kind(), io::ErrorKind::NotFound);
+    /// ```
     pub fn error(&self) -> &E {
         &self.error
     }
 
     /// The errors of tearing down what had been acquired, in teardown order.
+    ///
+    /// ```
+    /// use exitstack::{CleanupError, RollbackError, UnwindError};
+    ///
+    /// let failures = vec![CleanupError::new("second field"), CleanupError::new("first field")];
+    /// let error = RollbackError::new("third field failed", UnwindError::from_errors(failures));
+    /// let order: Vec<_> = error.teardown_errors().unwrap().iter().map(|e| e.to_string()).collect();
+    /// assert_eq!(order, ["cleanup failed: second field", "cleanup failed: first field"]);
+    /// ```
     pub fn teardown_errors(&self) -> Option<&UnwindError> {
         self.teardown.as_ref()
     }
 
     /// The acquisition error, dropping the teardown errors.
+    ///
+    /// ```
+    /// use exitstack::{CleanupError, RollbackError, UnwindError};
+    ///
+    /// let teardown = UnwindError::from_errors(vec![CleanupError::new("close failed")]);
+    /// let error: &str = RollbackError::new("open failed", teardown).into_error();
+    /// assert_eq!(error, "open failed");
+    /// ```
     pub fn into_error(self) -> E {
         self.error
     }
 
     /// Both parts.
+    ///
+    /// ```
+    /// use exitstack::{CleanupError, RollbackError, UnwindError};
+    ///
+    /// let teardown = UnwindError::from_errors(vec![CleanupError::new("close failed")]);
+    /// let (error, teardown) = RollbackError::new("open failed", teardown).into_parts();
+    /// assert_eq!(error, "open failed");
+    /// assert_eq!(teardown.unwrap().first().error().to_string(), "close failed");
+    /// ```
     pub fn into_parts(self) -> (E, Option<UnwindError>) {
         (self.error, self.teardown)
     }

@@ -4,7 +4,9 @@
 //! - `defer! { .. }`, `defer!(on_error { .. })`, `defer!(on_success { .. })`: a local guard;
 //! - `defer!(stack => { .. })`, `defer!(stack => on_error { .. })`,
 //!   `defer!(stack => on_success { .. })`, `defer!(stack => |err| { .. })`: a registration on
-//!   `stack`, whose value is the entry's handle.
+//!   `stack`, whose value is the entry's handle;
+//! - `defer!(stack => async { .. })`: an async cleanup on an `AsyncExitStack`, awaited by
+//!   `aclose` (the block becomes an `async move` block).
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
@@ -19,6 +21,8 @@ enum Kind {
     OnSuccess,
     /// `|err|`: runs with the pending error.
     WithError(syn::Pat),
+    /// `async { .. }` on a stack: `push_async_callback`.
+    Async,
 }
 
 struct Defer {
@@ -31,8 +35,8 @@ struct Defer {
 
 const FORMS: &str = "expected `defer! { .. }`, `defer!(on_error { .. })`, \
                      `defer!(on_success { .. })`, `defer!(stack => { .. })`, \
-                     `defer!(stack => on_error { .. })`, `defer!(stack => on_success { .. })` \
-                     or `defer!(stack => |err| { .. })`";
+                     `defer!(stack => on_error { .. })`, `defer!(stack => on_success { .. })`, \
+                     `defer!(stack => |err| { .. })` or `defer!(stack => async { .. })`";
 
 impl Parse for Defer {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
@@ -50,7 +54,16 @@ impl Parse for Defer {
         } else {
             None
         };
-        let kind = if input.peek(Token![|]) {
+        let kind = if input.peek(Token![async]) {
+            let keyword: Token![async] = input.parse()?;
+            if stack.is_none() {
+                return Err(syn::Error::new_spanned(
+                    keyword,
+                    "an async block needs a stack to await it: write `defer!(stack => async { .. })`",
+                ));
+            }
+            Kind::Async
+        } else if input.peek(Token![|]) {
             input.parse::<Token![|]>()?;
             let pat = syn::Pat::parse_single(input)?;
             input.parse::<Token![|]>()?;
@@ -136,6 +149,7 @@ fn expand_defer(defer: &Defer, private: &TokenStream) -> TokenStream {
             Kind::Always => quote!(#private::Defer::new),
             Kind::OnError => quote!(#private::DeferIf::on_panic),
             Kind::OnSuccess => quote!(#private::DeferIf::on_success),
+            Kind::Async => unreachable!("rejected while parsing"),
             Kind::WithError(pat) => {
                 return syn::Error::new_spanned(
                     pat,
@@ -155,6 +169,8 @@ fn expand_defer(defer: &Defer, private: &TokenStream) -> TokenStream {
         Kind::Always => quote!(callback),
         Kind::OnError => quote!(callback_on_error),
         Kind::OnSuccess => quote!(callback_on_success),
+        // The future owns what the block uses (`async move`), so it outlives the closure call.
+        Kind::Async => return quote!(#stack.push_async_callback(#capture || async move #body)),
         Kind::WithError(pat) => {
             let exit = Ident::new("exit", Span::mixed_site());
             return quote_spanned! {Span::call_site()=>

@@ -183,6 +183,28 @@ pub fn managed(args: TokenStream, input: TokenStream) -> TokenStream {
 /// );
 /// ```
 ///
+/// **Async**: on an [`AsyncExitStack`], `defer!(stack => async { .. })` registers the block as
+/// an async cleanup (`push_async_callback`), awaited in order by `aclose`; the block is an
+/// `async move` block, so it owns what it uses (capture references to share state).
+///
+/// ```
+/// use exitstack::{defer, AsyncExitStack};
+/// use std::sync::Mutex;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let log = Mutex::new(Vec::new());
+/// let log = &log;
+/// let mut stack = AsyncExitStack::new();
+/// defer!(stack => { log.lock().unwrap().push("sync, runs second"); });
+/// defer!(stack => async {
+///     std::future::ready(()).await;
+///     log.lock().unwrap().push("async, runs first");
+/// });
+/// stack.aclose().await.unwrap();
+/// assert_eq!(*log.lock().unwrap(), ["async, runs first", "sync, runs second"]);
+/// # });
+/// ```
+///
 /// Write `move` before any block (`defer!(stack => on_error move { .. })`) to move what it
 /// uses into the closure. The guard of the bare form is the macro's own local: user code
 /// cannot name it.
@@ -193,6 +215,7 @@ pub fn managed(args: TokenStream, input: TokenStream) -> TokenStream {
 /// [`Ending`]: ../exitstack/enum.Ending.html
 /// [`Ending::Panicked`]: ../exitstack/enum.Ending.html#variant.Panicked
 /// [`Handle`]: ../exitstack/struct.Handle.html
+/// [`AsyncExitStack`]: ../exitstack/struct.AsyncExitStack.html
 #[proc_macro]
 pub fn defer(input: TokenStream) -> TokenStream {
     defer::expand(input.into()).into()

@@ -133,6 +133,8 @@ pub async fn asynchronous() -> Result<(), AppError> {
 #[with_stack(stack)]
 pub async fn asynchronous_local() -> Result<(), AppError> {
     defer!(stack => { tick(1); });
+    defer!(stack => async { tick(1); });
+    defer!(stack => async move { tick(1); });
     Ok(())
 }
 

@@ -48,16 +48,51 @@ impl<'s, S: Threading> AsyncHandle<'s, S> {
     }
 
     /// Names the entry in error reports.
+    ///
+    /// ```
+    /// use exitstack::AsyncExitStack;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let mut stack = AsyncExitStack::new();
+    /// stack.try_push_async_callback(|| async { Err("refused") }).label("disconnect");
+    /// let errors = stack.aclose().await.unwrap_err();
+    /// assert_eq!(errors.first().label(), Some("disconnect"));
+    /// # });
+    /// ```
     pub fn label(self, label: impl Into<Cow<'static, str>>) -> Self {
         AsyncHandle::new(self.handle.label(label))
     }
 
     /// Where the entry was registered.
+    ///
+    /// ```
+    /// use exitstack::AsyncExitStack;
+    ///
+    /// let stack = AsyncExitStack::new();
+    /// let line = line!() + 1;
+    /// let handle = stack.push_async_callback(|| async {});
+    /// assert_eq!((handle.location().file(), handle.location().line()), (file!(), line));
+    /// # handle.cancel();
+    /// ```
     pub fn location(&self) -> &'static Location<'static> {
         self.handle.location()
     }
 
     /// Removes the entry without running it.
+    ///
+    /// ```
+    /// use exitstack::AsyncExitStack;
+    /// use std::cell::RefCell;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let log = RefCell::new(Vec::new());
+    /// let mut stack = AsyncExitStack::new();
+    /// stack.push_async_callback(|| async { log.borrow_mut().push("kept") });
+    /// stack.push_async_callback(|| async { log.borrow_mut().push("cancelled") }).cancel();
+    /// stack.aclose().await.unwrap();
+    /// assert_eq!(*log.borrow(), ["kept"]);
+    /// # });
+    /// ```
     pub fn cancel(self) {
         self.handle.cancel()
     }
@@ -173,6 +208,18 @@ impl<'s, T, S: Threading> AsyncEntered<'s, T, S> {
     }
 
     /// Names the entry in error reports.
+    ///
+    /// ```
+    /// use exitstack::AsyncExitStack;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let mut stack = AsyncExitStack::new();
+    /// let conn = stack.try_async_guard(7, |_| async { Err("peer gone") }).label("connection 7");
+    /// assert_eq!(*conn, 7);
+    /// let errors = stack.aclose().await.unwrap_err();
+    /// assert_eq!(errors.to_string(), "cleanup `connection 7` failed: peer gone");
+    /// # });
+    /// ```
     pub fn label(self, label: impl Into<Cow<'static, str>>) -> Self {
         AsyncEntered {
             entered: self.entered.label(label),
@@ -181,11 +228,32 @@ impl<'s, T, S: Threading> AsyncEntered<'s, T, S> {
     }
 
     /// Where the entry was registered.
+    ///
+    /// ```
+    /// use exitstack::AsyncExitStack;
+    ///
+    /// let stack = AsyncExitStack::new();
+    /// let line = line!() + 1;
+    /// let buffer = stack.async_guard(vec![0u8; 4], |_| async {});
+    /// assert_eq!(buffer.location().line(), line);
+    /// # buffer.cancel();
+    /// ```
     pub fn location(&self) -> &'static Location<'static> {
         self.entered.location()
     }
 
     /// Gives up the handle and keeps a plain reference, valid while the stack is borrowed.
+    ///
+    /// ```
+    /// use exitstack::AsyncExitStack;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let mut stack = AsyncExitStack::new();
+    /// let count: &mut u32 = stack.async_guard(0, |n| async move { assert_eq!(n, 3) }).into_mut();
+    /// *count += 3; // the teardown sees the change
+    /// stack.aclose().await.unwrap();
+    /// # });
+    /// ```
     pub fn into_mut(self) -> &'s mut T {
         self.entered.into_mut()
     }
@@ -204,6 +272,20 @@ impl<'s, T, S: Threading> AsyncEntered<'s, T, S> {
     }
 
     /// Releases the value now (as the stack would), returning the release's error.
+    ///
+    /// ```
+    /// use exitstack::AsyncExitStack;
+    /// use std::cell::Cell;
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let released = Cell::new(0);
+    /// let mut stack = AsyncExitStack::new();
+    /// let lock = stack.async_guard("lock", |_| async { released.set(released.get() + 1) });
+    /// lock.release().await.unwrap(); // released now, not at aclose
+    /// stack.aclose().await.unwrap();
+    /// assert_eq!(released.get(), 1); // and not again
+    /// # });
+    /// ```
     pub fn release(self) -> impl Future<Output = Result<(), UnwindError>> + 's {
         // SAFETY: the handle borrows the stack, so the entry has not been popped; it is an
         // async entry of a stack in mode `S`.

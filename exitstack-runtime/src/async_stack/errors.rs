@@ -25,11 +25,27 @@ pub struct TimedOut {
 
 impl TimedOut {
     /// The error for a cleanup cut off after `limit`.
+    ///
+    /// ```
+    /// use exitstack::{CleanupError, TimedOut};
+    /// use std::time::Duration;
+    ///
+    /// let error = CleanupError::new(TimedOut::new(Duration::from_secs(1)));
+    /// assert!(error.downcast_ref::<TimedOut>().is_some());
+    /// assert_eq!(error.error().to_string(), "async cleanup timed out after 1s");
+    /// ```
     pub fn new(limit: Duration) -> Self {
         TimedOut { limit }
     }
 
     /// The limit that was exceeded.
+    ///
+    /// ```
+    /// use exitstack::TimedOut;
+    /// use std::time::Duration;
+    ///
+    /// assert_eq!(TimedOut::new(Duration::from_millis(250)).limit(), Duration::from_millis(250));
+    /// ```
     pub fn limit(&self) -> Duration {
         self.limit
     }

@@ -60,6 +60,22 @@ impl<'a> AsyncExitStack<'a, Local> {
 }
 
 /// The future a [`scope_send`](AsyncExitStack::scope_send) body returns: boxed, and `Send`.
+///
+/// ```
+/// use exitstack::{SendAsyncExitStack, SendScopeFuture};
+///
+/// // A named body, for reuse: it borrows the stack for the future's lifetime `'s`.
+/// fn body<'s>(stack: &'s mut SendAsyncExitStack<'static>) -> SendScopeFuture<'s, u8, std::fmt::Error> {
+///     Box::pin(async move {
+///         stack.push_async_callback(|| async {});
+///         Ok(2)
+///     })
+/// }
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let outcome = SendAsyncExitStack::scope_send(body).await.unwrap();
+/// assert_eq!(outcome.completed(), Some(2));
+/// # });
+/// ```
 pub type SendScopeFuture<'s, T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 's>>;
 
 impl<'a> AsyncExitStack<'a, Sendable> {

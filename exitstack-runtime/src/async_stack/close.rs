@@ -291,6 +291,18 @@ fn drive<'a, S: Threading>(
 }
 
 /// The future of [`AsyncExitStack::aclose`]. Dropping it part-way loses nothing (see `aclose`).
+///
+/// ```
+/// use exitstack::{Aclose, AsyncExitStack, Local};
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let mut stack = AsyncExitStack::new();
+/// stack.try_push_async_callback(|| async { Err("refused") });
+/// let closing: Aclose<'_, '_, Local> = stack.aclose(); // nothing runs until awaited
+/// assert_eq!(closing.await.unwrap_err().len(), 1);
+/// assert!(stack.is_empty());
+/// # });
+/// ```
 #[must_use = "futures do nothing unless awaited"]
 pub struct Aclose<'s, 'a, S: Threading> {
     stack: &'s mut AsyncExitStack<'a, S>,

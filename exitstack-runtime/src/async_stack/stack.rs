@@ -389,8 +389,29 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     /// `exit` and returns a handle to the target. If `enter` fails, nothing is registered.
     ///
     /// The future borrows the stack while `enter` runs; in a task that must be `Send`, use
-    /// [`push_async_context`](Self::push_async_context) instead. See [`AsyncContext`] for an
-    /// example.
+    /// [`push_async_context`](Self::push_async_context) instead. See [`AsyncContext`] for a
+    /// context that succeeds; one that fails registers nothing:
+    ///
+    /// ```
+    /// use exitstack::{AsyncContext, AsyncExitStack, Exit, Flow};
+    /// use std::future::Future;
+    ///
+    /// struct Refused;
+    /// impl AsyncContext for Refused {
+    ///     type Target = ();
+    ///     type Error = std::fmt::Error;
+    ///     async fn enter(self) -> Result<(), std::fmt::Error> { Err(std::fmt::Error) }
+    ///     fn exit(_: (), _: &Exit<'_>) -> impl Future<Output = Result<Flow, std::fmt::Error>> + Send + use<> {
+    ///         async { unreachable!() }
+    ///     }
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let stack = AsyncExitStack::new();
+    /// assert!(stack.enter_async_context(Refused).await.is_err());
+    /// assert!(stack.is_empty());
+    /// # });
+    /// ```
     #[track_caller]
     pub fn enter_async_context<C>(
         &self,

@@ -429,7 +429,23 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// Enters a [`Context`]: runs its `enter` and, if that succeeds, registers its `exit` and
     /// returns a handle to the target. If `enter` fails, nothing is registered.
     ///
-    /// See [`Context`] for an example.
+    /// See [`Context`] for a context that succeeds; one that fails registers nothing:
+    ///
+    /// ```
+    /// use exitstack::{Context, Exit, ExitStack, Flow};
+    ///
+    /// struct Refused;
+    /// impl Context for Refused {
+    ///     type Target = ();
+    ///     type Error = std::fmt::Error;
+    ///     fn enter(self) -> Result<(), std::fmt::Error> { Err(std::fmt::Error) }
+    ///     fn exit(_: (), _: &Exit<'_>) -> Result<Flow, std::fmt::Error> { unreachable!() }
+    /// }
+    ///
+    /// let stack = ExitStack::new();
+    /// assert!(stack.enter_context(Refused).is_err());
+    /// assert!(stack.is_empty());
+    /// ```
     #[track_caller]
     pub fn enter_context<C>(&self, context: C) -> Result<Entered<'_, C::Target>, C::Error>
     where

@@ -48,6 +48,23 @@ pub trait Close {
     type Error: Into<BoxError>;
 
     /// Releases the resource.
+    ///
+    /// ```
+    /// use exitstack::{Close, ExitStack};
+    ///
+    /// struct Socket { flushed: bool }
+    /// impl Close for Socket {
+    ///     type Error = &'static str;
+    ///     fn close(self) -> Result<(), &'static str> {
+    ///         if self.flushed { Ok(()) } else { Err("unsent data") }
+    ///     }
+    /// }
+    ///
+    /// assert_eq!(Socket { flushed: false }.close(), Err("unsent data")); // called directly
+    /// let mut stack = ExitStack::new();
+    /// stack.enter_closing(Socket { flushed: false }).flushed = true; // fixed before release
+    /// assert!(stack.close().is_ok());
+    /// ```
     fn close(self) -> Result<(), Self::Error>;
 }
 
@@ -91,8 +108,48 @@ pub trait Context: Sized {
     type Error;
 
     /// Acquires the resource. On error nothing is registered.
+    ///
+    /// ```
+    /// use exitstack::{Context, Exit, ExitStack, Flow};
+    ///
+    /// struct Port(u16);
+    /// impl Context for Port {
+    ///     type Target = u16;
+    ///     type Error = String;
+    ///     fn enter(self) -> Result<u16, String> {
+    ///         if self.0 < 1024 { Err(format!("port {} is privileged", self.0)) } else { Ok(self.0) }
+    ///     }
+    ///     fn exit(_: u16, _: &Exit<'_>) -> Result<Flow, String> { Ok(Flow::Propagate) }
+    /// }
+    ///
+    /// let mut stack = ExitStack::new();
+    /// assert_eq!(*stack.enter_context(Port(8080)).unwrap(), 8080);
+    /// assert_eq!(stack.enter_context(Port(80)).unwrap_err(), "port 80 is privileged");
+    /// stack.close().unwrap();
+    /// ```
     fn enter(self) -> Result<Self::Target, Self::Error>;
 
     /// Releases the resource; may suppress the pending error by returning [`Flow::Suppress`].
+    ///
+    /// ```
+    /// use exitstack::{Context, Exit, ExitStack, Flow};
+    ///
+    /// /// Python's `contextlib.suppress`: swallows the pending error, if there is one.
+    /// struct Suppress;
+    /// impl Context for Suppress {
+    ///     type Target = ();
+    ///     type Error = std::convert::Infallible;
+    ///     fn enter(self) -> Result<(), Self::Error> { Ok(()) }
+    ///     fn exit((): (), exit: &Exit<'_>) -> Result<Flow, Self::Error> {
+    ///         Ok(Flow::suppress_if(exit.error().is_some()))
+    ///     }
+    /// }
+    ///
+    /// let outcome = ExitStack::scope(|stack| {
+    ///     stack.enter_context(Suppress).unwrap();
+    ///     Err::<(), _>(std::fmt::Error)
+    /// });
+    /// assert!(outcome.unwrap().is_suppressed());
+    /// ```
     fn exit(target: Self::Target, exit: &Exit<'_>) -> Result<Flow, Self::Error>;
 }

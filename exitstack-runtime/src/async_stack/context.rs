@@ -62,10 +62,58 @@ pub trait AsyncContext: Sized {
     type Error;
 
     /// Acquires the resource. On error nothing is registered.
+    ///
+    /// ```
+    /// use exitstack::{AsyncContext, AsyncExitStack, Exit, Flow};
+    /// use std::future::Future;
+    ///
+    /// struct Connect(&'static str);
+    /// impl AsyncContext for Connect {
+    ///     type Target = String;
+    ///     type Error = String;
+    ///     async fn enter(self) -> Result<String, String> {
+    ///         if self.0.is_empty() { Err("no address".into()) } else { Ok(format!("conn to {}", self.0)) }
+    ///     }
+    ///     fn exit(_: String, _: &Exit<'_>) -> impl Future<Output = Result<Flow, String>> + Send + use<> {
+    ///         async { Ok(Flow::Propagate) }
+    ///     }
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let mut stack = AsyncExitStack::new();
+    /// assert_eq!(*stack.enter_async_context(Connect("db")).await.unwrap(), "conn to db");
+    /// assert_eq!(stack.enter_async_context(Connect("")).await.unwrap_err(), "no address");
+    /// stack.aclose().await.unwrap();
+    /// # });
+    /// ```
     fn enter(self) -> impl Future<Output = Result<Self::Target, Self::Error>>;
 
     /// Releases the resource. Look at `exit` now; the returned future runs when the stack's
     /// `aclose` reaches this entry and may suppress the pending error with [`Flow::Suppress`].
+    ///
+    /// ```
+    /// use exitstack::{AsyncContext, AsyncExitStack, Exit, Flow};
+    /// use std::future::Future;
+    ///
+    /// /// Suppresses a pending error after an async rollback.
+    /// struct Rollback;
+    /// impl AsyncContext for Rollback {
+    ///     type Target = ();
+    ///     type Error = std::convert::Infallible;
+    ///     async fn enter(self) -> Result<(), Self::Error> { Ok(()) }
+    ///     fn exit((): (), exit: &Exit<'_>) -> impl Future<Output = Result<Flow, Self::Error>> + Send + use<> {
+    ///         let failed = exit.error().is_some(); // read now, before the future
+    ///         async move { Ok(Flow::suppress_if(failed)) }
+    ///     }
+    /// }
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let mut stack = AsyncExitStack::new();
+    /// stack.enter_async_context(Rollback).await.unwrap();
+    /// stack.try_push_async_callback(|| async { Err("commit failed") });
+    /// assert!(stack.aclose().await.is_ok()); // suppressed by the context's exit
+    /// # });
+    /// ```
     fn exit(
         target: Self::Target,
         exit: &Exit<'_>,

@@ -250,7 +250,26 @@ pub fn defer(input: TokenStream) -> TokenStream {
 /// assert_eq!(receiver.recv().unwrap(), "closed");
 /// ```
 ///
+/// **Async**: `stack_callback!(stack, async f, args..)` on an [`AsyncExitStack`] registers the
+/// call of an async function (Python's `push_async_callback(f, *args)`); `aclose` awaits it.
+///
+/// ```
+/// use exitstack::{stack_callback, AsyncExitStack};
+///
+/// async fn release(name: String) -> Result<(), String> {
+///     Err(format!("{name}: already released"))
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let mut stack = AsyncExitStack::new();
+/// stack_callback!(stack, async release, String::from("lease-7"));
+/// let errors = stack.aclose().await.unwrap_err();
+/// assert_eq!(errors.first().error().to_string(), "lease-7: already released");
+/// # });
+/// ```
+///
 /// [`Handle`]: ../exitstack/struct.Handle.html
+/// [`AsyncExitStack`]: ../exitstack/struct.AsyncExitStack.html
 #[proc_macro]
 pub fn stack_callback(input: TokenStream) -> TokenStream {
     stack_callback::expand(input.into()).into()

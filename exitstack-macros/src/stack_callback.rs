@@ -1,5 +1,7 @@
 //! `stack_callback!(stack, f, args..)`: evaluate `f` (or a method's receiver) and the arguments
 //! now, register the call for later (Python's `ExitStack.callback(f, *args)`).
+//! `stack_callback!(stack, async f, args..)` does the same for an async function on an
+//! `AsyncExitStack` (Python's `push_async_callback(f, *args)`): `aclose` awaits the call.
 
 use proc_macro2::{Delimiter, Group, Span, TokenStream};
 use quote::{quote, quote_spanned, ToTokens};
@@ -15,6 +17,7 @@ struct StackCallback {
     stack: Expr,
     function: Expr,
     args: Vec<Expr>,
+    asynchronous: bool,
 }
 
 impl Parse for StackCallback {
@@ -32,6 +35,7 @@ impl Parse for StackCallback {
             ));
         }
         input.parse::<Token![,]>()?;
+        let asynchronous = input.parse::<Option<Token![async]>>()?.is_some();
         let rest = Punctuated::<Expr, Token![,]>::parse_terminated(input)?;
         let mut rest = rest.into_iter();
         let Some(function) = rest.next() else {
@@ -42,6 +46,7 @@ impl Parse for StackCallback {
             stack,
             function,
             args: rest.collect(),
+            asynchronous,
         })
     }
 }
@@ -86,11 +91,16 @@ fn expand_call(call: &StackCallback, private: &TokenStream) -> TokenStream {
     };
     // Spanned on the function, so a wrong return type is reported there.
     let into_result = respan(quote!(#private::CloserOutput::into_result), span);
+    let register = if call.asynchronous {
+        quote!(#stack.try_push_async_callback(move || async move { #into_result(#invoke.await) }))
+    } else {
+        quote!(#stack.try_callback(move || #into_result(#invoke)))
+    };
     quote! {
         {
             #bind
             #(let #args = #values;)*
-            #stack.try_callback(move || #into_result(#invoke))
+            #register
         }
     }
 }

@@ -1,8 +1,9 @@
-//! `defer!(stack => async { .. })`: an async cleanup on an `AsyncExitStack`, in one LIFO order
-//! with the sync ones, awaited by `aclose`, reported (not run) when the stack is dropped.
+//! `defer!(stack => async { .. })` and `stack_callback!(stack, async f, args..)`: async cleanups
+//! on an `AsyncExitStack`, in one LIFO order with the sync ones, awaited by `aclose`, reported
+//! (not run) when the stack is dropped.
 
 use exitstack::report::ReportReason;
-use exitstack::{defer, AsyncExitStack};
+use exitstack::{defer, stack_callback, AsyncExitStack};
 use exitstack_tests::{capture_reports, Log};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -48,4 +49,32 @@ fn an_async_deferred_block_of_a_dropped_stack_is_reported_not_run() {
     assert!(log.entries().is_empty());
     assert_eq!(reports.len(), 1, "{reports:?}");
     assert_eq!(reports[0].reason, ReportReason::AsyncNotRun);
+}
+
+async fn close_connection(log: Log, id: u32) -> Result<(), String> {
+    tokio::task::yield_now().await;
+    log.push(format!("closed connection {id}"));
+    if id == 2 {
+        return Err(format!("connection {id} reset"));
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stack_callback_async_evaluates_arguments_now_and_awaits_the_call_later() {
+    let log = Log::new();
+    let mut stack = AsyncExitStack::new();
+    let mut id = 1;
+    stack_callback!(stack, async close_connection, log.clone(), id);
+    id += 1; // evaluated at registration: the first call still gets 1
+    stack_callback!(stack, async close_connection, log.clone(), id).label("second");
+    stack_callback!(stack, |n: u32| log.push(format!("sync {n}")), 3);
+    let errors = stack.aclose().await.unwrap_err();
+    assert_eq!(
+        log.entries(),
+        ["sync 3", "closed connection 2", "closed connection 1"]
+    );
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors.first().label(), Some("second"));
+    assert_eq!(errors.first().error().to_string(), "connection 2 reset");
 }

@@ -135,7 +135,13 @@ pub async fn asynchronous_local() -> Result<(), AppError> {
     defer!(stack => { tick(1); });
     defer!(stack => async { tick(1); });
     defer!(stack => async move { tick(1); });
+    stack_callback!(stack, async tick_later, 1);
     Ok(())
+}
+
+/// An async cleanup for `stack_callback!(stack, async f, ..)`.
+async fn tick_later(n: usize) {
+    tick(n);
 }
 
 /// A method.

@@ -8,6 +8,16 @@ use std::fmt;
 use std::panic::Location;
 
 /// A boxed error as cleanups return it: any `std::error::Error` that may cross threads.
+///
+/// ```
+/// use exitstack::{BoxError, ExitStack};
+///
+/// let mut stack = ExitStack::new();
+/// // Cleanups returning different error types can share one signature.
+/// stack.try_callback(|| -> Result<(), BoxError> { Err("a message".into()) });
+/// stack.try_callback(|| -> Result<(), BoxError> { Err(Box::new(std::fmt::Error)) });
+/// assert_eq!(stack.close().unwrap_err().len(), 2);
+/// ```
 pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
 
 /// One cleanup that failed: its error, its label and the place it was registered.
@@ -231,6 +241,30 @@ impl Error for CleanupError {
 
 /// The message of a cleanup that panicked, kept as an error when the panic could not be
 /// resumed (the stack was dropped during another panic).
+///
+/// # Examples
+///
+/// ```
+/// use exitstack::{report, ExitStack, PanicError};
+/// use std::sync::{Arc, Mutex};
+///
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let sink = Arc::clone(&seen);
+/// report::with_reporter(
+///     move |report: &report::Report<'_>| {
+///         let panic: &PanicError = report.error().downcast_ref().unwrap();
+///         sink.lock().unwrap().push(panic.to_string());
+///     },
+///     || {
+///         let _ = std::panic::catch_unwind(|| {
+///             let stack = ExitStack::new();
+///             stack.callback(|| panic!("second panic"));
+///             panic!("first panic"); // the stack drops, its cleanup panics: caught, reported
+///         });
+///     },
+/// );
+/// assert_eq!(*seen.lock().unwrap(), ["panicked: second panic"]);
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PanicError {
     message: String,

@@ -14,22 +14,13 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
-use exitstack::{AsyncExitStack, Outcome, UnwindError};
-use faults_support::{assert_reported_once, faults, observe, quiet_injected_panics};
+use exitstack::{AsyncExitStack, Outcome};
+use faults_support::{assert_reported_once, errors, faults, observe, quiet_injected_panics};
 use faults_support::{Created, Injector};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 const CONNECTIONS: usize = 4;
-
-fn errors(result: Result<(), UnwindError>) -> Vec<String> {
-    result
-        .err()
-        .into_iter()
-        .flatten()
-        .map(|e| e.to_string())
-        .collect()
-}
 
 /// Opens the listener and the connections; on any failure the scope closes (awaits the
 /// teardown of) what was opened, and returns the errors; on success the caller owns them.

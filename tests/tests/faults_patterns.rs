@@ -15,21 +15,12 @@ use std::io;
 use std::path::Path;
 use std::rc::Rc;
 
-use exitstack::{Close, ExitStack, Flow, Outcome, UnwindError};
-use faults_support::{assert_reported_once, faults, leaked_by_rustc, observe};
+use exitstack::{Close, ExitStack, Flow, Outcome};
+use faults_support::{assert_reported_once, errors, faults, leaked_by_rustc, observe};
 use faults_support::{quiet_injected_panics, raw};
 use faults_support::{Created, Fault, Injector, Produced};
 
 const FILES: usize = 4;
-
-fn errors(result: Result<(), UnwindError>) -> Vec<String> {
-    result
-        .err()
-        .into_iter()
-        .flatten()
-        .map(|e| e.to_string())
-        .collect()
-}
 
 /// A `?` error travelling through a dropped stack whose cleanup panics is dropped with the
 /// panic (Rust drops the value being returned while unwinding): the one fault that may be lost.

@@ -12,7 +12,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use exitstack::report;
+use exitstack::{report, UnwindError};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Fault {
@@ -104,6 +104,16 @@ impl Created {
             "server thread left"
         );
     }
+}
+
+/// The errors of an unwind's result, as text (empty when it succeeded).
+pub fn errors(result: Result<(), UnwindError>) -> Vec<String> {
+    result
+        .err()
+        .into_iter()
+        .flatten()
+        .map(|e| e.to_string())
+        .collect()
 }
 
 pub fn raw(fd: &impl std::os::fd::AsRawFd) -> i32 {

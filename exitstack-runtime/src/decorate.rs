@@ -8,7 +8,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crate::error::{BoxError, CleanupError, UnwindError};
 use crate::report::{self, ReportReason};
-use crate::scope::{BodyEnd, Outcome, ScopeResult};
+use crate::scope::{scope_result, BodyEnd, Outcome, ScopeResult};
 use crate::stack::ExitStack;
 
 /// A return type that is a `Result`: its parts, and how cleanup errors become its error.
@@ -106,25 +106,19 @@ where
         error,
         panic: payload,
     } = end;
-    let cleanup = {
+    let (suppressed, cleanup) = {
         let mut unwind = stack.unwind_for_scope(ending);
         unwind.scope_error = error.as_ref().and_then(&view);
         unwind.panic = payload;
         unwind.run_all();
-        unwind.finish().err()
+        let suppressed = unwind.scope_suppressed;
+        (suppressed, unwind.finish().err())
     };
     drop(stack);
-    R::from_result(match (value, error, cleanup) {
-        (Some(value), _, None) => Ok(value),
-        (_, Some(error), cleanup) => {
-            for lost in cleanup.into_iter().flatten() {
-                report::deliver(ReportReason::Dropped, &lost);
-            }
-            Err(error)
-        }
-        (_, None, Some(cleanup)) => Err(convert(cleanup)),
-        (None, None, None) => unreachable!("a body either returns or panics"),
-    })
+    R::from_result(from_scope(
+        scope_result(value, error, suppressed, cleanup),
+        convert,
+    ))
 }
 
 /// The failure of a context given to `#[with_stack(context = ..)]` whose `enter` failed, as a
@@ -180,9 +174,9 @@ pub fn context_failed(error: impl Into<BoxError>) -> ! {
     panic!("`with_stack` context failed to enter: {}", error.into())
 }
 
-/// The result of an async decorated function from its scope's result: the body's value, the
-/// body's error (even if suppressed; cleanup errors after it are reported), or the cleanup
-/// errors as the function's error.
+/// The result of a decorated function (sync or async) from its scope's result: the body's
+/// value, the body's error (even if suppressed; cleanup errors after it are reported), or the
+/// cleanup errors as the function's error.
 pub fn from_scope<T, E>(
     result: ScopeResult<T, E>,
     convert: impl FnOnce(UnwindError) -> E,
@@ -190,16 +184,20 @@ pub fn from_scope<T, E>(
     match result {
         Ok(Outcome::Completed(value)) => Ok(value),
         Ok(Outcome::Suppressed(error)) => Err(error),
-        Err(error) => match error.into_parts() {
-            (Some(error), _, cleanup) => {
-                for lost in cleanup.into_iter().flatten() {
-                    report::deliver(ReportReason::Dropped, &lost);
+        Err(error) => {
+            let (body, suppressed, cleanup) = error.into_parts();
+            // The body's error, suppressed or not, is the function's; cleanup errors after it
+            // have no room in the return value and are reported.
+            match body.or(suppressed) {
+                Some(error) => {
+                    for lost in cleanup.into_iter().flatten() {
+                        report::deliver(ReportReason::Dropped, &lost);
+                    }
+                    Err(error)
                 }
-                Err(error)
+                None => Err(convert(cleanup.expect("a failed scope has an error"))),
             }
-            (None, _, Some(cleanup)) => Err(convert(cleanup)),
-            (None, suppressed, None) => Err(suppressed.expect("a failed scope has an error")),
-        },
+        }
     }
 }
 

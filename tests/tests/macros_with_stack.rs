@@ -222,3 +222,22 @@ fn io_result_functions_get_cleanup_errors_as_io_errors() {
     assert_eq!(cleanup.first().error().to_string(), "broken pipe");
     assert_eq!(taken(), ["io saw broken pipe"]);
 }
+
+/// A handler suppresses the returned error, then an older cleanup fails.
+#[with_stack(stack)]
+fn suppressed_then_cleanup_fails() -> Result<u32, AppError> {
+    stack.try_callback(|| Err("flush failed"));
+    stack.push_exit(|exit| Flow::suppress_if(exit.is_scope_error()));
+    Err(AppError::Body("handled"))
+}
+
+#[test]
+fn a_suppressed_error_is_still_returned_and_later_cleanup_errors_are_reported() {
+    let (result, reports) = exitstack_tests::capture_reports(suppressed_then_cleanup_fails);
+    assert!(
+        matches!(result, Err(AppError::Body("handled"))),
+        "{result:?}"
+    );
+    let messages: Vec<&str> = reports.iter().map(|r| r.message.as_str()).collect();
+    assert_eq!(messages, ["flush failed"]);
+}

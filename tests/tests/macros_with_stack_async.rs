@@ -71,3 +71,24 @@ async fn send_form_runs_in_a_spawned_task_and_returns_cleanup_errors() {
     let error = tokio::spawn(in_a_task()).await.unwrap().unwrap_err();
     assert_eq!(error.0, "cleanup: cleanup failed: async cleanup failed");
 }
+
+/// A handler suppresses the returned error, then an older cleanup fails.
+#[with_stack(stack)]
+async fn suppressed_then_cleanup_fails() -> Result<u32, Error> {
+    stack.try_callback(|| Err("flush failed"));
+    stack.push_exit(|exit| exitstack::Flow::suppress_if(exit.is_scope_error()));
+    tokio::task::yield_now().await;
+    Err(Error("handled".to_owned()))
+}
+
+#[test]
+fn a_suppressed_error_is_still_returned_and_later_cleanup_errors_are_reported() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let (result, reports) =
+        exitstack_tests::capture_reports(|| runtime.block_on(suppressed_then_cleanup_fails()));
+    assert_eq!(result.unwrap_err().0, "handled");
+    let messages: Vec<&str> = reports.iter().map(|r| r.message.as_str()).collect();
+    assert_eq!(messages, ["flush failed"]);
+}

@@ -8,9 +8,12 @@
 //! written beside them, and a chunk is never reallocated.
 
 use std::alloc::{self, Layout};
+use std::cell::UnsafeCell;
 use std::mem::{align_of, size_of};
+use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 
+use crate::exit::Ending;
 use crate::site::Site;
 use crate::unwind::{Step, Unwind};
 
@@ -324,11 +327,17 @@ impl Arena {
         }
     }
 
-    /// Drops every body without running it, newest first.
-    pub(crate) fn discard_all(&mut self) {
+    /// Drops every body without running it, newest first. A drop that panics does not stop the
+    /// others (as for a `Vec`): its panic goes to `unwind`, which keeps the first to resume and
+    /// reports the rest.
+    fn discard_all(&mut self, unwind: &mut Unwind<'_>) {
         while let Some(popped) = self.pop() {
+            let (discard, body) = (popped.vtable.discard, popped.body);
             // SAFETY: the entry was just popped, so its body is ours to drop exactly once.
-            unsafe { (popped.vtable.discard)(popped.body) };
+            let dropped = panic::catch_unwind(AssertUnwindSafe(|| unsafe { discard(body) }));
+            if let Err(payload) = dropped {
+                unwind.record_panic(payload, popped.site);
+            }
         }
     }
 }
@@ -354,15 +363,20 @@ impl Drop for Arena {
             return;
         }
         let _ = DISCARDING.try_with(|queue| *queue.borrow_mut() = Some(Vec::new()));
-        let _done = StopDiscarding;
-        self.discard_all();
+        // Panics of the bodies' drops follow the unwind rules: the first is resumed once all are
+        // dropped (or reported, if the thread is already panicking), the rest are reported.
+        let no_arena = UnsafeCell::new(Arena::default());
+        let mut unwind = Unwind::new(Ending::Abandoned, &no_arena, std::ptr::null());
+        self.discard_all(&mut unwind);
         while let Some(mut nested) = DISCARDING
             .try_with(|queue| queue.borrow_mut().as_mut().and_then(Vec::pop))
             .ok()
             .flatten()
         {
-            nested.discard_all(); // queues the arenas nested in it; `nested` drops empty
+            nested.discard_all(&mut unwind); // queues the arenas nested in it; `nested` drops empty
         }
+        let _ = DISCARDING.try_with(|queue| queue.borrow_mut().take());
+        let _ = unwind.finish(); // no errors: only a panic to resume
     }
 }
 
@@ -370,15 +384,4 @@ thread_local! {
     /// Arenas handed over by drops nested in the outermost arena drop on this thread.
     static DISCARDING: std::cell::RefCell<Option<Vec<Arena>>> =
         const { std::cell::RefCell::new(None) };
-}
-
-/// Ends the outermost discard, also when a dropped body panicked: what is still queued then is
-/// dropped the ordinary way, once the queue is closed.
-struct StopDiscarding;
-
-impl Drop for StopDiscarding {
-    fn drop(&mut self) {
-        let left = DISCARDING.try_with(|queue| queue.borrow_mut().take());
-        drop(left);
-    }
 }

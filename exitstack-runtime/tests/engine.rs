@@ -232,3 +232,30 @@ fn dropping_a_stack_with_tombstones_and_values_frees_everything() {
     }
     assert_eq!(drops.get(), 101);
 }
+
+/// Panics when dropped.
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("drop failed");
+    }
+}
+
+#[test]
+fn a_panicking_drop_in_a_cancelled_nested_stack_does_not_leak_the_others() {
+    let drops = Cell::new(0);
+    let outer = ExitStack::new();
+    let inner = ExitStack::new();
+    inner.enter(DropCounter(&drops));
+    inner.enter(PanicOnDrop);
+    inner.enter(DropCounter(&drops));
+    let handle = outer.push_stack(inner);
+    let cancelled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle.cancel()));
+    assert!(cancelled.is_err(), "the drop's panic reaches the caller");
+    assert_eq!(
+        drops.get(),
+        2,
+        "the values around the panicking one are dropped too"
+    );
+}

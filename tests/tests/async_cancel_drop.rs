@@ -194,10 +194,16 @@ async fn time_limit_cancels_a_slow_entry_and_the_rest_run() {
 async fn time_limit_does_not_touch_fast_entries() {
     let mut stack =
         AsyncExitStack::new().with_time_limit(Duration::from_secs(5), tokio::time::sleep);
+    let ran = Arc::new(AtomicUsize::new(0));
     for _ in 0..100 {
-        stack.push_async_callback(tokio::task::yield_now);
+        let ran = Arc::clone(&ran);
+        stack.push_async_callback(move || async move {
+            tokio::task::yield_now().await;
+            ran.fetch_add(1, Ordering::SeqCst);
+        });
     }
     stack.aclose().await.unwrap();
+    assert_eq!(ran.load(Ordering::SeqCst), 100, "every fast entry ran to completion");
 }
 
 struct DropCounter(Arc<AtomicUsize>);

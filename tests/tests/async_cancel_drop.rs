@@ -203,7 +203,11 @@ async fn time_limit_does_not_touch_fast_entries() {
         });
     }
     stack.aclose().await.unwrap();
-    assert_eq!(ran.load(Ordering::SeqCst), 100, "every fast entry ran to completion");
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        100,
+        "every fast entry ran to completion"
+    );
 }
 
 struct DropCounter(Arc<AtomicUsize>);

@@ -15,7 +15,9 @@ use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
 use exitstack::{AsyncExitStack, Outcome};
-use faults_support::{assert_reported_once, errors, faults, observe, quiet_injected_panics};
+use faults_support::{
+    assert_reported_once, errors, faults, observe, quiet_injected_panics, scope_failure,
+};
 use faults_support::{Created, Injector};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -73,14 +75,7 @@ fn p13_async_pool_under_every_fault() {
                     match open_pool(&inject, &created).await {
                         Ok(Outcome::Completed(mut pool)) => errors(pool.aclose().await),
                         Ok(Outcome::Suppressed(error)) => panic!("nothing suppresses: {error}"),
-                        Err(error) => {
-                            let (body, _, cleanup) = error.into_parts();
-                            let cleanup = cleanup.into_iter().flatten().map(|e| e.to_string());
-                            body.map(|e| e.to_string())
-                                .into_iter()
-                                .chain(cleanup)
-                                .collect()
-                        }
+                        Err(error) => scope_failure(error),
                     }
                 })
             });

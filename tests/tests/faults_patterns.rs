@@ -16,7 +16,9 @@ use std::path::Path;
 use std::rc::Rc;
 
 use exitstack::{Close, ExitStack, Flow, Outcome};
-use faults_support::{assert_reported_once, errors, faults, leaked_by_rustc, observe};
+use faults_support::{
+    assert_reported_once, errors, faults, leaked_by_rustc, observe, scope_failure,
+};
 use faults_support::{quiet_injected_panics, raw};
 use faults_support::{Created, Fault, Injector, Produced};
 
@@ -140,14 +142,7 @@ fn p5_temporary_directories_under_every_fault() {
                     Vec::new()
                 }
                 Ok(Outcome::Suppressed(error)) => panic!("nothing suppresses: {error}"),
-                Err(error) => {
-                    let (body, _, cleanup) = error.into_parts();
-                    let cleanup = cleanup.into_iter().flatten().map(|e| e.to_string());
-                    body.map(|e| e.to_string())
-                        .into_iter()
-                        .chain(cleanup)
-                        .collect()
-                }
+                Err(error) => scope_failure(error),
             }
         });
         created.assert_all_released();
@@ -224,14 +219,7 @@ fn p9_transaction_rolls_back_under_every_fault() {
         let produced = observe(|| match insert_rows(&db, &inject) {
             Ok(Outcome::Completed(())) => Vec::new(),
             Ok(Outcome::Suppressed(error)) => panic!("nothing suppresses: {error}"),
-            Err(error) => {
-                let (body, _, cleanup) = error.into_parts();
-                let cleanup = cleanup.into_iter().flatten().map(|e| e.to_string());
-                body.map(|e| e.to_string())
-                    .into_iter()
-                    .chain(cleanup)
-                    .collect()
-            }
+            Err(error) => scope_failure(error),
         });
         assert_eq!(open_on(dir.path()), 0, "the database is still open");
         let rows: i64 = rusqlite::Connection::open(&db)

@@ -12,7 +12,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use exitstack::{report, UnwindError};
+use exitstack::{report, ScopeError, UnwindError};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Fault {
@@ -113,6 +113,16 @@ pub fn errors(result: Result<(), UnwindError>) -> Vec<String> {
         .into_iter()
         .flatten()
         .map(|e| e.to_string())
+        .collect()
+}
+
+/// The errors of a failed scope, as text: the body's error first, then each cleanup error.
+pub fn scope_failure<E: std::fmt::Display>(error: ScopeError<E>) -> Vec<String> {
+    let (body, _, cleanup) = error.into_parts();
+    let cleanup = cleanup.into_iter().flatten().map(|e| e.to_string());
+    body.map(|e| e.to_string())
+        .into_iter()
+        .chain(cleanup)
         .collect()
 }
 

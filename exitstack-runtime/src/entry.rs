@@ -18,8 +18,9 @@ pub(crate) trait Body: Sized {
     fn run(self, unwind: &mut Unwind<'_>) -> Step;
 }
 
-/// A body that owns a value the user can reach through an [`Entered`](crate::Entered) handle.
-pub(crate) trait Holds: Body {
+/// A body that owns a value the user can reach through an [`Entered`](crate::Entered) handle
+/// (sync or async: holding a value is independent of how the body runs).
+pub(crate) trait Holds {
     type Value;
     /// Where the value lives inside the body.
     ///
@@ -27,6 +28,27 @@ pub(crate) trait Holds: Body {
     unsafe fn value(this: *mut Self) -> *mut Self::Value;
     /// Takes the value back, dropping the rest of the body without running it.
     fn into_value(self) -> Self::Value;
+}
+
+/// How one family of bodies (sync, or async on a stack of given `'a` and mode) is stored: the
+/// vtable of a body `B` kept inline, and of `B` boxed when it does not fit.
+///
+/// # Safety
+///
+/// `INLINE` must describe `B` and `BOXED` must describe `Boxed<B>` (their `words` and functions
+/// are for exactly those types).
+pub(crate) unsafe trait Storage<B> {
+    const INLINE: &'static VTable;
+    const BOXED: &'static VTable;
+}
+
+/// The storage of sync bodies.
+pub(crate) enum SyncStorage {}
+
+// SAFETY: `VTableOf<X>::VTABLE` is built from `X`'s own size and functions.
+unsafe impl<B: Body> Storage<B> for SyncStorage {
+    const INLINE: &'static VTable = VTableOf::<B>::VTABLE;
+    const BOXED: &'static VTable = VTableOf::<Boxed<B>>::VTABLE;
 }
 
 /// The vtable of body type `B`, as a per-type constant.
@@ -50,7 +72,7 @@ unsafe fn run_body<B: Body>(slot: *mut Word, unwind: &mut Unwind<'_>) -> Step {
 }
 
 /// Safety: as for `run_body`.
-unsafe fn discard_body<B>(slot: *mut Word) {
+pub(crate) unsafe fn discard_body<B>(slot: *mut Word) {
     // SAFETY: per the contract, the `B` is dropped exactly once.
     unsafe { slot.cast::<B>().drop_in_place() }
 }
@@ -64,23 +86,24 @@ impl<B> Boxed<B> {
         Boxed(NonNull::from(Box::leak(Box::new(body))))
     }
 
-    fn into_box(self) -> Box<B> {
+    /// The body, moved back off the heap.
+    pub(crate) fn into_inner(self) -> B {
         let this = std::mem::ManuallyDrop::new(self);
         // SAFETY: the pointer came from `Box::leak` and `this` will not free it again.
-        unsafe { Box::from_raw(this.0.as_ptr()) }
+        *unsafe { Box::from_raw(this.0.as_ptr()) }
     }
 }
 
 impl<B> Drop for Boxed<B> {
     fn drop(&mut self) {
-        // SAFETY: the pointer came from `Box::leak`; `into_box` skips this drop.
+        // SAFETY: the pointer came from `Box::leak`; `into_inner` skips this drop.
         drop(unsafe { Box::from_raw(self.0.as_ptr()) });
     }
 }
 
 impl<B: Body> Body for Boxed<B> {
     fn run(self, unwind: &mut Unwind<'_>) -> Step {
-        (*self.into_box()).run(unwind)
+        self.into_inner().run(unwind)
     }
 }
 
@@ -91,7 +114,7 @@ impl<B: Holds> Holds for Boxed<B> {
         unsafe { B::value((*this).0.as_ptr()) }
     }
     fn into_value(self) -> B::Value {
-        (*self.into_box()).into_value()
+        self.into_inner().into_value()
     }
 }
 
@@ -157,7 +180,7 @@ pub(crate) struct ExitHandler<F>(pub(crate) F);
 
 impl<F: FnOnce(&Exit<'_>) -> Flow> Body for ExitHandler<F> {
     fn run(self, unwind: &mut Unwind<'_>) -> Step {
-        flow_step((self.0)(&unwind.exit()))
+        (self.0)(&unwind.exit()).into()
     }
 }
 
@@ -171,7 +194,7 @@ where
 {
     fn run(self, unwind: &mut Unwind<'_>) -> Step {
         match (self.0)(&unwind.exit()) {
-            Ok(flow) => flow_step(flow),
+            Ok(flow) => flow.into(),
             Err(error) => Step::Failed(error.into()),
         }
     }
@@ -233,11 +256,7 @@ where
     }
 }
 
-impl<T, F, E> Holds for Guard<T, F>
-where
-    F: FnOnce(T) -> Result<(), E>,
-    E: Into<BoxError>,
-{
+impl<T, F> Holds for Guard<T, F> {
     type Value = T;
     unsafe fn value(this: *mut Self) -> *mut T {
         // SAFETY: `this` is live; taking a field's address reads nothing.
@@ -259,7 +278,7 @@ where
 {
     fn run(self, unwind: &mut Unwind<'_>) -> Step {
         match C::exit(self.target, &unwind.exit()) {
-            Ok(flow) => flow_step(flow),
+            Ok(flow) => flow.into(),
             Err(error) => Step::Failed(error.into()),
         }
     }
@@ -290,13 +309,6 @@ impl Body for Nested {
         // by value), so extending the chunk list disturbs nothing.
         unsafe { (*unwind.arena.get()).splice(self.0) };
         Step::Done
-    }
-}
-
-fn flow_step(flow: Flow) -> Step {
-    match flow {
-        Flow::Propagate => Step::Done,
-        Flow::Suppress => Step::Suppress,
     }
 }
 

@@ -279,11 +279,21 @@ impl Running<'_> {
 /// Runs a teardown: `release` releases each field on the [`Running`] it is given, in teardown
 /// order; returns every error, in that order. A closer's panic is resumed once all have run.
 pub fn teardown(release: impl FnOnce(&mut Running<'_>)) -> Result<(), UnwindError> {
+    run_teardown(Ending::Closed, None, release)
+}
+
+/// A teardown with the given ending and, for a rollback after a panic, that panic pending.
+fn run_teardown(
+    ending: Ending,
+    panic: Option<Box<dyn std::any::Any + Send>>,
+    release: impl FnOnce(&mut Running<'_>),
+) -> Result<(), UnwindError> {
     // The unwind state wants the arena of the stack it unwinds: an empty one, never used.
     let arena = UnsafeCell::new(Arena::default());
     let mut running = Running {
-        unwind: Unwind::new(Ending::Closed, &arena, std::ptr::null()),
+        unwind: Unwind::new(ending, &arena, std::ptr::null()),
     };
+    running.unwind.panic = panic;
     release(&mut running);
     running.unwind.finish()
 }
@@ -311,12 +321,6 @@ pub fn rollback_panicked(
     payload: Box<dyn std::any::Any + Send>,
     release: impl FnOnce(&mut Running<'_>),
 ) -> ! {
-    let arena = UnsafeCell::new(Arena::default());
-    let mut running = Running {
-        unwind: Unwind::new(Ending::Panicked, &arena, std::ptr::null()),
-    };
-    running.unwind.panic = Some(payload);
-    release(&mut running);
-    let _ = running.unwind.finish(); // resumes the acquisition's panic
+    let _ = run_teardown(Ending::Panicked, Some(payload), release); // resumes the panic
     unreachable!("an unwind that holds a panic resumes it")
 }

@@ -11,7 +11,7 @@ use crate::arena::{fits_inline, Arena, Word};
 use crate::context::{Close, Context};
 use crate::entry::{
     Body, Boxed, Callback, Closed, ContextExit, Dropped, ExitHandler, Guard, Holds, Nested,
-    OnEnding, TryCallback, TryExitHandler, VTableOf, WithStack,
+    OnEnding, Storage, SyncStorage, TryCallback, TryExitHandler, WithStack,
 };
 use crate::error::{BoxError, UnwindError};
 use crate::exit::{Ending, Exit, Flow};
@@ -128,34 +128,56 @@ impl<'a, S: Threading> ExitStack<'a, S> {
         (self as *const Self).cast()
     }
 
-    /// Stores a body, boxing it first when it does not fit inline.
+    /// Stores a sync body, boxing it first when it does not fit inline.
     #[inline]
     #[track_caller]
     fn push<B: Body + 'a>(&self, body: B) -> Handle<'_> {
-        let site = Site::new(Location::caller());
+        self.push_stored::<SyncStorage, B>(body, Location::caller())
+    }
+
+    /// Stores a sync body that owns a value and returns the handle that lends it out.
+    #[track_caller]
+    fn push_holding<B: Body + Holds + 'a>(&self, body: B) -> Entered<'_, B::Value> {
+        self.push_holding_stored::<SyncStorage, B>(body, Location::caller())
+    }
+
+    /// Stores a body of the family `K` (sync, or async for the async stack), inline when it
+    /// fits, else boxed: the one place that writes entries into the arena.
+    #[inline]
+    pub(crate) fn push_stored<K: Storage<B>, B: 'a>(
+        &self,
+        body: B,
+        location: &'static Location<'static>,
+    ) -> Handle<'_> {
+        let site = Site::new(location);
         // SAFETY: registration runs no user code while the `&mut Arena` lives, and the unwind
-        // loop never holds one across an entry, so this is the only reference to the arena's
-        // bookkeeping. The vtable is `B`'s (or `Boxed<B>`'s), matching the stored type.
+        // loops never hold one across an entry, so this is the only reference to the arena's
+        // bookkeeping. `K::INLINE` describes `B` and `K::BOXED` describes `Boxed<B>` (the
+        // contract of `Storage`), matching the stored type.
         let slot = unsafe {
             let arena = &mut *self.arena.get();
             if fits_inline::<B>() {
-                arena.push(body, VTableOf::<B>::VTABLE, site)
+                arena.push(body, K::INLINE, site)
             } else {
-                arena.push(Boxed::new(body), VTableOf::<Boxed<B>>::VTABLE, site)
+                arena.push(Boxed::new(body), K::BOXED, site)
             }
         };
         Handle::new(&self.arena, self.erased(), slot)
     }
 
-    /// Stores a body that owns a value and returns the handle that lends it out.
-    #[track_caller]
-    fn push_holding<B: Holds + 'a>(&self, body: B) -> Entered<'_, B::Value> {
+    /// [`push_stored`](Self::push_stored) for a body that owns a value: returns the handle
+    /// that lends the value out.
+    pub(crate) fn push_holding_stored<K: Storage<B>, B: Holds + 'a>(
+        &self,
+        body: B,
+        location: &'static Location<'static>,
+    ) -> Entered<'_, B::Value> {
         let inline = fits_inline::<B>();
-        let handle = self.push(body);
+        let handle = self.push_stored::<K, B>(body, location);
         // SAFETY: the slot was just written with a `B` (inline) or a `Boxed<B>`; `value` and
         // `take` are chosen for that same layout.
         unsafe {
-            let slot_body = handle_body(&handle);
+            let slot_body = handle.slot().body();
             if inline {
                 let value = NonNull::new_unchecked(B::value(slot_body.cast::<B>()));
                 Entered::new(handle, value, take_value::<B>)
@@ -567,14 +589,6 @@ impl<S: Threading> fmt::Debug for ExitStack<'_, S> {
             .field("empty", &self.is_empty())
             .finish_non_exhaustive()
     }
-}
-
-/// The first word of the body in the handle's slot.
-///
-/// Safety: the handle's entry has not been popped.
-unsafe fn handle_body(handle: &Handle<'_>) -> *mut Word {
-    // SAFETY: forwarded from the caller.
-    unsafe { handle.slot().body() }
 }
 
 /// Moves the value out of a body of type `B` in a slot, dropping the rest of the body.

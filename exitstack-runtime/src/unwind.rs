@@ -7,7 +7,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crate::arena::{Arena, Popped};
 use crate::error::{BoxError, CleanupError, UnwindError};
-use crate::exit::{Ending, Exit};
+use crate::exit::{Ending, Exit, Flow};
 use crate::report::{self, ReportReason};
 use crate::site::Site;
 
@@ -19,6 +19,16 @@ pub(crate) enum Step {
     Failed(BoxError),
     /// An exit handler asked to suppress what is pending.
     Suppress,
+}
+
+impl From<Flow> for Step {
+    /// An exit handler's answer as a step.
+    fn from(flow: Flow) -> Step {
+        match flow {
+            Flow::Propagate => Step::Done,
+            Flow::Suppress => Step::Suppress,
+        }
+    }
 }
 
 /// The state of one unwind, shared by the entries as they run.

@@ -9,12 +9,12 @@ use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use super::entry::{EntryFuture, Flowed, SendSite};
+use super::entry::{start_future, EntryFuture, Flowed, SendSite};
 use super::errors::NotRunError;
 use super::limit::Deadline;
 use super::stack::AsyncExitStack;
 use crate::error::{CleanupError, UnwindError};
-use crate::exit::{Ending, Flow};
+use crate::exit::Ending;
 use crate::report::{self, ReportReason};
 use crate::site::Site;
 use crate::threading::Threading;
@@ -60,13 +60,6 @@ impl<'a, S> InFlight<'a, S> {
     }
 }
 
-pub(crate) fn flow_step(flow: Flow) -> Step {
-    match flow {
-        Flow::Propagate => Step::Done,
-        Flow::Suppress => Step::Suppress,
-    }
-}
-
 /// Drops `value`, catching a panic from its destructor.
 fn drop_caught<T>(value: T) -> Option<Box<dyn Any + Send>> {
     panic::catch_unwind(AssertUnwindSafe(move || drop(value))).err()
@@ -109,7 +102,7 @@ impl<'a, S: Threading> Closing<'a, S> {
 /// Records a finished async entry in the unwind.
 fn record_flowed(unwind: &mut Unwind<'_>, result: Result<Flowed, Box<dyn Any + Send>>, site: Site) {
     match result {
-        Ok(Ok(flow)) => unwind.record(flow_step(flow), site),
+        Ok(Ok(flow)) => unwind.record(flow.into(), site),
         Ok(Err(error)) => unwind.record(Step::Failed(error), site),
         Err(payload) => unwind.record_panic(payload, site),
     }
@@ -260,32 +253,33 @@ fn drive<'a, S: Threading>(
                 Some(start) => break (popped, start),
             }
         };
-        let mut future: Option<EntryFuture<'a, S>> = None;
-        let out = (&mut future as *mut Option<EntryFuture<'a, S>>).cast();
         let exit = &unwind.exit();
-        // SAFETY: the entry was popped, so `start` moves its body out exactly once; it
-        // was pushed on this stack, of mode `S` and lifetime `'a`, matching `out`.
+        // SAFETY: the entry was popped, so its body is moved out exactly once, here; it was
+        // pushed on this stack, of mode `S` and lifetime `'a`.
         let started = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
-            start(popped.body, exit, out)
+            start_future::<S>(start, popped.body, exit)
         }));
-        let started = started.and_then(|()| {
-            panic::catch_unwind(AssertUnwindSafe(|| limit.map(|limit| limit.start())))
-        });
-        match (started, future) {
-            (Ok(deadline), Some(future)) => {
+        let future = match started {
+            Ok(future) => future,
+            Err(payload) => {
+                unwind.record_panic(payload, popped.site);
+                continue;
+            }
+        };
+        match panic::catch_unwind(AssertUnwindSafe(|| limit.map(|limit| limit.start()))) {
+            Ok(deadline) => {
                 closing.in_flight = Some(InFlight {
                     future,
                     site: SendSite(popped.site),
                     deadline,
                 });
             }
-            (Err(payload), future) => {
+            Err(payload) => {
                 if let Some(more) = drop_caught(future) {
                     unwind.record_panic(more, popped.site.duplicate());
                 }
                 unwind.record_panic(payload, popped.site);
             }
-            (Ok(_), None) => unreachable!("start_async writes the future when it returns"),
         }
     }
 }
@@ -363,29 +357,21 @@ impl<S: Threading> Drop for AsyncExitStack<'_, S> {
             let Some(popped) = popped else { break };
             let step = match (popped.vtable.start_async, spawner) {
                 (None, _) => {
-                    let run = popped.vtable.run;
                     // SAFETY: as in `drive`.
-                    panic::catch_unwind(AssertUnwindSafe(|| unsafe {
-                        run(popped.body, &mut unwind)
-                    }))
+                    unsafe { unwind.run_popped(popped) };
+                    continue;
                 }
                 (Some(start), Some(_)) => {
-                    let mut future: Option<EntryFuture<'_, S>> = None;
-                    let out = (&mut future as *mut Option<EntryFuture<'_, S>>).cast();
                     let exit = &unwind.exit();
                     // SAFETY: as in `drive`.
                     let started = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
-                        start(popped.body, exit, out)
+                        start_future::<S>(start, popped.body, exit)
                     }));
-                    if let Some(future) = future {
-                        dispose(
-                            &mut unwind,
-                            future,
-                            SendSite(popped.site.duplicate()),
-                            spawner,
-                        );
-                    }
-                    started.map(|()| Step::Done)
+                    started.map(|future| {
+                        let site = SendSite(popped.site.duplicate());
+                        dispose(&mut unwind, future, site, spawner);
+                        Step::Done
+                    })
                 }
                 (Some(_), None) => {
                     let discard = popped.vtable.discard;

@@ -4,12 +4,13 @@
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::ptr::{addr_of_mut, NonNull};
+use std::ptr::addr_of_mut;
 use std::task::{Context as TaskContext, Poll};
 
 use super::context::AsyncContext;
 use super::errors::NotRunError;
 use crate::arena::{tombstone_of, words_of, VTable, Word};
+use crate::entry::{discard_body, Boxed, Guard, Holds, Storage};
 use crate::error::BoxError;
 use crate::exit::{Exit, Flow};
 use crate::site::Site;
@@ -52,6 +53,24 @@ impl<S> Future for EntryFuture<'_, S> {
     }
 }
 
+/// Builds the future of an async entry through its vtable's `start_async`: the one place that
+/// turns the type-erased out-parameter back into a typed future.
+///
+/// Safety: `body` holds the live body of an async entry whose vtable's `start_async` is
+/// `start`, pushed on a stack of mode `S` and lifetime `'a`; the body is never read again.
+pub(crate) unsafe fn start_future<'a, S>(
+    start: StartAsync,
+    body: *mut Word,
+    exit: &Exit<'_>,
+) -> EntryFuture<'a, S> {
+    let mut future: Option<EntryFuture<'a, S>> = None;
+    let out = (&mut future as *mut Option<EntryFuture<'a, S>>).cast();
+    // SAFETY: forwarded from the caller; `out` is the `Option<EntryFuture<'a, S>>` that
+    // `start` expects for a body pushed on an `S` stack of lifetime `'a`.
+    unsafe { start(body, exit, out) };
+    future.expect("start_async writes the future when it returns")
+}
+
 /// A site that may cross threads with the future it names.
 pub(crate) struct SendSite(pub(crate) Site);
 
@@ -66,18 +85,19 @@ pub(crate) trait AsyncBody<'a>: Sized + 'a {
     fn start(self, exit: &Exit<'_>) -> Pin<Box<dyn Future<Output = Flowed> + 'a>>;
 }
 
-/// An async body that owns a value lent out through an `AsyncEntered`.
-pub(crate) trait AsyncHolds<'a>: AsyncBody<'a> {
-    type Value;
-    /// Safety: `this` points to a live body.
-    unsafe fn value(this: *mut Self) -> *mut Self::Value;
-    fn into_value(self) -> Self::Value;
-}
-
 /// The vtable of async body `B` on a stack of mode `S` and lifetime `'a`.
 pub(crate) struct AsyncVTableOf<'a, S, B>(PhantomData<VTableKey<'a, S, B>>);
 
 type VTableKey<'a, S, B> = fn() -> (&'a (), S, B);
+
+/// The storage of async bodies on a stack of mode `S` and lifetime `'a`.
+pub(crate) struct AsyncStorage<'a, S>(PhantomData<VTableKey<'a, S, ()>>);
+
+// SAFETY: `AsyncVTableOf<'a, S, X>::VTABLE` is built from `X`'s own size and functions.
+unsafe impl<'a, S: Threading, B: AsyncBody<'a>> Storage<B> for AsyncStorage<'a, S> {
+    const INLINE: &'static VTable = AsyncVTableOf::<'a, S, B>::VTABLE;
+    const BOXED: &'static VTable = AsyncVTableOf::<'a, S, Boxed<B>>::VTABLE;
+}
 
 impl<'a, S: Threading, B: AsyncBody<'a>> AsyncVTableOf<'a, S, B> {
     pub(crate) const VTABLE: &'static VTable = &VTable {
@@ -99,12 +119,6 @@ unsafe fn run_without_runtime<B>(slot: *mut Word, _: &mut Unwind<'_>) -> Step {
     Step::Failed(Box::new(NotRunError))
 }
 
-/// Safety: as for `run_without_runtime`.
-unsafe fn discard_body<B>(slot: *mut Word) {
-    // SAFETY: per the contract, the `B` is dropped exactly once.
-    unsafe { slot.cast::<B>().drop_in_place() }
-}
-
 impl<'a, S: Threading, B: AsyncBody<'a>> AsyncVTableOf<'a, S, B> {
     /// Safety: `slot` holds an initialized `B` that is never read again, pushed on a stack of mode
     /// `S` and lifetime `'a`; `out` points to an `Option<EntryFuture<'b, S>>` with `'a: 'b`.
@@ -122,43 +136,10 @@ impl<'a, S: Threading, B: AsyncBody<'a>> AsyncVTableOf<'a, S, B> {
     }
 }
 
-/// A body too large for inline storage, kept on the heap behind a raw pointer (not a `Box`, so
-/// a reference to the value inside stays valid while the slot moves nothing).
-pub(crate) struct HeapBody<B>(NonNull<B>);
-
-impl<B> HeapBody<B> {
-    pub(crate) fn new(body: B) -> Self {
-        HeapBody(NonNull::from(Box::leak(Box::new(body))))
-    }
-
-    fn into_inner(self) -> B {
-        let this = std::mem::ManuallyDrop::new(self);
-        // SAFETY: the pointer came from `Box::leak` and `this` will not free it again.
-        *unsafe { Box::from_raw(this.0.as_ptr()) }
-    }
-}
-
-impl<B> Drop for HeapBody<B> {
-    fn drop(&mut self) {
-        // SAFETY: the pointer came from `Box::leak`; `into_inner` skips this drop.
-        drop(unsafe { Box::from_raw(self.0.as_ptr()) });
-    }
-}
-
-impl<'a, B: AsyncBody<'a>> AsyncBody<'a> for HeapBody<B> {
+/// A body too large for inline storage (the sync stack's `Boxed`).
+impl<'a, B: AsyncBody<'a>> AsyncBody<'a> for Boxed<B> {
     fn start(self, exit: &Exit<'_>) -> Pin<Box<dyn Future<Output = Flowed> + 'a>> {
         self.into_inner().start(exit)
-    }
-}
-
-impl<'a, B: AsyncHolds<'a>> AsyncHolds<'a> for HeapBody<B> {
-    type Value = B::Value;
-    unsafe fn value(this: *mut Self) -> *mut B::Value {
-        // SAFETY: `this` is a live `HeapBody`, whose pointer is a live `B`.
-        unsafe { B::value((*this).0.as_ptr()) }
-    }
-    fn into_value(self) -> B::Value {
-        self.into_inner().into_value()
     }
 }
 
@@ -210,13 +191,9 @@ where
     }
 }
 
-/// A value with an async teardown: `async_guard` / `try_async_guard`.
-pub(crate) struct AsyncGuard<T, F> {
-    pub(crate) value: T,
-    pub(crate) teardown: F,
-}
-
-impl<'a, T, F, Fut, E> AsyncBody<'a> for AsyncGuard<T, F>
+/// A value with an async teardown: `async_guard` / `try_async_guard` (the sync stack's `Guard`,
+/// whose teardown returns a future here).
+impl<'a, T, F, Fut, E> AsyncBody<'a> for Guard<T, F>
 where
     T: 'a,
     F: FnOnce(T) -> Fut + 'a,
@@ -226,23 +203,6 @@ where
     fn start(self, _: &Exit<'_>) -> Pin<Box<dyn Future<Output = Flowed> + 'a>> {
         let future = (self.teardown)(self.value);
         Box::pin(async move { future.await.map(|()| Flow::Propagate).map_err(Into::into) })
-    }
-}
-
-impl<'a, T, F, Fut, E> AsyncHolds<'a> for AsyncGuard<T, F>
-where
-    T: 'a,
-    F: FnOnce(T) -> Fut + 'a,
-    Fut: Future<Output = Result<(), E>> + 'a,
-    E: Into<BoxError>,
-{
-    type Value = T;
-    unsafe fn value(this: *mut Self) -> *mut T {
-        // SAFETY: `this` is live; taking a field's address reads nothing.
-        unsafe { addr_of_mut!((*this).value) }
-    }
-    fn into_value(self) -> T {
-        self.value
     }
 }
 
@@ -263,12 +223,7 @@ where
     }
 }
 
-impl<'a, C> AsyncHolds<'a> for AsyncContextExit<C>
-where
-    C: AsyncContext + 'a,
-    C::Target: 'a,
-    C::Error: Into<BoxError>,
-{
+impl<C: AsyncContext> Holds for AsyncContextExit<C> {
     type Value = C::Target;
     unsafe fn value(this: *mut Self) -> *mut C::Target {
         // SAFETY: `this` is live; taking a field's address reads nothing.

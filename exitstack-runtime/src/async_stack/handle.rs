@@ -9,10 +9,9 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
-use std::ptr::NonNull;
 
-use super::entry::{EntryFuture, SendSite};
-use crate::arena::{Arena, Slot, Word};
+use super::entry::{start_future, SendSite};
+use crate::arena::{Arena, Slot};
 use crate::error::UnwindError;
 use crate::exit::Ending;
 use crate::handle::{Entered, Handle};
@@ -135,29 +134,22 @@ unsafe fn run_slot<'s, S: Threading>(
     // state, never the arena or the stack.
     let empty = UnsafeCell::new(Arena::default());
     let unwind = Unwind::new(Ending::Closed, &empty, std::ptr::null());
-    let mut future: Option<EntryFuture<'s, S>> = None;
     // SAFETY: forwarded from the caller; the body is moved out exactly once (by `start`, or by
     // `run` for a sync entry, which never gets here: async handles name async entries only).
-    let site = unsafe {
+    let (future, site) = unsafe {
         let body = slot.body();
         let site = SendSite(slot.site_mut().duplicate());
         let vtable = slot.tombstone();
         let start = vtable
             .start_async
             .expect("an async handle names an async entry");
-        start(
-            body,
-            &unwind.exit(),
-            (&mut future as *mut Option<EntryFuture<'s, S>>).cast(),
-        );
-        site
+        (start_future::<S>(start, body, &unwind.exit()), site)
     };
     drop(unwind);
-    let future = future.expect("start_async writes the future");
     async move {
         let site = site; // capture the `Send` wrapper, not its field
         let step = match future.await {
-            Ok(flow) => super::close::flow_step(flow),
+            Ok(flow) => flow.into(),
             Err(error) => Step::Failed(error),
         };
         let empty = UnsafeCell::new(Arena::default());
@@ -193,16 +185,10 @@ pub struct AsyncEntered<'s, T, S: Threading> {
 }
 
 impl<'s, T, S: Threading> AsyncEntered<'s, T, S> {
-    /// Safety: `value` points to the value inside the body of the entry at `handle`'s slot,
-    /// and `take` moves the value out of that body's slot.
-    pub(super) unsafe fn new(
-        handle: Handle<'s>,
-        value: NonNull<T>,
-        take: unsafe fn(*mut Word) -> T,
-    ) -> Self {
+    /// The async face of a value entry pushed with an async body.
+    pub(super) fn new(entered: Entered<'s, T>) -> Self {
         AsyncEntered {
-            // SAFETY: forwarded from the caller.
-            entered: unsafe { Entered::new(handle, value, take) },
+            entered,
             _mode: PhantomData,
         }
     }

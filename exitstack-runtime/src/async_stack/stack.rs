@@ -1,26 +1,22 @@
 //! [`AsyncExitStack`]: the type, its constructors and its registrations.
 
-use std::cell::UnsafeCell;
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
 use std::panic::Location;
-use std::ptr::NonNull;
 
 use super::close::Closing;
 use super::context::AsyncContext;
 use super::entry::{
-    AsyncBody, AsyncCallback, AsyncContextExit, AsyncExitHandler, AsyncGuard, AsyncHolds,
-    AsyncTryCallback, AsyncVTableOf, HeapBody,
+    AsyncBody, AsyncCallback, AsyncContextExit, AsyncExitHandler, AsyncStorage, AsyncTryCallback,
 };
 use super::handle::{AsyncEntered, AsyncHandle};
 use super::limit::{Spawner, TimeLimit};
-use crate::arena::{fits_inline, Arena, Word};
+use crate::entry::{Guard, Holds};
 use crate::error::BoxError;
-use crate::exit::{Ending, Exit, Flow};
+use crate::exit::{Exit, Flow};
 use crate::handle::Handle;
-use crate::site::Site;
 use crate::stack::ExitStack;
 use crate::threading::{Admits, Local, Sendable, Threading};
 
@@ -41,7 +37,7 @@ use crate::threading::{Admits, Local, Sendable, Threading};
 ///   far; the next `aclose` resumes that entry first, then runs the rest, each exactly once, and
 ///   returns all the errors;
 /// - **dropped without `aclose`**: sync entries run (as for [`ExitStack`], the ending is
-///   [`Ending::Abandoned`] or [`Ending::Panicked`]); async entries, including one left in flight
+///   [`Ending::Abandoned`](crate::Ending::Abandoned) or [`Ending::Panicked`](crate::Ending::Panicked)); async entries, including one left in flight
 ///   by a cancelled `aclose`, are never run by blocking: each is dropped and reported to the
 ///   [report channel](crate::report) with reason
 ///   [`AsyncNotRun`](crate::report::ReportReason::AsyncNotRun), or, with the `tokio` feature
@@ -158,67 +154,31 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
         }
     }
 
-    /// The arena and the type-erased stack pointer of the inner sync stack.
-    fn parts(&self) -> (&UnsafeCell<Arena>, *const ()) {
-        // `unwind_for_scope` is the sync stack's crate-internal door to its arena; building the
-        // (empty) unwind state costs nothing and is dropped at once.
-        let unwind = self.sync.unwind_for_scope(Ending::Closed);
-        (unwind.arena, unwind.stack)
-    }
-
-    /// Stores an async body, boxing it first when it does not fit inline.
+    /// Stores an async body on the sync stack's arena (one LIFO order for both kinds).
     #[track_caller]
     fn push_async<B: AsyncBody<'a>>(&self, body: B) -> Handle<'_> {
-        self.push_async_at(body, Location::caller())
-    }
-
-    fn push_async_at<B: AsyncBody<'a>>(
-        &self,
-        body: B,
-        location: &'static Location<'static>,
-    ) -> Handle<'_> {
-        let site = Site::new(location);
-        let (arena, stack) = self.parts();
-        // SAFETY: as in `ExitStack::push`: no user code runs while the `&mut Arena` lives, and
-        // the unwind loops never hold one across an entry. The vtable is `B`'s (or
-        // `HeapBody<B>`'s) for this stack's `'a` and `S`, matching the stored type.
-        let slot = unsafe {
-            let arena = &mut *arena.get();
-            if fits_inline::<B>() {
-                arena.push(body, AsyncVTableOf::<'a, S, B>::VTABLE, site)
-            } else {
-                let vtable = AsyncVTableOf::<'a, S, HeapBody<B>>::VTABLE;
-                arena.push(HeapBody::new(body), vtable, site)
-            }
-        };
-        Handle::new(arena, stack, slot)
+        self.sync
+            .push_stored::<AsyncStorage<'a, S>, B>(body, Location::caller())
     }
 
     /// Stores an async body that owns a value, and returns the handle that lends it out.
     #[track_caller]
-    fn push_async_holding<B: AsyncHolds<'a>>(&self, body: B) -> AsyncEntered<'_, B::Value, S> {
+    fn push_async_holding<B: AsyncBody<'a> + Holds>(
+        &self,
+        body: B,
+    ) -> AsyncEntered<'_, B::Value, S> {
         self.push_async_holding_at(body, Location::caller())
     }
 
-    fn push_async_holding_at<B: AsyncHolds<'a>>(
+    fn push_async_holding_at<B: AsyncBody<'a> + Holds>(
         &self,
         body: B,
         location: &'static Location<'static>,
     ) -> AsyncEntered<'_, B::Value, S> {
-        let inline = fits_inline::<B>();
-        let handle = self.push_async_at(body, location);
-        // SAFETY: the slot was just written with a `B` (inline) or a `HeapBody<B>`; `value` and
-        // `take` are chosen for that same layout.
-        unsafe {
-            let slot_body = handle.slot().body();
-            if inline {
-                let value = NonNull::new_unchecked(B::value(slot_body.cast::<B>()));
-                AsyncEntered::new(handle, value, take_value::<B>)
-            } else {
-                let value = NonNull::new_unchecked(HeapBody::<B>::value(slot_body.cast()));
-                AsyncEntered::new(handle, value, take_value::<HeapBody<B>>)
-            }
-        }
+        let entered = self
+            .sync
+            .push_holding_stored::<AsyncStorage<'a, S>, B>(body, location);
+        AsyncEntered::new(entered)
     }
 
     /// Registers an async cleanup: `f` is called when `aclose` reaches the entry, and the
@@ -350,7 +310,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
         Fut: Future<Output = ()> + 'a,
         S: Admits<(T, F)> + Admits<Fut>,
     {
-        self.push_async_holding(AsyncGuard {
+        self.push_async_holding(Guard {
             value,
             teardown: move |value| {
                 let future = teardown(value);
@@ -382,7 +342,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
         E: Into<BoxError>,
         S: Admits<(T, F)> + Admits<Fut>,
     {
-        self.push_async_holding(AsyncGuard { value, teardown })
+        self.push_async_holding(Guard { value, teardown })
     }
 
     /// Enters an [`AsyncContext`]: awaits its `enter` and, if that succeeds, registers its
@@ -556,12 +516,4 @@ impl<S: Threading> fmt::Debug for AsyncExitStack<'_, S> {
             .field("closing", &self.closing.is_some())
             .finish_non_exhaustive()
     }
-}
-
-/// Moves the value out of a body of type `B` in a slot, dropping the rest of the body.
-///
-/// Safety: `slot` holds a live `B` that is never read again.
-unsafe fn take_value<'a, B: AsyncHolds<'a>>(slot: *mut Word) -> B::Value {
-    // SAFETY: forwarded from the caller.
-    unsafe { slot.cast::<B>().read() }.into_value()
 }

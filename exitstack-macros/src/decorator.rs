@@ -8,6 +8,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::parse::Parser;
 use syn::spanned::Spanned;
+use syn::visit_mut::VisitMut;
 use syn::{Expr, Ident, ItemFn, ReturnType, Type};
 
 use crate::crate_path::{duplicate_key, unknown_key, CratePath};
@@ -93,15 +94,30 @@ fn expand_fn(function: &ItemFn, options: &Options) -> syn::Result<TokenStream> {
     let vis = &function.vis;
     let sig = &function.sig;
     let block = &function.block;
-    let result_type = match &sig.output {
-        ReturnType::Type(_, ty) if is_result(ty) => Some(ty),
+    let declared = match &sig.output {
+        ReturnType::Type(_, ty) if is_result(ty) => Some(&**ty),
         _ => None,
     };
+    // The return type as the expansion names it, in the turbofish of `run_result`: each
+    // `impl Trait` (E0562 outside the signature) becomes `_`, so its hidden type is inferred
+    // from the body and the declared return type defines it, as without the macro.
+    let result_type = declared.map(|ty| {
+        replace_impl_trait(ty, |span| {
+            Type::Infer(syn::TypeInfer {
+                underscore_token: syn::Token![_](span),
+            })
+        })
+    });
+    let result_type = result_type.as_ref();
     // Converts cleanup errors into the function's error type: `From<UnwindError>`, or
     // `io::Error::other` for `io::Error` (autoref picks the first that applies).
     let convert = Ident::new("convert", Span::mixed_site());
-    let define_convert = match result_type {
+    let define_convert = match declared {
         Some(ty) => {
+            // The error type, from the return type with each `impl Trait` as `()`: nothing else
+            // constrains this `let`, so a `_` would stay uninferred; the `Ok` type of a
+            // `Result` does not change its `Err` type.
+            let ty = replace_impl_trait(ty, |span| syn::parse_quote_spanned!(span=> ()));
             // Spanned on the return type: an error type that cannot hold cleanup errors is
             // reported there.
             let errors = Ident::new("errors", Span::mixed_site());
@@ -186,6 +202,23 @@ fn expand_fn(function: &ItemFn, options: &Options) -> syn::Result<TokenStream> {
             #call
         }
     })
+}
+
+/// `ty` with every `impl Trait` (allowed only in the signature) replaced by `with(its span)`.
+fn replace_impl_trait(ty: &Type, with: impl Fn(Span) -> Type) -> Type {
+    struct Replace<F>(F);
+    impl<F: Fn(Span) -> Type> VisitMut for Replace<F> {
+        fn visit_type_mut(&mut self, ty: &mut Type) {
+            if let Type::ImplTrait(impl_trait) = ty {
+                *ty = (self.0)(impl_trait.span());
+            } else {
+                syn::visit_mut::visit_type_mut(self, ty);
+            }
+        }
+    }
+    let mut ty = ty.clone();
+    Replace(with).visit_type_mut(&mut ty);
+    ty
 }
 
 /// Whether the return type is spelled as a `Result` (any path ending in `Result`).

@@ -310,9 +310,11 @@ pub fn stack_callback(input: TokenStream) -> TokenStream {
 /// so `io::Result` works). Cleanup errors after an `Ok` become its error; after an `Err` the
 /// body's error is returned and the cleanup errors go to the report channel. An error that a
 /// handler suppresses is still returned (the function has no value to return instead; use
-/// `ExitStack::scope` to observe suppression). Any other return type: the stack is closed after
-/// the body, and cleanup errors are reported. A panic in the body unwinds the stack as
-/// panicked and is resumed.
+/// `ExitStack::scope` to observe suppression). The `Ok` type may be an `impl Trait`
+/// (`Result<impl Iterator<Item = u32>, io::Error>`, `anyhow::Result<impl Display>`): its hidden
+/// type is inferred from the body, as without the macro. Any other return type: the stack is
+/// closed after the body, and cleanup errors are reported. A panic in the body unwinds the
+/// stack as panicked and is resumed.
 ///
 /// **Methods and `async fn`.** Methods work (`&self` can be used in deferred blocks). On an
 /// `async fn` returning `Result<T, E>` (with `E: Error` as well) the body gets an

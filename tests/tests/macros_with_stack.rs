@@ -241,3 +241,48 @@ fn a_suppressed_error_is_still_returned_and_later_cleanup_errors_are_reported() 
     let messages: Vec<&str> = reports.iter().map(|r| r.message.as_str()).collect();
     assert_eq!(messages, ["flush failed"]);
 }
+
+/// `impl Trait` in the `Ok` type: the hidden type is inferred from the body.
+#[with_stack(stack)]
+fn evens(limit: u32, fail: bool) -> Result<impl Iterator<Item = u32>, std::io::Error> {
+    defer!(stack => { log("evens cleaned up"); });
+    defer!(stack => |err| { log(format!("evens saw {err}")); });
+    if fail {
+        return Err(std::io::Error::other("no evens"));
+    }
+    Ok((0..limit).filter(|n| n % 2 == 0))
+}
+
+/// The same through an alias with a default error type, as `anyhow::Result<impl Display>`.
+mod alias {
+    pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+}
+
+#[with_stack(stack)]
+fn shown(text: &str, cleanup_fails: bool) -> alias::Result<impl fmt::Display + '_> {
+    defer!(stack => { log("shown cleaned up"); });
+    if cleanup_fails {
+        stack_callback!(stack, failing_cleanup);
+    }
+    let value: u32 = text.parse()?;
+    Ok(format!("{text} = {value}"))
+}
+
+#[test]
+fn a_result_of_impl_trait_is_returned_sync() {
+    assert_eq!(evens(7, false).unwrap().collect::<Vec<_>>(), [0, 2, 4, 6]);
+    assert_eq!(taken(), ["evens cleaned up"]);
+    assert_eq!(evens(7, true).err().unwrap().to_string(), "no evens");
+    assert_eq!(taken(), ["evens saw no evens", "evens cleaned up"]);
+
+    assert_eq!(shown("12", false).unwrap().to_string(), "12 = 12");
+    assert_eq!(taken(), ["shown cleaned up"]);
+    let error = shown("x", false).err().unwrap();
+    assert_eq!(error.to_string(), "invalid digit found in string");
+    assert_eq!(taken(), ["shown cleaned up"]);
+    // A cleanup error after `Ok` becomes the function's error, as for any `Result`.
+    let error = shown("3", true).err().unwrap();
+    let cleanup = error.downcast_ref::<UnwindError>().unwrap();
+    assert_eq!(cleanup.first().error().to_string(), "cleanup failed");
+    assert_eq!(taken(), ["shown cleaned up"]);
+}

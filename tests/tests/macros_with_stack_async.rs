@@ -92,3 +92,58 @@ fn a_suppressed_error_is_still_returned_and_later_cleanup_errors_are_reported() 
     let messages: Vec<&str> = reports.iter().map(|r| r.message.as_str()).collect();
     assert_eq!(messages, ["flush failed"]);
 }
+
+/// `impl Trait` in the `Ok` type: the hidden type is inferred from the body.
+#[with_stack(stack)]
+async fn evens(limit: u32, fail: bool) -> Result<impl Iterator<Item = u32>, Error> {
+    stack.push_async_callback(|| async {
+        tokio::task::yield_now().await;
+        log("evens cleaned up");
+    });
+    defer!(stack => |err| { log(format!("evens saw {err}")); });
+    tokio::task::yield_now().await;
+    if fail {
+        return Err(Error("no evens".to_owned()));
+    }
+    Ok((0..limit).filter(|n| n % 2 == 0))
+}
+
+/// The `send` form, through an alias with a default error type (as `anyhow::Result<T>`).
+mod alias {
+    pub type Result<T> = std::result::Result<T, super::Error>;
+}
+
+#[with_stack(stack, send)]
+async fn shown(value: u32, cleanup_fails: bool) -> alias::Result<impl fmt::Display + Send> {
+    stack.push_async_callback(|| async { log("shown cleaned up") });
+    if cleanup_fails {
+        stack.try_push_async_callback(|| async { Err::<(), _>("async cleanup failed") });
+    }
+    tokio::task::yield_now().await;
+    Ok(value * 2)
+}
+
+#[tokio::test]
+async fn a_result_of_impl_trait_is_returned_async() {
+    assert_eq!(
+        evens(7, false).await.unwrap().collect::<Vec<_>>(),
+        [0, 2, 4, 6]
+    );
+    assert_eq!(taken(), ["evens cleaned up"]);
+    assert_eq!(evens(7, true).await.err().unwrap().0, "no evens");
+    assert_eq!(taken(), ["evens saw no evens", "evens cleaned up"]);
+
+    assert_eq!(
+        tokio::spawn(shown(4, false))
+            .await
+            .unwrap()
+            .unwrap()
+            .to_string(),
+        "8"
+    );
+    assert_eq!(taken(), ["shown cleaned up"]);
+    // A cleanup error after `Ok` becomes the function's error, as for any `Result`.
+    let error = shown(4, true).await.err().unwrap();
+    assert_eq!(error.0, "cleanup: cleanup failed: async cleanup failed");
+    assert_eq!(taken(), ["shown cleaned up"]);
+}

@@ -139,6 +139,28 @@ pub async fn asynchronous_local() -> Result<(), AppError> {
     Ok(())
 }
 
+/// The decorator on a `Result` of `impl Trait`.
+///
+/// # Errors
+///
+/// Never.
+#[with_stack(stack)]
+pub fn opaque(n: u32) -> io::Result<impl Iterator<Item = u32>> {
+    defer!(stack => { tick(1); });
+    Ok(0..n)
+}
+
+/// The async decorator on a `Result` of `impl Trait`.
+///
+/// # Errors
+///
+/// Never.
+#[with_stack(stack)]
+pub async fn opaque_async(n: u32) -> Result<impl fmt::Display, AppError> {
+    defer!(stack => async { tick(1); });
+    Ok(n)
+}
+
 /// An async cleanup for `stack_callback!(stack, async f, ..)`.
 async fn tick_later(n: usize) {
     tick(n);
@@ -187,6 +209,8 @@ fn every_form_runs() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(plain(), 2);
     drop(asynchronous());
     drop(asynchronous_local());
+    assert_eq!(opaque(3)?.sum::<u32>(), 3);
+    drop(opaque_async(1));
     assert_eq!(Service(1).run()?, 1);
     let facade_stack = ExitStack::new();
     facade::my_defer!(facade_stack => { tick(1); });

@@ -86,7 +86,8 @@ mod stack_callback;
 /// - `acquire(f0, f1, ..)`, one fallible acquisition per field in declaration order (each gets
 ///   references to the fields before it): if acquisition `k` fails, the fields already acquired
 ///   are torn down at once, in teardown order, and [`RollbackError`] carries the acquisition's
-///   error with the teardown's errors; if it panics, they are torn down and the panic goes on. Not generated when a field has `#[cfg]`.
+///   error with the teardown's errors; if it panics, they are torn down and the panic goes on.
+///   Not generated when a field may be configured out (see [Configuration](#configuration)).
 ///
 /// The teardown follows the stack's unwind rules (it uses the same unwind state): a panicking
 /// closer never stops the others (the first panic is resumed after all ran), a struct dropped
@@ -115,6 +116,18 @@ mod stack_callback;
 /// assert!(error.teardown_errors().is_none());
 /// ```
 ///
+/// # Configuration
+///
+/// A field with `#[cfg]` is torn down only where it exists, and then `acquire` is not generated
+/// (its parameters would depend on the configuration). The macro sees `#[cfg_attr]` before
+/// rustc expands it, so it reads what the attribute can expand to:
+///
+/// - attributes the expansion does not depend on (`doc`, `allow`, a derive's helper, ..) stay
+///   on the field for rustc to expand; `acquire` is generated;
+/// - `cfg`, as in `#[cfg_attr(feature = "x", cfg(test))]`: the field is conditional, as with
+///   `#[cfg(any(not(feature = "x"), test))]`, so `acquire` is not generated;
+/// - `managed(..)`: an error; field options cannot depend on the configuration.
+///
 /// # Struct options
 ///
 /// `order = reverse | declaration`, and `crate = path` for crates that re-export exitstack
@@ -125,8 +138,8 @@ mod stack_callback;
 /// A `#[managed]` struct must not implement `Drop` itself (the generated `Drop` conflicts,
 /// error E0119): put that logic in a closer, or in a field type with its own `Drop`. An
 /// inherent method named `close` or `acquire` conflicts too. Works on named and tuple structs,
-/// with generics, lifetimes, where-clauses and field `#[cfg]`; not on enums, unions or unit
-/// structs.
+/// with generics, lifetimes, where-clauses, field `#[cfg]` and `#[cfg_attr]`; not on enums,
+/// unions or unit structs.
 ///
 /// [`Field<T>`]: ../exitstack/struct.Field.html
 /// [`RollbackError`]: ../exitstack/struct.RollbackError.html

@@ -364,6 +364,58 @@ fn cfg_fields_are_respected() {
     assert_eq!(taken(&log), ["close kept"]);
 }
 
+/// Field `#[cfg_attr]` that cannot remove the field: `acquire` is still generated.
+#[managed]
+struct WithCfgAttr {
+    #[cfg_attr(test, doc = "documented under test")]
+    #[managed(close = Res::close)]
+    first: Res,
+    #[cfg_attr(any(), allow(dead_code), doc = "never")]
+    #[cfg_attr(all(), cfg_attr(test, allow(clippy::struct_field_names)))]
+    second: Dropper,
+}
+
+#[test]
+fn cfg_attr_fields_keep_acquire() {
+    let log = log();
+    let value = WithCfgAttr::acquire(
+        || Ok::<_, String>(Res::new("first", &log)),
+        |first| Ok(Dropper(first.name, Rc::clone(&log))),
+    )
+    .unwrap();
+    assert_eq!(value.second.0, "first");
+    value.close().unwrap();
+    assert_eq!(taken(&log), ["drop first", "close first"]);
+}
+
+/// Field `#[cfg_attr]` that expands to `#[cfg]`: the field is conditional, like with `#[cfg]`.
+#[managed]
+struct WithCfgInCfgAttr {
+    #[managed(close = Res::close)]
+    kept: Res,
+    #[cfg_attr(test, cfg(any()))]
+    #[managed(close = Res::close)]
+    gone: Res,
+    #[cfg_attr(all(), doc = "nested", cfg_attr(test, cfg(any())))]
+    #[managed(close = Res::close)]
+    gone_too: Res,
+    #[cfg_attr(any(), cfg(any()))]
+    #[managed(close = Res::close)]
+    there: Res,
+}
+
+#[test]
+fn cfg_attr_expanding_to_cfg_is_respected() {
+    let log = log();
+    WithCfgInCfgAttr {
+        kept: Res::new("kept", &log).into(),
+        there: Res::new("there", &log).into(),
+    }
+    .close()
+    .unwrap();
+    assert_eq!(taken(&log), ["close there", "close kept"]);
+}
+
 #[test]
 fn field_wrapper_reads_like_the_value() {
     let mut field = Field::new(vec![1]);

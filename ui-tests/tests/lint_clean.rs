@@ -65,11 +65,18 @@ where
     /// Compiled out.
     #[cfg(any())]
     pub gone: u8,
+    /// Compiled out through `cfg_attr`.
+    #[cfg_attr(all(), cfg(any()))]
+    pub gone_too: u8,
 }
 
 /// A tuple struct in declaration order, through a re-export.
 #[managed(order = declaration, crate = reexported)]
 pub struct Pair(#[managed(close = Socket::shutdown)] pub Socket, pub String);
+
+/// A `cfg_attr` that cannot remove the field keeps `acquire`.
+#[managed]
+pub struct Documented(#[cfg_attr(test, doc = "The socket.")] pub Socket);
 
 /// An application error that takes cleanup errors.
 #[derive(Debug)]
@@ -197,6 +204,10 @@ fn every_form_runs() -> Result<(), Box<dyn std::error::Error>> {
         .map_err(reexported::RollbackError::into_error)?;
     let mut stack = ExitStack::new();
     stack.enter(pair);
+    stack.enter(
+        Documented::acquire(|| Ok::<_, io::Error>(Socket(1)))
+            .map_err(reexported::RollbackError::into_error)?,
+    );
     stack_callback!(stack, |n: u8| tick(usize::from(n)), 1);
     let (sender, receiver) = std::sync::mpsc::channel();
     stack_callback!(stack, sender.send, 1_usize);

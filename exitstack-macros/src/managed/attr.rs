@@ -1,6 +1,8 @@
 //! Parsing: the options of `#[managed(..)]` on the struct and `#[managed(..)]` on its fields.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Span, TokenStream, TokenTree};
+use quote::quote;
+use syn::ext::IdentExt as _;
 use syn::parse::Parser;
 use syn::spanned::Spanned;
 use syn::{Attribute, ExprPath, Fields, Ident, LitInt, LitStr, Member, Token};
@@ -30,7 +32,9 @@ pub struct FieldSpec {
     /// How generated code names the field: `name` or `0`.
     pub member: Member,
     pub ty: syn::Type,
-    /// The field's `#[cfg]`/`#[cfg_attr]` attributes, repeated on the code that touches it.
+    /// When the field exists, as `#[cfg]` attributes (its own, and the `#[cfg]` its
+    /// `#[cfg_attr]`s can expand to, rewritten as one `#[cfg]` each), repeated on the code that
+    /// touches it. Empty for a field that always exists.
     pub cfgs: Vec<Attribute>,
     pub close: Option<ExprPath>,
     pub skip: Option<Span>,
@@ -125,8 +129,22 @@ pub fn parse_fields(fields: &mut Fields) -> syn::Result<Vec<FieldSpec>> {
                 }
                 continue;
             }
-            if attr.path().is_ident("cfg") || attr.path().is_ident("cfg_attr") {
+            if attr.path().is_ident("cfg") {
                 spec.cfgs.push(attr.clone());
+            } else if let (true, syn::Meta::List(list)) =
+                (attr.path().is_ident("cfg_attr"), &attr.meta)
+            {
+                match cfg_attr_condition(list.tokens.clone()) {
+                    Ok(Some(condition)) => spec.cfgs.push(syn::parse_quote_spanned! {
+                        attr.span()=> #[cfg(#condition)]
+                    }),
+                    Ok(None) => {}
+                    Err(error) => {
+                        // Not kept: it would fail again once rustc expands it.
+                        first_error.get_or_insert(error);
+                        continue;
+                    }
+                }
             }
             kept.push(attr);
         }
@@ -137,6 +155,71 @@ pub fn parse_fields(fields: &mut Fields) -> syn::Result<Vec<FieldSpec>> {
         Some(error) => Err(error),
         None => Ok(specs),
     }
+}
+
+/// What the arguments of a field's `#[cfg_attr(predicate, attrs..)]` mean for the expansion.
+///
+/// The macro sees `cfg_attr` unexpanded and cannot evaluate its predicate. An attribute it
+/// expands to that the expansion does not depend on (`doc`, `allow`, a derive's helper) is
+/// left to rustc, on the field. `cfg` makes the field conditional: the condition is returned,
+/// `any(not(predicate), all(cfgs..))`, nested `cfg_attr`s alike, for the generated code to
+/// carry as `#[cfg]`. A field option (`managed`) cannot depend on the configuration: an error.
+fn cfg_attr_condition(tokens: TokenStream) -> syn::Result<Option<TokenStream>> {
+    let mut items = split_commas(tokens).into_iter();
+    let Some(predicate) = items.next() else {
+        return Ok(None);
+    };
+    let mut conditions = Vec::new();
+    for item in items {
+        let mut trees = item.clone().into_iter();
+        let Some(TokenTree::Ident(name)) = trees.next() else {
+            continue;
+        };
+        let arguments = match (trees.next(), trees.next()) {
+            (Some(TokenTree::Group(group)), None)
+                if group.delimiter() == proc_macro2::Delimiter::Parenthesis =>
+            {
+                Some(group.stream())
+            }
+            _ => None,
+        };
+        match (name.unraw().to_string().as_str(), arguments) {
+            ("managed", _) => {
+                return Err(syn::Error::new_spanned(
+                    item,
+                    "field options cannot depend on the configuration; write `#[managed(..)]` \
+                     on the field itself, not inside `cfg_attr`",
+                ))
+            }
+            ("cfg", Some(condition)) => conditions.push(condition),
+            ("cfg_attr", Some(nested)) => conditions.extend(cfg_attr_condition(nested)?),
+            // Anything else (a malformed `cfg` too) is rustc's to expand or reject.
+            _ => {}
+        }
+    }
+    if conditions.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(quote!(any(not(#predicate), all(#(#conditions),*)))))
+}
+
+/// The comma-separated parts of an attribute's arguments (commas inside groups excluded).
+fn split_commas(tokens: TokenStream) -> Vec<TokenStream> {
+    let mut parts = Vec::new();
+    let mut part = TokenStream::new();
+    for tree in tokens {
+        match &tree {
+            TokenTree::Punct(punct) if punct.as_char() == ',' => {
+                parts.push(std::mem::take(&mut part));
+            }
+            _ => part.extend([tree]),
+        }
+    }
+    // A trailing comma ends the list; it does not start an empty part.
+    if !part.is_empty() {
+        parts.push(part);
+    }
+    parts
 }
 
 fn parse_field_attr(attr: &Attribute, spec: &mut FieldSpec) -> syn::Result<()> {

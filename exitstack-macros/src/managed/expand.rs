@@ -142,7 +142,9 @@ fn registration(
 
 /// `acquire`: builds the struct from one fallible acquisition per field, in declaration order;
 /// when acquisition `k` fails, the fields before it are torn down in teardown order. Not
-/// generated when a field has `#[cfg]` (the parameter list would depend on the configuration).
+/// generated when a field may be configured out, by `#[cfg]` or by a `#[cfg_attr]` that can
+/// expand to `#[cfg]` (the parameter list would depend on the configuration); any other
+/// `#[cfg_attr]` does not matter here.
 fn acquire(
     item: &DeriveInput,
     specs: &[FieldSpec],

@@ -8,14 +8,15 @@
 //! written beside them, and a chunk is never reallocated.
 
 use std::alloc::{self, Layout};
-use std::cell::UnsafeCell;
 use std::mem::{align_of, size_of};
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::NonNull;
 
-use crate::exit::Ending;
+use crate::ending::{Ending, Flow};
+use crate::error::BoxError;
+use crate::exit::Exit;
+use crate::pending::Pending;
 use crate::site::Site;
-use crate::unwind::{Step, Unwind};
 
 /// One machine word: the unit chunks are measured in.
 pub(crate) type Word = usize;
@@ -30,6 +31,54 @@ const FIRST_CHUNK_WORDS: usize = 64;
 /// while a million small entries still take only a few dozen chunks.
 const MAX_CHUNK_WORDS: usize = 1 << 18;
 
+/// What one entry did when it ran.
+pub(crate) enum Step {
+    /// Ran (or was skipped by its condition) without an error.
+    Done,
+    /// Returned an error.
+    Failed(BoxError),
+    /// An exit handler asked to suppress what is pending.
+    Suppress,
+    /// A nested stack: its entries go on top of the arena being unwound and run next, by the
+    /// same loop (no recursion).
+    Splice(Box<Arena>),
+}
+
+impl From<Flow> for Step {
+    /// An exit handler's answer as a step.
+    #[inline]
+    fn from(flow: Flow) -> Step {
+        match flow {
+            Flow::Propagate => Step::Done,
+            Flow::Suppress => Step::Suppress,
+        }
+    }
+}
+
+/// The stack being unwound, type-erased, for entries that register more on it while it unwinds
+/// (`callback_with_stack`). Only those entries read it, as the stack type they were pushed on.
+#[derive(Clone, Copy)]
+pub(crate) struct StackRef(NonNull<()>);
+
+impl StackRef {
+    pub(crate) fn new<T>(stack: &T) -> StackRef {
+        StackRef(NonNull::from(stack).cast())
+    }
+
+    /// The stack, as the type it was erased from.
+    ///
+    /// Safety: `T` is the type given to `new`, and that value is alive and only shared-borrowed
+    /// for `'x`.
+    pub(crate) unsafe fn get<'x, T>(self) -> &'x T {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.0.cast::<T>().as_ref() }
+    }
+}
+
+/// The `start_async` slot of a vtable: moves an async body out of its slot and writes its
+/// future to `out` (see `async_stack::entry`, which defines what `out` points to).
+pub(crate) type StartAsync = unsafe fn(body: *mut Word, exit: &Exit<'_>, out: *mut ());
+
 /// What the arena knows about one type of body.
 pub(crate) struct VTable {
     /// Size of the body in words.
@@ -37,15 +86,17 @@ pub(crate) struct VTable {
     /// Moves the body out of its slot and runs it.
     ///
     /// Safety: the slot holds an initialized body of this vtable's type that nobody else will
-    /// read again (the entry was popped or tombstoned first).
-    pub(crate) run: unsafe fn(*mut Word, &mut Unwind<'_>) -> Step,
-    /// Drops the body without running it. Same contract as `run`.
-    pub(crate) discard: unsafe fn(*mut Word),
+    /// read again (the entry was popped or tombstoned first); `stack` is the stack the entry was
+    /// pushed on (or one of the same type).
+    pub(crate) run: unsafe fn(*mut Word, &Exit<'_>, StackRef) -> Step,
+    /// Drops the body without running it; a nested stack is handed back instead of dropped,
+    /// so that discarding nested stacks is a loop too. Same contract as `run`.
+    pub(crate) discard: unsafe fn(*mut Word) -> Option<Box<Arena>>,
     /// The vtable to put in place once the body has been moved out: same size, does nothing.
     pub(crate) tombstone: &'static VTable,
-    /// For async entries only: moves the body out and builds its future (see
-    /// `async_stack::entry`). The sync loop ignores it and calls `run`, which reports instead.
-    pub(crate) start_async: Option<crate::async_stack::StartAsync>,
+    /// For async entries only: moves the body out and builds its future. The sync loop
+    /// ignores it and calls `run`, which reports instead.
+    pub(crate) start_async: Option<StartAsync>,
 }
 
 /// The vtable of a slot whose body is gone (cancelled, run now, or spliced away).
@@ -67,11 +118,13 @@ static TOMBSTONE_ZERO: VTable = VTable {
     start_async: None,
 };
 
-unsafe fn run_nothing(_: *mut Word, _: &mut Unwind<'_>) -> Step {
+unsafe fn run_nothing(_: *mut Word, _: &Exit<'_>, _: StackRef) -> Step {
     Step::Done
 }
 
-unsafe fn discard_nothing(_: *mut Word) {}
+unsafe fn discard_nothing(_: *mut Word) -> Option<Box<Arena>> {
+    None
+}
 
 /// Whether a body of type `B` is stored inline (else it is boxed first).
 pub(crate) const fn fits_inline<B>() -> bool {
@@ -163,6 +216,22 @@ impl Slot {
         }
     }
 
+    /// Takes the entry out to run or discard it now: the slot is tombstoned (it stays in the
+    /// arena until popped, as an entry that does nothing) and the body is handed over with a
+    /// copy of its site.
+    ///
+    /// Safety: the slot's entry has not been popped or taken, and the caller runs or discards
+    /// the returned body exactly once, right after.
+    pub(crate) unsafe fn take(self) -> Popped {
+        // SAFETY: forwarded from the caller; the body is read before the header is rewritten.
+        unsafe {
+            let body = self.body();
+            let site = self.site_mut().duplicate();
+            let vtable = self.tombstone();
+            Popped { body, vtable, site }
+        }
+    }
+
     /// The site word, to read or relabel it in place.
     ///
     /// Safety: the slot's entry has not been popped, and no other reference to the site exists.
@@ -240,6 +309,34 @@ impl Arena {
                 header: NonNull::new_unchecked(header),
             }
         }
+    }
+
+    /// Moves an entry's body, bit for bit, from `body` (a slot of another arena, tombstoned
+    /// there) to the top of this one.
+    ///
+    /// Safety: `body` points to `vtable.words` initialized, word-aligned words holding a body
+    /// that `vtable` describes and that nobody reads at its old place again.
+    pub(crate) unsafe fn push_moved(
+        &mut self,
+        body: *const Word,
+        vtable: &'static VTable,
+        site: Site,
+    ) {
+        let needed = vtable.words + HEADER_WORDS;
+        if self.top.capacity - self.top.used < needed {
+            self.grow(needed);
+        }
+        let chunk = &mut self.top;
+        // SAFETY: as in `push`, with the body copied word by word from a place that does not
+        // overlap this chunk's free words (it is another arena's slot).
+        unsafe {
+            let start = chunk.base.as_ptr().add(chunk.used);
+            std::ptr::copy_nonoverlapping(body, start, vtable.words);
+            let header = start.add(vtable.words);
+            header.cast::<&'static VTable>().write(vtable);
+            header.add(1).cast::<Site>().write(site);
+        }
+        chunk.used += needed;
     }
 
     /// Makes `top` a chunk with at least `needed` free words, keeping the old one below.
@@ -326,62 +423,29 @@ impl Arena {
             self.spare = other.spare.take();
         }
     }
-
-    /// Drops every body without running it, newest first. A drop that panics does not stop the
-    /// others (as for a `Vec`): its panic goes to `unwind`, which keeps the first to resume and
-    /// reports the rest.
-    fn discard_all(&mut self, unwind: &mut Unwind<'_>) {
-        while let Some(popped) = self.pop() {
-            let (discard, body) = (popped.vtable.discard, popped.body);
-            // SAFETY: the entry was just popped, so its body is ours to drop exactly once.
-            let dropped = panic::catch_unwind(AssertUnwindSafe(|| unsafe { discard(body) }));
-            if let Err(payload) = dropped {
-                unwind.record_panic(payload, popped.site);
-            }
-        }
-    }
 }
 
 impl Drop for Arena {
+    /// Drops every body left without running it, newest first: a cancelled nested stack. A
+    /// nested stack found here is spliced in and discarded by the same loop, so ten thousand
+    /// stacks nested in each other drop without recursion, and everything this arena held is
+    /// gone when the drop returns (values may borrow the caller's locals). A drop that panics
+    /// does not stop the others (as for a `Vec`): the first panic is resumed at the end, or
+    /// reported if the thread is already panicking.
     fn drop(&mut self) {
-        // Stacks unwind before their arena goes; what is left here was never meant to run
-        // (a cancelled nested stack). Dropping the bodies keeps their resources from leaking.
-        // A body may be a nested arena (`push_stack`) holding nested arenas in turn: recursing
-        // into each would overflow the thread's stack for 10,000 nested stacks (found by
-        // `tests/tests/stress_sync.rs`), so an arena dropped inside another's discard hands
-        // its entries to that outer drop, which discards them in a loop.
         if self.is_empty() {
             return;
         }
-        if DISCARDING.try_with(|queue| queue.borrow().is_some()) == Ok(true) {
-            let entries = std::mem::take(self);
-            DISCARDING.with(|queue| {
-                if let Some(queue) = queue.borrow_mut().as_mut() {
-                    queue.push(entries);
-                }
-            });
-            return;
+        let mut pending = Pending::new(Ending::Abandoned);
+        while let Some(popped) = self.pop() {
+            let (discard, body) = (popped.vtable.discard, popped.body);
+            // SAFETY: the entry was just popped, so its body is ours to drop exactly once.
+            match panic::catch_unwind(AssertUnwindSafe(|| unsafe { discard(body) })) {
+                Ok(None) => {}
+                Ok(Some(nested)) => self.splice(*nested),
+                Err(payload) => pending.record_panic(payload, Some(&popped.site)),
+            }
         }
-        let _ = DISCARDING.try_with(|queue| *queue.borrow_mut() = Some(Vec::new()));
-        // Panics of the bodies' drops follow the unwind rules: the first is resumed once all are
-        // dropped (or reported, if the thread is already panicking), the rest are reported.
-        let no_arena = UnsafeCell::new(Arena::default());
-        let mut unwind = Unwind::new(Ending::Abandoned, &no_arena, std::ptr::null());
-        self.discard_all(&mut unwind);
-        while let Some(mut nested) = DISCARDING
-            .try_with(|queue| queue.borrow_mut().as_mut().and_then(Vec::pop))
-            .ok()
-            .flatten()
-        {
-            nested.discard_all(&mut unwind); // queues the arenas nested in it; `nested` drops empty
-        }
-        let _ = DISCARDING.try_with(|queue| queue.borrow_mut().take());
-        let _ = unwind.finish(); // no errors: only a panic to resume
+        let _ = pending.finish(None); // no errors: only a panic to resume
     }
-}
-
-thread_local! {
-    /// Arenas handed over by drops nested in the outermost arena drop on this thread.
-    static DISCARDING: std::cell::RefCell<Option<Vec<Arena>>> =
-        const { std::cell::RefCell::new(None) };
 }

@@ -1,8 +1,9 @@
 //! The two traits a type implements to be managed by a stack: [`Close`] (fallible release) and
 //! [`Context`] (Python's context-manager protocol).
 
+use crate::ending::Flow;
 use crate::error::BoxError;
-use crate::exit::{Exit, Flow};
+use crate::exit::Exit;
 
 /// A resource whose release can fail: `Drop` cannot return an error, `close` can.
 ///

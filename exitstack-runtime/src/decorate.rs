@@ -8,7 +8,7 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crate::error::{BoxError, CleanupError, UnwindError};
 use crate::report::{self, ReportReason};
-use crate::scope::{scope_result, BodyEnd, Outcome, ScopeResult};
+use crate::scope::{unwind_scope, Outcome, ScopeResult};
 use crate::stack::ExitStack;
 
 /// A return type that is a `Result`: its parts, and how cleanup errors become its error.
@@ -99,26 +99,7 @@ where
 {
     let stack = ExitStack::new();
     let result = panic::catch_unwind(AssertUnwindSafe(|| body(&stack).into_result()));
-    let end = BodyEnd::new(result);
-    let ending = end.ending();
-    let BodyEnd {
-        value,
-        error,
-        panic: payload,
-    } = end;
-    let (suppressed, cleanup) = {
-        let mut unwind = stack.unwind_for_scope(ending);
-        unwind.scope_error = error.as_ref().and_then(&view);
-        unwind.panic = payload;
-        unwind.run_all();
-        let suppressed = unwind.scope_suppressed;
-        (suppressed, unwind.finish().err())
-    };
-    drop(stack);
-    R::from_result(from_scope(
-        scope_result(value, error, suppressed, cleanup),
-        convert,
-    ))
+    R::from_result(from_scope(unwind_scope(stack, result, view), convert))
 }
 
 /// The failure of a context given to `#[with_stack(context = ..)]` whose `enter` failed, as a

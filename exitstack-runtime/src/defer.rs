@@ -3,8 +3,11 @@
 //!
 //! A bare guard has no `close`, so it cannot tell a `?` from a normal end of scope; it only knows
 //! panics. Its conditional forms follow [`Ending`](crate::Ending) for the one case it can see:
-//! `on_error` runs when the guard is dropped by a panic that began after the guard was made
-//! ([`Ending::Panicked`](crate::Ending::Panicked)), `on_success` runs otherwise. For errors
+//! `on_error` runs when the guard is dropped while the thread is panicking
+//! ([`Ending::Panicked`](crate::Ending::Panicked)), `on_success` runs otherwise. A guard made
+//! inside a destructor that runs during a panic cannot tell that panic from a new one (Rust
+//! offers no way to): dropped while it goes on, it counts as dropped by a panic, because when
+//! unsure an error-only cleanup had better run than not. For errors
 //! returned with `?`, register on a stack (`defer!(stack => on_error { .. })`).
 
 use std::mem::ManuallyDrop;
@@ -38,7 +41,7 @@ impl<F: FnOnce()> Drop for Defer<F> {
 /// When a conditional guard runs its closure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum When {
-    /// Only when dropped by a panic that began after the guard was made.
+    /// Only when dropped while the thread is panicking.
     OnPanic,
     /// Only when not dropped by such a panic.
     OnSuccess,
@@ -49,19 +52,16 @@ enum When {
 pub struct DeferIf<F: FnOnce()> {
     f: ManuallyDrop<F>,
     when: When,
-    /// Whether the thread was already panicking when the guard was made: that panic is not
-    /// this scope's (the guard lives in a destructor run by it).
-    born_panicking: bool,
 }
 
 impl<F: FnOnce()> DeferIf<F> {
-    /// A guard that runs `f` only if it is dropped by a panic that began after it was made.
+    /// A guard that runs `f` only if it is dropped while the thread is panicking.
     #[inline]
     pub fn on_panic(f: F) -> Self {
         DeferIf::new(When::OnPanic, f)
     }
 
-    /// A guard that runs `f` unless it is dropped by a panic that began after it was made.
+    /// A guard that runs `f` unless it is dropped while the thread is panicking.
     #[inline]
     pub fn on_success(f: F) -> Self {
         DeferIf::new(When::OnSuccess, f)
@@ -72,7 +72,6 @@ impl<F: FnOnce()> DeferIf<F> {
         DeferIf {
             f: ManuallyDrop::new(f),
             when,
-            born_panicking: std::thread::panicking(),
         }
     }
 }
@@ -82,8 +81,10 @@ impl<F: FnOnce()> Drop for DeferIf<F> {
     fn drop(&mut self) {
         // SAFETY: as in `Defer::drop`: read once, never touched again, never dropped twice.
         let f = unsafe { ManuallyDrop::take(&mut self.f) };
-        let panicked = std::thread::panicking() && !self.born_panicking;
-        if panicked == (self.when == When::OnPanic) {
+        // Dropped by a panic exactly when the thread is panicking now: a guard made in a
+        // destructor that runs during a panic cannot tell that panic from a new one, and when
+        // unsure an error-only cleanup had better run (see `stack::dropped_ending`).
+        if std::thread::panicking() == (self.when == When::OnPanic) {
             f();
         }
     }
@@ -130,7 +131,7 @@ mod tests {
     }
 
     #[test]
-    fn a_guard_made_during_a_panic_counts_that_panic_as_not_its_own() {
+    fn a_guard_made_during_a_panic_counts_as_dropped_by_a_panic() {
         struct RunsDuringPanic<'c>(&'c Cell<(bool, bool)>);
         impl Drop for RunsDuringPanic<'_> {
             fn drop(&mut self) {
@@ -144,6 +145,6 @@ mod tests {
             let _d = RunsDuringPanic(&seen);
             panic!("outer");
         }));
-        assert_eq!(seen.get(), (false, true));
+        assert_eq!(seen.get(), (true, false));
     }
 }

@@ -4,30 +4,38 @@
 use std::marker::PhantomData;
 use std::ptr::{addr_of_mut, NonNull};
 
-use crate::arena::{tombstone_of, words_of, Arena, VTable, Word};
+use crate::arena::{tombstone_of, words_of, Arena, StackRef, Step, VTable, Word};
 use crate::context::{Close, Context};
+use crate::ending::Flow;
 use crate::error::BoxError;
-use crate::exit::{Exit, Flow};
+use crate::exit::Exit;
 use crate::report;
-use crate::stack::ExitStack;
-use crate::threading::Threading;
-use crate::unwind::{Step, Unwind};
 
 /// An entry body: consumed when it runs.
 pub(crate) trait Body: Sized {
-    fn run(self, unwind: &mut Unwind<'_>) -> Step;
+    /// Runs the entry. `exit` is what is pending; `stack` is the stack being unwound, of the
+    /// type the body was pushed on (only `callback_with_stack` reads it).
+    fn run(self, exit: &Exit<'_>, stack: StackRef) -> Step;
+
+    /// Drops the body without running it; a nested stack hands its arena back instead.
+    fn discard(self) -> Option<Box<Arena>> {
+        drop(self);
+        None
+    }
 }
 
 /// A body that owns a value the user can reach through an [`Entered`](crate::Entered) handle
 /// (sync or async: holding a value is independent of how the body runs).
 pub(crate) trait Holds {
     type Value;
+    /// What the body holds besides the value (a teardown closure), dropped apart from it.
+    type Rest;
     /// Where the value lives inside the body.
     ///
     /// Safety: `this` points to a live body.
     unsafe fn value(this: *mut Self) -> *mut Self::Value;
-    /// Takes the value back, dropping the rest of the body without running it.
-    fn into_value(self) -> Self::Value;
+    /// Splits the body into the value and the rest, running neither.
+    fn into_parts(self) -> (Self::Value, Self::Rest);
 }
 
 /// How one family of bodies (sync, or async on a stack of given `'a` and mode) is stored: the
@@ -58,23 +66,30 @@ impl<B: Body> VTableOf<B> {
     pub(crate) const VTABLE: &'static VTable = &VTable {
         words: words_of::<B>(),
         run: run_body::<B>,
-        discard: discard_body::<B>,
+        discard: discard_sync_body::<B>,
         tombstone: &tombstone_of(words_of::<B>()),
         start_async: None,
     };
 }
 
 /// Safety: `slot` holds an initialized `B` that is never read again.
-unsafe fn run_body<B: Body>(slot: *mut Word, unwind: &mut Unwind<'_>) -> Step {
+unsafe fn run_body<B: Body>(slot: *mut Word, exit: &Exit<'_>, stack: StackRef) -> Step {
     // SAFETY: per the contract, the `B` is moved out exactly once, before any user code runs.
     let body = unsafe { slot.cast::<B>().read() };
-    body.run(unwind)
+    body.run(exit, stack)
 }
 
 /// Safety: as for `run_body`.
-pub(crate) unsafe fn discard_body<B>(slot: *mut Word) {
+unsafe fn discard_sync_body<B: Body>(slot: *mut Word) -> Option<Box<Arena>> {
+    // SAFETY: per the contract, the `B` is moved out exactly once.
+    unsafe { slot.cast::<B>().read() }.discard()
+}
+
+/// Drops a body that holds no nested stack. Safety: as for `run_body`.
+pub(crate) unsafe fn discard_body<B>(slot: *mut Word) -> Option<Box<Arena>> {
     // SAFETY: per the contract, the `B` is dropped exactly once.
-    unsafe { slot.cast::<B>().drop_in_place() }
+    unsafe { slot.cast::<B>().drop_in_place() };
+    None
 }
 
 /// A body too large (or too aligned) for inline storage, kept on the heap. A raw pointer, not a
@@ -102,19 +117,23 @@ impl<B> Drop for Boxed<B> {
 }
 
 impl<B: Body> Body for Boxed<B> {
-    fn run(self, unwind: &mut Unwind<'_>) -> Step {
-        self.into_inner().run(unwind)
+    fn run(self, exit: &Exit<'_>, stack: StackRef) -> Step {
+        self.into_inner().run(exit, stack)
+    }
+    fn discard(self) -> Option<Box<Arena>> {
+        self.into_inner().discard()
     }
 }
 
 impl<B: Holds> Holds for Boxed<B> {
     type Value = B::Value;
+    type Rest = B::Rest;
     unsafe fn value(this: *mut Self) -> *mut B::Value {
         // SAFETY: `this` is a live `Boxed`, whose pointer is a live `B`.
         unsafe { B::value((*this).0.as_ptr()) }
     }
-    fn into_value(self) -> B::Value {
-        self.into_inner().into_value()
+    fn into_parts(self) -> (B::Value, B::Rest) {
+        self.into_inner().into_parts()
     }
 }
 
@@ -123,7 +142,7 @@ pub(crate) struct Callback<F>(pub(crate) F);
 
 impl<F: FnOnce()> Body for Callback<F> {
     #[inline]
-    fn run(self, _: &mut Unwind<'_>) -> Step {
+    fn run(self, _: &Exit<'_>, _: StackRef) -> Step {
         (self.0)();
         Step::Done
     }
@@ -137,7 +156,7 @@ where
     F: FnOnce() -> Result<(), E>,
     E: Into<BoxError>,
 {
-    fn run(self, _: &mut Unwind<'_>) -> Step {
+    fn run(self, _: &Exit<'_>, _: StackRef) -> Step {
         failed_if_err((self.0)())
     }
 }
@@ -150,27 +169,10 @@ pub(crate) struct OnEnding<F> {
 }
 
 impl<F: FnOnce()> Body for OnEnding<F> {
-    fn run(self, unwind: &mut Unwind<'_>) -> Step {
-        if unwind.ending.is_success() == self.on_success {
+    fn run(self, exit: &Exit<'_>, _: StackRef) -> Step {
+        if exit.ending().is_success() == self.on_success {
             (self.f)();
         }
-        Step::Done
-    }
-}
-
-/// A cleanup that receives the stack, to register more entries while it unwinds.
-pub(crate) struct WithStack<'a, S: Threading, F> {
-    pub(crate) f: F,
-    pub(crate) stack: PhantomData<fn(&ExitStack<'a, S>)>,
-}
-
-impl<'a, S: Threading, F: FnOnce(&ExitStack<'a, S>)> Body for WithStack<'a, S, F> {
-    fn run(self, unwind: &mut Unwind<'_>) -> Step {
-        // SAFETY: a `WithStack<'a, S, _>` is only pushed on an `ExitStack<'a, S>` (and only
-        // moves between stacks of that same type), and `unwind.stack` is the stack being
-        // unwound, alive and only shared-borrowed for the whole unwind.
-        let stack = unsafe { &*unwind.stack.cast::<ExitStack<'a, S>>() };
-        (self.f)(stack);
         Step::Done
     }
 }
@@ -179,8 +181,8 @@ impl<'a, S: Threading, F: FnOnce(&ExitStack<'a, S>)> Body for WithStack<'a, S, F
 pub(crate) struct ExitHandler<F>(pub(crate) F);
 
 impl<F: FnOnce(&Exit<'_>) -> Flow> Body for ExitHandler<F> {
-    fn run(self, unwind: &mut Unwind<'_>) -> Step {
-        (self.0)(&unwind.exit()).into()
+    fn run(self, exit: &Exit<'_>, _: StackRef) -> Step {
+        (self.0)(exit).into()
     }
 }
 
@@ -192,8 +194,8 @@ where
     F: FnOnce(&Exit<'_>) -> Result<Flow, E>,
     E: Into<BoxError>,
 {
-    fn run(self, unwind: &mut Unwind<'_>) -> Step {
-        match (self.0)(&unwind.exit()) {
+    fn run(self, exit: &Exit<'_>, _: StackRef) -> Step {
+        match (self.0)(exit) {
             Ok(flow) => flow.into(),
             Err(error) => Step::Failed(error.into()),
         }
@@ -204,19 +206,20 @@ where
 pub(crate) struct Dropped<T>(pub(crate) T);
 
 impl<T> Body for Dropped<T> {
-    fn run(self, _: &mut Unwind<'_>) -> Step {
+    fn run(self, _: &Exit<'_>, _: StackRef) -> Step {
         failed_if_err(report::drop_collecting(self.0))
     }
 }
 
 impl<T> Holds for Dropped<T> {
     type Value = T;
+    type Rest = ();
     unsafe fn value(this: *mut Self) -> *mut T {
         // SAFETY: `this` is live; taking a field's address reads nothing.
         unsafe { addr_of_mut!((*this).0) }
     }
-    fn into_value(self) -> T {
-        self.0
+    fn into_parts(self) -> (T, ()) {
+        (self.0, ())
     }
 }
 
@@ -224,19 +227,20 @@ impl<T> Holds for Dropped<T> {
 pub(crate) struct Closed<T>(pub(crate) T);
 
 impl<T: Close> Body for Closed<T> {
-    fn run(self, _: &mut Unwind<'_>) -> Step {
+    fn run(self, _: &Exit<'_>, _: StackRef) -> Step {
         failed_if_err(self.0.close())
     }
 }
 
 impl<T: Close> Holds for Closed<T> {
     type Value = T;
+    type Rest = ();
     unsafe fn value(this: *mut Self) -> *mut T {
         // SAFETY: `this` is live; taking a field's address reads nothing.
         unsafe { addr_of_mut!((*this).0) }
     }
-    fn into_value(self) -> T {
-        self.0
+    fn into_parts(self) -> (T, ()) {
+        (self.0, ())
     }
 }
 
@@ -251,19 +255,20 @@ where
     F: FnOnce(T) -> Result<(), E>,
     E: Into<BoxError>,
 {
-    fn run(self, _: &mut Unwind<'_>) -> Step {
+    fn run(self, _: &Exit<'_>, _: StackRef) -> Step {
         failed_if_err((self.teardown)(self.value))
     }
 }
 
 impl<T, F> Holds for Guard<T, F> {
     type Value = T;
+    type Rest = F;
     unsafe fn value(this: *mut Self) -> *mut T {
         // SAFETY: `this` is live; taking a field's address reads nothing.
         unsafe { addr_of_mut!((*this).value) }
     }
-    fn into_value(self) -> T {
-        self.value
+    fn into_parts(self) -> (T, F) {
+        (self.value, self.teardown)
     }
 }
 
@@ -276,8 +281,8 @@ impl<C: Context> Body for ContextExit<C>
 where
     C::Error: Into<BoxError>,
 {
-    fn run(self, unwind: &mut Unwind<'_>) -> Step {
-        match C::exit(self.target, &unwind.exit()) {
+    fn run(self, exit: &Exit<'_>, _: StackRef) -> Step {
+        match C::exit(self.target, exit) {
             Ok(flow) => flow.into(),
             Err(error) => Step::Failed(error.into()),
         }
@@ -289,26 +294,27 @@ where
     C::Error: Into<BoxError>,
 {
     type Value = C::Target;
+    type Rest = ();
     unsafe fn value(this: *mut Self) -> *mut C::Target {
         // SAFETY: `this` is live; taking a field's address reads nothing.
         unsafe { addr_of_mut!((*this).target) }
     }
-    fn into_value(self) -> C::Target {
-        self.target
+    fn into_parts(self) -> (C::Target, ()) {
+        (self.target, ())
     }
 }
 
-/// A whole stack pushed as one entry: `push_stack`. When it runs, its entries are moved on top
-/// of the unwinding arena and run next, in their own order, by the same loop (no recursion).
-pub(crate) struct Nested(pub(crate) Arena);
+/// A whole stack pushed as one entry: `push_stack`. When it runs, the loop moves its entries on
+/// top of the unwinding arena and runs them next, in their own order (no recursion); when it is
+/// discarded, the discarding arena takes them over the same way.
+pub(crate) struct Nested(pub(crate) Box<Arena>);
 
 impl Body for Nested {
-    fn run(self, unwind: &mut Unwind<'_>) -> Step {
-        // SAFETY: entries run while the unwind loop holds no reference into the arena, and no
-        // `Entered` reference can point into `self.0`'s chunks (the nested stack was moved in
-        // by value), so extending the chunk list disturbs nothing.
-        unsafe { (*unwind.arena.get()).splice(self.0) };
-        Step::Done
+    fn run(self, _: &Exit<'_>, _: StackRef) -> Step {
+        Step::Splice(self.0)
+    }
+    fn discard(self) -> Option<Box<Arena>> {
+        Some(self.0)
     }
 }
 

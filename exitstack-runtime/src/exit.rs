@@ -1,93 +1,10 @@
-//! What an exit handler sees ([`Exit`], [`Ending`]) and what it answers ([`Flow`]).
+//! What an exit handler sees: [`Exit`].
 
 use std::error::Error;
 use std::fmt;
 
-use crate::unwind::Unwind;
-
-/// How the scope that owns a stack ended. Error-only and success-only entries decide from this,
-/// not from `std::thread::panicking()`, which is also true for a stack that merely lives inside
-/// a destructor running during a panic.
-///
-/// # Examples
-///
-/// ```
-/// use exitstack::{Ending, ExitStack};
-/// use std::cell::Cell;
-///
-/// let seen = Cell::new(None);
-/// let mut stack = ExitStack::new();
-/// stack.push_exit(|exit| {
-///     seen.set(Some(exit.ending()));
-///     exitstack::Flow::Propagate
-/// });
-/// stack.close().unwrap();
-/// assert_eq!(seen.get(), Some(Ending::Closed));
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Ending {
-    /// `close` was called, or a scope body returned `Ok`, or it returned `Err` and an exit
-    /// handler suppressed that error (entries after the suppressing handler see `Closed`).
-    Closed,
-    /// A scope body returned `Err`.
-    Failed,
-    /// The stack was dropped without `close`: a `?`, an early `return`, a `break`.
-    Abandoned,
-    /// A panic is unwinding through the scope (the body's, or the thread's, reaching the
-    /// stack's drop).
-    Panicked,
-}
-
-impl Ending {
-    /// `true` for [`Ending::Closed`]: the scope finished normally.
-    ///
-    /// ```
-    /// assert!(exitstack::Ending::Closed.is_success());
-    /// assert!(!exitstack::Ending::Abandoned.is_success());
-    /// ```
-    pub fn is_success(self) -> bool {
-        self == Ending::Closed
-    }
-}
-
-/// An exit handler's answer: let what is pending go on, or suppress it.
-///
-/// Suppressing clears the scope's error and every cleanup error pending so far (later ones start
-/// afresh). A panic cannot be suppressed.
-///
-/// ```
-/// use exitstack::{ExitStack, Flow};
-///
-/// let mut stack = ExitStack::new();
-/// stack.push_exit(|_| Flow::Suppress);
-/// stack.try_callback(|| Err("handled by the exit handler"));
-/// assert!(stack.close().is_ok());
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[must_use = "an exit handler must say whether to suppress"]
-pub enum Flow {
-    /// Leave the pending error (if any) in flight.
-    Propagate,
-    /// Clear the pending errors.
-    Suppress,
-}
-
-impl Flow {
-    /// `Suppress` when `condition` holds, else `Propagate`.
-    ///
-    /// ```
-    /// use exitstack::Flow;
-    /// assert_eq!(Flow::suppress_if(true), Flow::Suppress);
-    /// assert_eq!(Flow::suppress_if(false), Flow::Propagate);
-    /// ```
-    pub fn suppress_if(condition: bool) -> Flow {
-        if condition {
-            Flow::Suppress
-        } else {
-            Flow::Propagate
-        }
-    }
-}
+use crate::ending::Ending;
+use crate::pending::Pending;
 
 /// The state an exit handler sees when it runs: the pending errors, whether a panic is in
 /// flight, and how the scope ended.
@@ -110,13 +27,22 @@ impl Flow {
 /// stack.try_callback(|| Err(io::Error::from(io::ErrorKind::BrokenPipe)));
 /// assert!(stack.close().is_ok());
 /// ```
-pub struct Exit<'u> {
-    unwind: &'u Unwind<'u>,
+pub struct Exit<'p> {
+    pending: &'p Pending,
+    /// The scope's own error, while it is pending (not suppressed).
+    scope_error: Option<&'p (dyn Error + 'static)>,
 }
 
-impl<'u> Exit<'u> {
-    pub(crate) fn new(unwind: &'u Unwind<'u>) -> Self {
-        Exit { unwind }
+impl<'p> Exit<'p> {
+    #[inline]
+    pub(crate) fn new(
+        pending: &'p Pending,
+        scope_error: Option<&'p (dyn Error + 'static)>,
+    ) -> Self {
+        Exit {
+            pending,
+            scope_error,
+        }
     }
 
     /// The latest pending error: the last cleanup error of this unwind, or else the scope's own
@@ -141,9 +67,9 @@ impl<'u> Exit<'u> {
     /// assert_eq!(*seen.borrow(), [None, Some("disk full".to_owned())]);
     /// ```
     pub fn error(&self) -> Option<&(dyn Error + 'static)> {
-        match self.unwind.errors.last() {
+        match self.pending.errors().last() {
             Some(error) => Some(error.error()),
-            None => self.unwind.scope_error,
+            None => self.scope_error,
         }
     }
 
@@ -168,11 +94,11 @@ impl<'u> Exit<'u> {
     /// ```
     pub fn errors(&self) -> impl Iterator<Item = &(dyn Error + 'static)> + '_ {
         let cleanup = self
-            .unwind
-            .errors
+            .pending
+            .errors()
             .iter()
             .map(|error| error.error() as &(dyn Error + 'static));
-        self.unwind.scope_error.into_iter().chain(cleanup)
+        self.scope_error.into_iter().chain(cleanup)
     }
 
     /// Whether the pending error is the scope's own (no cleanup has failed since).
@@ -189,7 +115,7 @@ impl<'u> Exit<'u> {
     /// assert!(outcome.is_suppressed());
     /// ```
     pub fn is_scope_error(&self) -> bool {
-        self.unwind.errors.is_empty() && self.unwind.scope_error.is_some()
+        self.pending.errors().is_empty() && self.scope_error.is_some()
     }
 
     /// Whether a panic is in flight: the scope's body panicked, an earlier entry panicked, or
@@ -215,7 +141,7 @@ impl<'u> Exit<'u> {
     /// assert!(SAW_PANIC.load(Ordering::SeqCst));
     /// ```
     pub fn is_panicking(&self) -> bool {
-        self.unwind.is_panicking()
+        self.pending.is_panicking()
     }
 
     /// How the scope ended.
@@ -235,7 +161,7 @@ impl<'u> Exit<'u> {
     /// assert_eq!(ending.get(), Some(Ending::Failed));
     /// ```
     pub fn ending(&self) -> Ending {
-        self.unwind.ending
+        self.pending.ending()
     }
 
     /// Whether the stack was dropped without `close` (abandoned or panicking).
@@ -258,7 +184,7 @@ impl<'u> Exit<'u> {
     /// assert_eq!(*seen.borrow(), [false, true]);
     /// ```
     pub fn is_dropped(&self) -> bool {
-        matches!(self.unwind.ending, Ending::Abandoned | Ending::Panicked)
+        matches!(self.pending.ending(), Ending::Abandoned | Ending::Panicked)
     }
 
     /// Whether the scope is ending badly: it failed, was abandoned, or panicked. The condition
@@ -280,7 +206,7 @@ impl<'u> Exit<'u> {
     /// assert_eq!(failure.get(), Some(false));
     /// ```
     pub fn is_failure(&self) -> bool {
-        !self.unwind.ending.is_success()
+        !self.pending.ending().is_success()
     }
 }
 

@@ -9,10 +9,12 @@ use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 use std::ptr::NonNull;
 
-use crate::arena::{Arena, Slot, Word};
+use crate::arena::{Arena, Slot, StackRef, Word};
+use crate::caught::Payload;
+use crate::ending::Ending;
 use crate::error::UnwindError;
-use crate::exit::Ending;
-use crate::unwind::Unwind;
+use crate::pending::Pending;
+use crate::unwind::{discard_popped, run_all, run_popped, value_or_panic};
 
 /// A registered entry, borrowed from its stack: cancel it, run it now, or label it.
 ///
@@ -36,13 +38,13 @@ use crate::unwind::Unwind;
 pub struct Handle<'s> {
     /// The stack's arena, borrowed: only its lifetime is needed (see `run`).
     arena: PhantomData<&'s UnsafeCell<Arena>>,
-    stack: *const (),
+    stack: StackRef,
     slot: Slot,
     _not_send: PhantomData<*const ()>,
 }
 
 impl<'s> Handle<'s> {
-    pub(crate) fn new(_arena: &'s UnsafeCell<Arena>, stack: *const (), slot: Slot) -> Self {
+    pub(crate) fn new(_arena: &'s UnsafeCell<Arena>, stack: StackRef, slot: Slot) -> Self {
         Handle {
             arena: PhantomData,
             stack,
@@ -90,7 +92,10 @@ impl<'s> Handle<'s> {
         unsafe { self.slot.site_mut().location() }
     }
 
-    /// Removes the entry without running it. Its closure (and any value it owns) is dropped.
+    /// Removes the entry without running it. Its closure (and any value it owns, and the
+    /// entries of a stack pushed with [`push_stack`](crate::ExitStack::push_stack)) is dropped
+    /// before `cancel` returns. A panicking `Drop` does not stop the others; the first panic
+    /// goes on, or, if the thread is already panicking, is reported.
     ///
     /// ```
     /// use exitstack::ExitStack;
@@ -104,16 +109,13 @@ impl<'s> Handle<'s> {
     /// assert_eq!(*log.borrow(), ["kept"]);
     /// ```
     pub fn cancel(self) {
-        // SAFETY: as in `label`; the body is read out of the tombstoned slot exactly once.
-        unsafe {
-            let body = self.slot.body();
-            let vtable = self.slot.tombstone();
-            (vtable.discard)(body);
-        }
+        // SAFETY: as in `label`; the body is taken out of the slot once and dropped, here.
+        unsafe { discard_popped(self.slot.take()) }
     }
 
     /// Runs the entry now (as if the stack were being closed) and removes it. Returns its error,
-    /// if it failed; a panic propagates to the caller.
+    /// if it failed; a panic propagates to the caller, unless the thread is already panicking
+    /// (a handle run from a `Drop` during a panic): then it is caught and reported.
     ///
     /// ```
     /// use exitstack::ExitStack;
@@ -124,23 +126,17 @@ impl<'s> Handle<'s> {
     /// assert!(stack.close().is_ok()); // it does not run again
     /// ```
     pub fn run(self) -> Result<(), UnwindError> {
-        // SAFETY: as in `cancel`; the body is moved out by `run` exactly once.
-        unsafe {
-            let body = self.slot.body();
-            let site = self.slot.site_mut().duplicate();
-            let vtable = self.slot.tombstone();
-            // A pushed stack splices its entries into the arena being unwound. Give it a fresh
-            // one, so they run now, here, rather than later on top of this stack and out of
-            // order (caught by `tests/tests/misuse_handles.rs`,
-            // `run_of_a_pushed_stack_runs_its_entries_now`). Entries that register more
-            // through `callback_with_stack` still register on the stack itself.
-            let spliced = UnsafeCell::new(Arena::default());
-            let mut unwind = Unwind::new(Ending::Closed, &spliced, self.stack);
-            let step = (vtable.run)(body, &mut unwind);
-            unwind.record(step, site);
-            unwind.run_all();
-            unwind.finish()
-        }
+        let mut pending = Pending::new(Ending::Closed);
+        // A pushed stack splices its entries into the arena being unwound. Give it a fresh
+        // one, so they run now, here, rather than later on top of this stack and out of order
+        // (`misuse_handles.rs`, `run_of_a_pushed_stack_runs_its_entries_now`). Entries that
+        // register more through `callback_with_stack` still register on the stack itself.
+        let spliced = UnsafeCell::new(Arena::default());
+        // SAFETY: as in `label`; the body is taken out of the slot once and run, here, with
+        // the stack it was pushed on.
+        unsafe { run_popped(&spliced, self.stack, &mut pending, None, self.slot.take()) };
+        run_all(&spliced, self.stack, &mut pending, None);
+        pending.finish(None)
     }
 }
 
@@ -172,7 +168,7 @@ impl fmt::Debug for Handle<'_> {
 pub struct Entered<'s, T> {
     handle: Handle<'s>,
     value: NonNull<T>,
-    take: unsafe fn(*mut Word) -> T,
+    take: unsafe fn(*mut Word) -> (T, Option<Payload>),
     _owns: PhantomData<&'s mut T>,
 }
 
@@ -182,7 +178,7 @@ impl<'s, T> Entered<'s, T> {
     pub(crate) unsafe fn new(
         handle: Handle<'s>,
         value: NonNull<T>,
-        take: unsafe fn(*mut Word) -> T,
+        take: unsafe fn(*mut Word) -> (T, Option<Payload>),
     ) -> Self {
         Entered {
             handle,
@@ -261,11 +257,10 @@ impl<'s, T> Entered<'s, T> {
     /// ```
     pub fn cancel(self) -> T {
         // SAFETY: as in `Handle::cancel`; `take` moves the value out of the body exactly once.
-        unsafe {
-            let body = self.handle.slot.body();
-            self.handle.slot.tombstone();
-            (self.take)(body)
-        }
+        let popped = unsafe { self.handle.slot.take() };
+        // SAFETY: `take` matches the body's type (the contract of `new`).
+        let (value, panic) = unsafe { (self.take)(popped.body) };
+        value_or_panic(value, panic, &popped)
     }
 
     /// Releases the value now (as the stack would), returning the release's error.

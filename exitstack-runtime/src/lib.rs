@@ -42,14 +42,17 @@
 
 mod arena;
 mod async_stack;
+mod caught;
 mod context;
 mod decorate;
 mod defer;
+mod ending;
 mod entry;
 mod error;
 mod exit;
 mod handle;
 mod managed;
+mod pending;
 pub mod report;
 mod scope;
 mod site;
@@ -62,8 +65,9 @@ pub use async_stack::{
     SendAsyncExitStack, SendScopeFuture, TimedOut,
 };
 pub use context::{Close, Context};
+pub use ending::{Ending, Flow};
 pub use error::{BoxError, CleanupError, PanicError, UnwindError};
-pub use exit::{Ending, Exit, Flow};
+pub use exit::Exit;
 pub use handle::{Entered, Handle};
 pub use managed::{Field, RollbackError};
 pub use scope::{Outcome, ScopeError, ScopeResult};

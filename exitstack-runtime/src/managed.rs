@@ -5,18 +5,16 @@
 //! closer never stops the others and nothing aborts during a panic.
 
 use std::borrow::Cow;
-use std::cell::UnsafeCell;
 use std::error::Error;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::panic::{self, AssertUnwindSafe, Location};
 
-use crate::arena::Arena;
+use crate::ending::Ending;
 use crate::error::{BoxError, UnwindError};
-use crate::exit::Ending;
+use crate::pending::Pending;
 use crate::report;
 use crate::site::Site;
-use crate::unwind::{Step, Unwind};
 
 /// A field of a [`#[managed]`](crate::managed) struct: the value, which derefs to `T`, held so
 /// that the generated teardown can move it out and pass it to its closer by value.
@@ -31,7 +29,7 @@ use crate::unwind::{Step, Unwind};
 /// assert_eq!(names.len(), 1);
 /// assert_eq!(names.into_inner(), ["used through DerefMut"]);
 /// ```
-#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Field<T> {
     /// `None` only once the teardown has taken the value, after which nobody can reach it.
     value: Option<T>,
@@ -63,6 +61,18 @@ impl<T> Field<T> {
 #[track_caller]
 fn taken() -> ! {
     unreachable!("a managed field was used after its teardown")
+}
+
+/// A field holding `T::default()` (so `#[derive(Default)]` works on a `#[managed]` struct).
+///
+/// ```
+/// let count: exitstack::Field<u32> = Default::default();
+/// assert_eq!(*count, 0);
+/// ```
+impl<T: Default> Default for Field<T> {
+    fn default() -> Self {
+        Field::new(T::default())
+    }
 }
 
 impl<T> From<T> for Field<T> {
@@ -225,15 +235,15 @@ impl<E: Into<BoxError>> CloserOutput for Result<(), E> {
     }
 }
 
-/// A teardown in progress: the fields are released one by one, in teardown order, through the
-/// stack's own unwind state (`Unwind`), which applies the stack's rules: a panicking closer
+/// A teardown in progress: the fields are released one by one, in teardown order, into the
+/// stack's own pending outcome (`Pending`), which applies the stack's rules: a panicking closer
 /// never stops the others, the first panic is resumed at the end (or, during a panic, reported),
 /// and errors are kept in order with their labels. Nothing is allocated unless a field fails.
-pub struct Running<'t> {
-    unwind: Unwind<'t>,
+pub struct Running {
+    pending: Pending,
 }
 
-impl Running<'_> {
+impl Running {
     /// Releases a field through `closer`, now. A taken field is skipped.
     #[track_caller]
     pub fn close<T, R, F>(&mut self, field: &mut Field<T>, label: &'static str, closer: F)
@@ -270,15 +280,15 @@ impl Running<'_> {
         };
         match panic::catch_unwind(AssertUnwindSafe(release)) {
             Ok(Ok(())) => {}
-            Ok(Err(error)) => self.unwind.record(Step::Failed(error), site()),
-            Err(payload) => self.unwind.record_panic(payload, site()),
+            Ok(Err(error)) => self.pending.record_error(error, site()),
+            Err(payload) => self.pending.record_panic(payload, Some(&site())),
         }
     }
 }
 
 /// Runs a teardown: `release` releases each field on the [`Running`] it is given, in teardown
 /// order; returns every error, in that order. A closer's panic is resumed once all have run.
-pub fn teardown(release: impl FnOnce(&mut Running<'_>)) -> Result<(), UnwindError> {
+pub fn teardown(release: impl FnOnce(&mut Running)) -> Result<(), UnwindError> {
     run_teardown(Ending::Closed, None, release)
 }
 
@@ -286,21 +296,18 @@ pub fn teardown(release: impl FnOnce(&mut Running<'_>)) -> Result<(), UnwindErro
 fn run_teardown(
     ending: Ending,
     panic: Option<Box<dyn std::any::Any + Send>>,
-    release: impl FnOnce(&mut Running<'_>),
+    release: impl FnOnce(&mut Running),
 ) -> Result<(), UnwindError> {
-    // The unwind state wants the arena of the stack it unwinds: an empty one, never used.
-    let arena = UnsafeCell::new(Arena::default());
     let mut running = Running {
-        unwind: Unwind::new(ending, &arena, std::ptr::null()),
+        pending: Pending::for_scope(ending, false, panic),
     };
-    running.unwind.panic = panic;
     release(&mut running);
-    running.unwind.finish()
+    running.pending.finish(None)
 }
 
 /// [`teardown`] from a `Drop`: errors go to [`report::from_drop`], so they join the result of a
 /// stack that is releasing the struct, or reach the reporter.
-pub fn teardown_in_drop(release: impl FnOnce(&mut Running<'_>)) {
+pub fn teardown_in_drop(release: impl FnOnce(&mut Running)) {
     if let Err(errors) = teardown(release) {
         for error in errors {
             report::from_drop(error);
@@ -309,7 +316,7 @@ pub fn teardown_in_drop(release: impl FnOnce(&mut Running<'_>)) {
 }
 
 /// [`teardown`] of a failed construction, attaching its errors to the acquisition's `error`.
-pub fn rollback<E>(error: E, release: impl FnOnce(&mut Running<'_>)) -> RollbackError<E> {
+pub fn rollback<E>(error: E, release: impl FnOnce(&mut Running)) -> RollbackError<E> {
     RollbackError::new(error, teardown(release).err())
 }
 
@@ -319,7 +326,7 @@ pub fn rollback<E>(error: E, release: impl FnOnce(&mut Running<'_>)) -> Rollback
 /// panic as well, and teardown errors, go to the report channel.
 pub fn rollback_panicked(
     payload: Box<dyn std::any::Any + Send>,
-    release: impl FnOnce(&mut Running<'_>),
+    release: impl FnOnce(&mut Running),
 ) -> ! {
     let _ = run_teardown(Ending::Panicked, Some(payload), release); // resumes the panic
     unreachable!("an unwind that holds a panic resumes it")

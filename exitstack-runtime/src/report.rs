@@ -30,8 +30,10 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io::Write;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, RwLock};
 
+use crate::caught;
 use crate::error::{CleanupError, UnwindError};
 
 /// Why an error is reported instead of returned.
@@ -66,6 +68,8 @@ pub enum ReportReason {
     DropOutsideStack,
     /// An async entry could not run because its stack was dropped without `aclose`.
     AsyncNotRun,
+    /// Dropping the payload of a caught panic panicked in turn (the payload's own `Drop`).
+    PayloadDropPanicked,
 }
 
 impl fmt::Display for ReportReason {
@@ -76,6 +80,7 @@ impl fmt::Display for ReportReason {
             ReportReason::PanicDuringPanic => "cleanup panicked during a panic",
             ReportReason::DropOutsideStack => "error in drop",
             ReportReason::AsyncNotRun => "async cleanup not run: stack dropped without aclose",
+            ReportReason::PayloadDropPanicked => "the drop of a panic payload panicked",
         })
     }
 }
@@ -171,7 +176,13 @@ thread_local! {
     /// plain cells (no destructor, no lazy init), so `enter`'s release checks them in a few
     /// instructions and touches `DROP_SINKS` only when a drop really reported an error.
     static DROP_STATE: DropState = const { DropState { depth: Cell::new(0), pending: Cell::new(0) } };
+    /// How many reports are being delivered on this thread (a reporter may cause another).
+    static DELIVERING: Cell<usize> = const { Cell::new(0) };
 }
+
+/// Reports nested deeper than this (a reporter whose panic's payload panics when dropped,
+/// reporting that in turn, ...) skip the reporter and go straight to standard error.
+const MAX_NESTED_REPORTS: usize = 3;
 
 struct DropState {
     depth: Cell<usize>,
@@ -273,35 +284,68 @@ pub fn tracing_reporter(report: &Report<'_>) {
     );
 }
 
-/// Sends one error to the reporter in force on this thread.
+/// Sends one error to the reporter in force on this thread. Never panics: a reporter that
+/// panics (or an error whose `Display` does, inside the reporter) is caught, and the report goes
+/// to standard error instead, without formatting the error if that is what panicked.
 pub(crate) fn deliver(reason: ReportReason, error: &CleanupError) {
     let report = Report { reason, error };
+    let depth = DELIVERING
+        .try_with(|depth| depth.replace(depth.get() + 1))
+        .unwrap_or(MAX_NESTED_REPORTS);
+    if depth >= MAX_NESTED_REPORTS {
+        write_fallback(&report, "(a report made while reporting)");
+    } else {
+        let reporter = current_reporter();
+        let delivered = panic::catch_unwind(AssertUnwindSafe(|| match &reporter {
+            Some(reporter) => reporter(&report),
+            None => stderr_reporter(&report),
+        }));
+        if let Err(payload) = delivered {
+            caught::drop_payload(payload, None);
+            write_fallback(&report, "(the reporter panicked)");
+        }
+    }
+    let _ = DELIVERING.try_with(|depth| depth.set(depth.get().saturating_sub(1)));
+}
+
+/// The reporter in force on this thread: the scoped one, else the global one, else none
+/// (standard error).
+fn current_reporter() -> Option<Reporter> {
     let scoped = SCOPED
         .try_with(|scoped| scoped.borrow().last().cloned())
         .ok()
         .flatten();
-    if let Some(reporter) = scoped {
-        call(&reporter, &report);
-        return;
-    }
-    let global = GLOBAL
-        .read()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .clone();
-    match global {
-        Some(reporter) => call(&reporter, &report),
-        None => stderr_reporter(&report),
-    }
+    scoped.or_else(|| {
+        GLOBAL
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    })
 }
 
-/// Calls a user's reporter. Reports are made from drops, often during a panic, where a
-/// panicking reporter would abort the process (found by `tests/tests/misuse_unwind.rs`,
-/// `a_panicking_reporter_never_turns_a_report_into_an_abort`): its panic is caught, and the
-/// report goes to standard error instead of being lost.
-fn call(reporter: &Reporter, report: &Report<'_>) {
-    let delivered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reporter(report)));
-    if delivered.is_err() {
-        let _ = writeln!(std::io::stderr(), "{report} (the reporter panicked)");
+/// Writes a report to standard error when its reporter could not take it. If formatting the
+/// error panics (a hostile `Display`), writes the report without the error's text.
+fn write_fallback(report: &Report<'_>, note: &str) {
+    let written = panic::catch_unwind(AssertUnwindSafe(|| {
+        let _ = writeln!(std::io::stderr(), "{report} {note}");
+    }));
+    if let Err(payload) = written {
+        if let Some(more) = caught::drop_caught(payload) {
+            std::mem::forget(more); // not reported: reporting is what failed here
+        }
+        let error = report.error;
+        let mut line = format!("exitstack: {}: cleanup", report.reason);
+        if let Some(label) = error.label() {
+            line.push_str(&format!(" `{label}`"));
+        }
+        if let Some(location) = error.location() {
+            line.push_str(&format!(" (registered at {location})"));
+        }
+        let _ = writeln!(
+            std::io::stderr(),
+            "{line} failed: {} {note}",
+            caught::DISPLAY_PANICKED
+        );
     }
 }
 
@@ -338,6 +382,7 @@ pub fn from_drop(error: CleanupError) {
     }
     if let Some(error) = unclaimed {
         deliver(ReportReason::DropOutsideStack, &error);
+        caught::drop_or_report(error, None);
     }
 }
 
@@ -377,8 +422,9 @@ pub(crate) fn drop_collecting<T>(value: T) -> Result<(), UnwindError> {
         #[cold]
         fn drop(&mut self) {
             let _ = DROP_STATE.try_with(|state| state.depth.set(self.depth - 1));
-            for error in take_collected(self.depth) {
-                deliver(ReportReason::LostToPanic, &error);
+            let lost = take_collected(self.depth);
+            if let Some(payload) = caught::report_and_drop(lost, ReportReason::LostToPanic) {
+                caught::drop_payload(payload, None); // not reached: this runs during a panic
             }
         }
     }

@@ -1,12 +1,13 @@
 //! The scope function: run a body with a fresh stack and unwind it with the body's real outcome.
 
-use std::any::Any;
 use std::error::Error;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 
+use crate::caught::Payload;
+use crate::ending::Ending;
 use crate::error::UnwindError;
-use crate::exit::Ending;
+use crate::pending::Pending;
 use crate::stack::ExitStack;
 use crate::threading::{Local, Sendable, Threading};
 
@@ -261,11 +262,11 @@ impl<'a> ExitStack<'a, Sendable> {
 pub(crate) struct BodyEnd<T, E> {
     pub(crate) value: Option<T>,
     pub(crate) error: Option<E>,
-    pub(crate) panic: Option<Box<dyn Any + Send>>,
+    pub(crate) panic: Option<Payload>,
 }
 
 impl<T, E> BodyEnd<T, E> {
-    pub(crate) fn new(result: Result<Result<T, E>, Box<dyn Any + Send>>) -> Self {
+    pub(crate) fn new(result: Result<Result<T, E>, Payload>) -> Self {
         match result {
             Ok(Ok(value)) => BodyEnd {
                 value: Some(value),
@@ -327,6 +328,22 @@ where
     E: Error + 'static,
 {
     let result = panic::catch_unwind(AssertUnwindSafe(|| body(&stack)));
+    unwind_scope(stack, result, |error| Some(error as &(dyn Error + 'static)))
+}
+
+/// Unwinds a sync scope's stack with its body's outcome and builds the scope's result: the one
+/// protocol of `ExitStack::scope` and `#[with_stack]` (the async scope drives the same
+/// `Pending` through its own loop, and ends in `scope_result` too). `view` shows the body's
+/// error to exit handlers.
+pub(crate) fn unwind_scope<'a, S, T, E, V>(
+    stack: ExitStack<'a, S>,
+    result: Result<Result<T, E>, Payload>,
+    view: V,
+) -> ScopeResult<T, E>
+where
+    S: Threading,
+    V: for<'e> Fn(&'e E) -> Option<&'e (dyn Error + 'static)>,
+{
     let end = BodyEnd::new(result);
     let ending = end.ending();
     let BodyEnd {
@@ -335,12 +352,10 @@ where
         panic,
     } = end;
     let (suppressed, cleanup) = {
-        let mut unwind = stack.unwind_for_scope(ending);
-        unwind.scope_error = error.as_ref().map(|error| error as &(dyn Error + 'static));
-        unwind.panic = panic;
-        unwind.run_all();
-        let suppressed = unwind.scope_suppressed;
-        (suppressed, unwind.finish().err())
+        let scope_error = error.as_ref().and_then(&view);
+        let mut pending = Pending::for_scope(ending, scope_error.is_some(), panic);
+        stack.unwind(&mut pending, scope_error);
+        (pending.suppressed(), pending.finish(scope_error).err())
     };
     drop(stack);
     scope_result(value, error, suppressed, cleanup)

@@ -7,18 +7,21 @@ use std::marker::PhantomData;
 use std::panic::Location;
 use std::ptr::NonNull;
 
-use crate::arena::{fits_inline, Arena, Word};
+use crate::arena::{fits_inline, Arena, StackRef, Step, Word};
+use crate::caught::{self, Payload};
 use crate::context::{Close, Context};
+use crate::ending::{Ending, Flow};
 use crate::entry::{
     Body, Boxed, Callback, Closed, ContextExit, Dropped, ExitHandler, Guard, Holds, Nested,
-    OnEnding, Storage, SyncStorage, TryCallback, TryExitHandler, WithStack,
+    OnEnding, Storage, SyncStorage, TryCallback, TryExitHandler,
 };
 use crate::error::{BoxError, UnwindError};
-use crate::exit::{Ending, Exit, Flow};
+use crate::exit::Exit;
 use crate::handle::{Entered, Handle};
+use crate::pending::Pending;
 use crate::site::Site;
 use crate::threading::{Admits, Local, Sendable, Threading};
-use crate::unwind::Unwind;
+use crate::unwind::run_all;
 
 /// A last-in-first-out stack of cleanups, unwound on `close`, at the end of a
 /// [`scope`](ExitStack::scope), or on drop, whatever happened before.
@@ -45,9 +48,6 @@ use crate::unwind::Unwind;
 /// ```
 pub struct ExitStack<'a, S: Threading = Local> {
     arena: UnsafeCell<Arena>,
-    /// Whether the thread was panicking when the stack was made: if it still is when the stack
-    /// drops, that panic is not this scope's, and the stack counts as abandoned, not panicked.
-    born_panicking: bool,
     /// Invariant in `'a`: a stack must not be coerced to accept shorter-lived cleanups.
     _entries: PhantomData<(Invariant<'a>, S)>,
 }
@@ -114,18 +114,26 @@ impl Default for ExitStack<'_, Sendable> {
 impl<'a, S: Threading> ExitStack<'a, S> {
     #[inline]
     fn empty() -> Self {
-        // Asked before the arena is built, so the arena is written in place, not built in a
-        // temporary that outlives the call and is then copied (a store-forwarding stall).
-        let born_panicking = std::thread::panicking();
+        ExitStack::from_arena(Arena::default())
+    }
+
+    /// A stack holding the entries of `arena`.
+    #[inline]
+    pub(crate) fn from_arena(arena: Arena) -> Self {
         ExitStack {
-            arena: UnsafeCell::new(Arena::default()),
-            born_panicking,
+            arena: UnsafeCell::new(arena),
             _entries: PhantomData,
         }
     }
 
-    fn erased(&self) -> *const () {
-        (self as *const Self).cast()
+    /// The arena, for the async stack's loop.
+    pub(crate) fn arena(&self) -> &UnsafeCell<Arena> {
+        &self.arena
+    }
+
+    /// This stack, for entries that register more while it unwinds.
+    pub(crate) fn stack_ref(&self) -> StackRef {
+        StackRef::new(self)
     }
 
     /// Stores a sync body, boxing it first when it does not fit inline.
@@ -162,7 +170,7 @@ impl<'a, S: Threading> ExitStack<'a, S> {
                 arena.push(Boxed::new(body), K::BOXED, site)
             }
         };
-        Handle::new(&self.arena, self.erased(), slot)
+        Handle::new(&self.arena, self.stack_ref(), slot)
     }
 
     /// [`push_stored`](Self::push_stored) for a body that owns a value: returns the handle
@@ -499,7 +507,7 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// ```
     #[track_caller]
     pub fn push_stack(&self, mut other: ExitStack<'a, S>) -> Handle<'_> {
-        self.push(Nested(std::mem::take(other.arena.get_mut())))
+        self.push(Nested(Box::new(std::mem::take(other.arena.get_mut()))))
     }
 
     /// Whether nothing is registered (cancelled entries not yet unwound still count).
@@ -556,14 +564,31 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// ```
     #[inline]
     pub fn close(&mut self) -> Result<(), UnwindError> {
-        let mut unwind = Unwind::new(Ending::Closed, &self.arena, self.erased());
-        unwind.run_all();
-        unwind.finish()
+        let mut pending = Pending::new(Ending::Closed);
+        self.unwind(&mut pending, None);
+        pending.finish(None)
     }
 
-    /// Runs the entries for the end of a scope, with the scope's own state already set.
-    pub(crate) fn unwind_for_scope<'u>(&'u self, ending: Ending) -> Unwind<'u> {
-        Unwind::new(ending, &self.arena, self.erased())
+    /// Runs every entry, recording into `pending` (the end of a scope, or `close`).
+    #[inline]
+    pub(crate) fn unwind(
+        &self,
+        pending: &mut Pending,
+        scope_error: Option<&(dyn std::error::Error + 'static)>,
+    ) {
+        run_all(&self.arena, self.stack_ref(), pending, scope_error);
+    }
+}
+
+/// How a stack dropped without `close` ended: [`Ending::Panicked`] exactly when the thread is
+/// panicking as it drops, else [`Ending::Abandoned`]. A stack (or guard) made inside a
+/// destructor that runs during a panic cannot tell that panic from a new one (Rust offers no
+/// way to), and when unsure an error-only cleanup had better run than not.
+pub(crate) fn dropped_ending() -> Ending {
+    if std::thread::panicking() {
+        Ending::Panicked
+    } else {
+        Ending::Abandoned
     }
 }
 
@@ -572,14 +597,28 @@ impl<S: Threading> Drop for ExitStack<'_, S> {
         if self.arena.get_mut().is_empty() {
             return;
         }
-        let ending = if std::thread::panicking() && !self.born_panicking {
-            Ending::Panicked
-        } else {
-            Ending::Abandoned
-        };
-        let mut unwind = Unwind::new(ending, &self.arena, self.erased());
-        unwind.run_all();
-        unwind.finish_unobserved();
+        let mut pending = Pending::new(dropped_ending());
+        self.unwind(&mut pending, None);
+        pending.finish_unobserved();
+    }
+}
+
+/// A cleanup that receives the stack, to register more entries while it unwinds.
+pub(crate) struct WithStack<'a, S: Threading, F> {
+    pub(crate) f: F,
+    pub(crate) stack: PhantomData<fn(&ExitStack<'a, S>)>,
+}
+
+impl<'a, S: Threading, F: FnOnce(&ExitStack<'a, S>)> Body for WithStack<'a, S, F> {
+    fn run(self, _: &Exit<'_>, stack: StackRef) -> Step {
+        // SAFETY: a `WithStack<'a, S, _>` is only pushed on an `ExitStack<'a, S>` (and only
+        // moves between stacks of that same type), and the loop passes the stack being unwound,
+        // alive and only shared-borrowed for the whole unwind. (A handle run now passes a
+        // temporary `ExitStack<'s, S>` with `'a: 's`: the same layout, and it is dropped
+        // within `'s`, so entries registered on it outlive it.)
+        let stack = unsafe { stack.get::<ExitStack<'a, S>>() };
+        (self.f)(stack);
+        Step::Done
     }
 }
 
@@ -591,10 +630,12 @@ impl<S: Threading> fmt::Debug for ExitStack<'_, S> {
     }
 }
 
-/// Moves the value out of a body of type `B` in a slot, dropping the rest of the body.
+/// Moves the value out of a body of type `B` in a slot and drops the rest of the body, returning
+/// the panic of that drop (the value is kept either way).
 ///
 /// Safety: `slot` holds a live `B` that is never read again.
-unsafe fn take_value<B: Holds>(slot: *mut Word) -> B::Value {
+unsafe fn take_value<B: Holds>(slot: *mut Word) -> (B::Value, Option<Payload>) {
     // SAFETY: forwarded from the caller.
-    unsafe { slot.cast::<B>().read() }.into_value()
+    let (value, rest) = unsafe { slot.cast::<B>().read() }.into_parts();
+    (value, caught::drop_caught(rest))
 }

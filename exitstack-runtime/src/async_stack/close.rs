@@ -1,7 +1,7 @@
 //! Closing an [`AsyncExitStack`]: the async unwind loop, the [`Aclose`] future, what a
 //! cancelled close leaves behind, and `Drop`.
 
-use std::any::Any;
+use std::cell::UnsafeCell;
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
@@ -11,24 +11,23 @@ use std::task::{Context as TaskContext, Poll};
 
 use super::entry::{start_future, EntryFuture, Flowed, SendSite};
 use super::errors::NotRunError;
-use super::limit::Deadline;
+use super::limit::{Deadline, Spawner, TimeLimit};
 use super::stack::AsyncExitStack;
+use crate::arena::{Arena, StackRef};
+use crate::caught::{drop_caught, Payload};
+use crate::ending::{Ending, Flow};
 use crate::error::{CleanupError, UnwindError};
-use crate::exit::Ending;
+use crate::pending::Pending;
 use crate::report::{self, ReportReason};
 use crate::site::Site;
+use crate::stack::dropped_ending;
 use crate::threading::Threading;
-use crate::unwind::{Step, Unwind};
+use crate::unwind::run_popped;
 
 /// The state of an unwind that has started and not finished. It lives in the stack, not in the
 /// `aclose` future, so cancelling that future loses nothing.
 pub(crate) struct Closing<'a, S> {
-    ending: Ending,
-    errors: Vec<CleanupError>,
-    panic: Option<Box<dyn Any + Send>>,
-    /// Whether the scope's own error (passed in on each poll) has not been suppressed yet.
-    scope_error_pending: bool,
-    scope_suppressed: bool,
+    pending: Pending,
     /// The async entry being awaited.
     in_flight: Option<InFlight<'a, S>>,
 }
@@ -42,7 +41,7 @@ struct InFlight<'a, S> {
 
 impl<'a, S> InFlight<'a, S> {
     /// Polls the entry (and its deadline); a panic comes back as `Err`.
-    fn poll(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<Flowed, Box<dyn Any + Send>>> {
+    fn poll(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<Flowed, Payload>> {
         let polled = panic::catch_unwind(AssertUnwindSafe(|| {
             if let Poll::Ready(flowed) = Pin::new(&mut self.future).poll(cx) {
                 return Poll::Ready(flowed);
@@ -60,51 +59,13 @@ impl<'a, S> InFlight<'a, S> {
     }
 }
 
-/// Drops `value`, catching a panic from its destructor.
-fn drop_caught<T>(value: T) -> Option<Box<dyn Any + Send>> {
-    panic::catch_unwind(AssertUnwindSafe(move || drop(value))).err()
-}
-
-impl<'a, S: Threading> Closing<'a, S> {
-    fn new(ending: Ending) -> Self {
-        Closing {
-            ending,
-            errors: Vec::new(),
-            panic: None,
-            scope_error_pending: false,
-            scope_suppressed: false,
-            in_flight: None,
-        }
-    }
-
-    /// Moves the pending state into a fresh unwind.
-    fn lend<'u>(
-        &mut self,
-        unwind: &mut Unwind<'u>,
-        scope_error: Option<&'u (dyn Error + 'static)>,
-    ) {
-        unwind.errors = std::mem::take(&mut self.errors);
-        unwind.panic = self.panic.take();
-        unwind.scope_suppressed = self.scope_suppressed;
-        unwind.scope_error = scope_error.filter(|_| self.scope_error_pending);
-    }
-
-    /// Takes the pending state back from the unwind.
-    fn take_back(&mut self, unwind: &mut Unwind<'_>) {
-        self.errors = std::mem::take(&mut unwind.errors);
-        self.panic = unwind.panic.take();
-        self.scope_suppressed = unwind.scope_suppressed;
-        self.scope_error_pending = unwind.scope_error.is_some();
-        self.ending = unwind.ending; // a suppressed scope error turns `Failed` into `Closed`
-    }
-}
-
-/// Records a finished async entry in the unwind.
-fn record_flowed(unwind: &mut Unwind<'_>, result: Result<Flowed, Box<dyn Any + Send>>, site: Site) {
+/// Records a finished async entry.
+fn record_flowed(pending: &mut Pending, result: Result<Flowed, Payload>, site: Site) {
     match result {
-        Ok(Ok(flow)) => unwind.record(flow.into(), site),
-        Ok(Err(error)) => unwind.record(Step::Failed(error), site),
-        Err(payload) => unwind.record_panic(payload, site),
+        Ok(Ok(Flow::Suppress)) => pending.suppress(site),
+        Ok(Ok(Flow::Propagate)) => {}
+        Ok(Err(error)) => pending.record_error(error, site),
+        Err(payload) => pending.record_panic(payload, Some(&site)),
     }
 }
 
@@ -115,13 +76,13 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
         &mut self,
         ending: Ending,
         scope_error: bool,
-        panic: Option<Box<dyn Any + Send>>,
+        panic: Option<Payload>,
     ) {
         if self.closing.is_none() {
-            let mut closing = Closing::new(ending);
-            closing.scope_error_pending = scope_error;
-            closing.panic = panic;
-            self.closing = Some(closing);
+            self.closing = Some(Closing {
+                pending: Pending::for_scope(ending, scope_error, panic),
+                in_flight: None,
+            });
         }
     }
 
@@ -131,20 +92,11 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
         &mut self,
         ending: Ending,
         scope_error: bool,
-        panic: Option<Box<dyn Any + Send>>,
+        panic: Option<Payload>,
     ) {
         match self.closing.as_mut() {
             None => self.begin_unwind(ending, scope_error, panic),
-            Some(closing) => {
-                closing.ending = ending;
-                closing.scope_error_pending = scope_error;
-                if closing.panic.is_none() {
-                    closing.panic = panic;
-                } else if let Some(payload) = panic {
-                    let error = CleanupError::from_panic(&*payload);
-                    report::deliver(ReportReason::PanicDuringPanic, &error);
-                }
-            }
+            Some(closing) => closing.pending.restart_scope(ending, scope_error, panic),
         }
     }
 
@@ -157,11 +109,9 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
         let Some(closing) = self.closing.as_mut() else {
             return Poll::Ready(());
         };
-        let mut unwind = self.sync.unwind_for_scope(closing.ending);
-        closing.lend(&mut unwind, scope_error);
-        let polled = drive(closing, &mut unwind, self.limit.as_ref(), cx);
-        closing.take_back(&mut unwind);
-        polled
+        closing.pending.refresh();
+        let (arena, stack) = (self.sync.arena(), self.sync.stack_ref());
+        drive(closing, arena, stack, self.limit.as_ref(), cx, scope_error)
     }
 
     /// Ends a finished unwind: resumes the first panic, or returns the errors (and whether the
@@ -171,13 +121,11 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
         &mut self,
         scope_error: Option<&(dyn Error + 'static)>,
     ) -> (bool, Result<(), UnwindError>) {
-        let Some(mut closing) = self.closing.take() else {
+        let Some(closing) = self.closing.take() else {
             return (false, Ok(()));
         };
-        let mut unwind = self.sync.unwind_for_scope(closing.ending);
-        closing.lend(&mut unwind, scope_error);
-        let suppressed = unwind.scope_suppressed;
-        (suppressed, unwind.finish())
+        let suppressed = closing.pending.suppressed();
+        (suppressed, closing.pending.finish(scope_error))
     }
 
     /// Runs every entry, newest first, awaiting async ones, and returns every error in order.
@@ -217,13 +165,16 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
 /// The inner loop of `poll_unwind`.
 fn drive<'a, S: Threading>(
     closing: &mut Closing<'a, S>,
-    unwind: &mut Unwind<'_>,
-    limit: Option<&super::limit::TimeLimit<'a, S>>,
+    arena: &UnsafeCell<Arena>,
+    stack: StackRef,
+    limit: Option<&TimeLimit<'a, S>>,
     cx: &mut TaskContext<'_>,
+    scope_error: Option<&(dyn Error + 'static)>,
 ) -> Poll<()> {
+    let Closing { pending, in_flight } = closing;
     loop {
-        if let Some(in_flight) = closing.in_flight.as_mut() {
-            let result = match in_flight.poll(cx) {
+        if let Some(flight) = in_flight.as_mut() {
+            let result = match flight.poll(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(result) => result,
             };
@@ -231,56 +182,55 @@ fn drive<'a, S: Threading>(
                 future,
                 site,
                 deadline,
-            } = closing.in_flight.take().expect("polled just above");
+            } = in_flight.take().expect("polled just above");
             // A timed-out future is dropped here, before the next entry runs.
             if let Some(payload) = drop_caught((future, deadline)) {
-                unwind.record_panic(payload, site.0.duplicate());
+                pending.record_panic(payload, Some(&site.0));
             }
-            record_flowed(unwind, result, site.0);
+            record_flowed(pending, result, site.0);
         }
         // Sync entries run in this inner loop, which leaves only for an async entry (so a sync
         // entry costs what it costs in the sync loop).
         let (popped, start) = loop {
             // SAFETY: the `&mut Arena` lives only for this call and no user code runs in it
-            // (the same discipline as `Unwind::run_all`).
-            let popped = unsafe { (*unwind.arena.get()).pop() };
+            // (the same discipline as `unwind::run_all`).
+            let popped = unsafe { (*arena.get()).pop() };
             let Some(popped) = popped else {
                 return Poll::Ready(());
             };
             match popped.vtable.start_async {
                 // SAFETY: the entry was just popped: its body is run exactly once, here.
-                None => unsafe { unwind.run_popped(popped) },
+                None => unsafe { run_popped(arena, stack, pending, scope_error, popped) },
                 Some(start) => break (popped, start),
             }
         };
-        let exit = &unwind.exit();
+        let exit = pending.view(scope_error);
         // SAFETY: the entry was popped, so its body is moved out exactly once, here; it was
         // pushed on this stack, of mode `S` and lifetime `'a`.
         let started = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
-            start_future::<S>(start, popped.body, exit)
+            start_future::<S>(start, popped.body, &exit)
         }));
         let future = match started {
             Ok(future) => future,
             Err(payload) => {
-                unwind.record_panic(payload, popped.site);
+                pending.record_panic(payload, Some(&popped.site));
                 continue;
             }
         };
-        match panic::catch_unwind(AssertUnwindSafe(|| limit.map(|limit| limit.start()))) {
-            Ok(deadline) => {
-                closing.in_flight = Some(InFlight {
-                    future,
-                    site: SendSite(popped.site),
-                    deadline,
-                });
-            }
+        // A timer that panics when started is recorded like any panic, and the entry still
+        // runs, without a time limit: dropping it unpolled would lose the cleanup.
+        let deadline = match panic::catch_unwind(AssertUnwindSafe(|| limit.map(TimeLimit::start))) {
+            Ok(deadline) => deadline,
             Err(payload) => {
-                if let Some(more) = drop_caught(future) {
-                    unwind.record_panic(more, popped.site.duplicate());
-                }
-                unwind.record_panic(payload, popped.site);
+                pending.record_panic(payload, Some(&popped.site));
+                None
             }
-        }
+        };
+        *in_flight = Some(InFlight {
+            future,
+            site: SendSite(popped.site),
+            deadline,
+        });
     }
 }
 
@@ -337,67 +287,67 @@ impl<S: Threading> Drop for AsyncExitStack<'_, S> {
         if closing.is_none() && self.sync.is_empty() {
             return;
         }
-        let ending = match &closing {
-            Some(closing) if closing.ending != Ending::Closed => closing.ending,
-            _ if std::thread::panicking() && !self.born_panicking => Ending::Panicked,
-            _ => Ending::Abandoned,
-        };
         let spawner = self.spawner;
-        let mut unwind = self.sync.unwind_for_scope(ending);
-        if let Some(mut closing) = closing {
-            let in_flight = closing.in_flight.take();
-            closing.lend(&mut unwind, None);
-            if let Some(InFlight { future, site, .. }) = in_flight {
-                dispose(&mut unwind, future, site, spawner);
+        let mut pending = match closing {
+            Some(Closing { pending, in_flight }) => {
+                let mut pending = pending;
+                pending.refresh();
+                if pending.ending() == Ending::Closed {
+                    pending.set_ending(dropped_ending());
+                }
+                if let Some(InFlight { future, site, .. }) = in_flight {
+                    dispose(&mut pending, future, site, spawner);
+                }
+                pending
             }
-        }
+            None => Pending::new(dropped_ending()),
+        };
+        let (arena, stack) = (self.sync.arena(), self.sync.stack_ref());
         loop {
             // SAFETY: as in `drive`.
-            let popped = unsafe { (*unwind.arena.get()).pop() };
+            let popped = unsafe { (*arena.get()).pop() };
             let Some(popped) = popped else { break };
-            let step = match (popped.vtable.start_async, spawner) {
-                (None, _) => {
-                    // SAFETY: as in `drive`.
-                    unsafe { unwind.run_popped(popped) };
-                    continue;
-                }
-                (Some(start), Some(_)) => {
-                    let exit = &unwind.exit();
+            let Some(start) = popped.vtable.start_async else {
+                // SAFETY: as in `drive`.
+                unsafe { run_popped(arena, stack, &mut pending, None, popped) };
+                continue;
+            };
+            let released = match spawner {
+                Some(_) => {
+                    let exit = pending.view(None);
                     // SAFETY: as in `drive`.
                     let started = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
-                        start_future::<S>(start, popped.body, exit)
+                        start_future::<S>(start, popped.body, &exit)
                     }));
                     started.map(|future| {
                         let site = SendSite(popped.site.duplicate());
-                        dispose(&mut unwind, future, site, spawner);
-                        Step::Done
+                        dispose(&mut pending, future, site, spawner);
                     })
                 }
-                (Some(_), None) => {
+                None => {
                     let discard = popped.vtable.discard;
                     // SAFETY: the entry was popped, so its body is dropped exactly once, here.
                     let dropped =
                         panic::catch_unwind(AssertUnwindSafe(|| unsafe { discard(popped.body) }));
                     report_not_run(popped.site.duplicate());
-                    dropped.map(|()| Step::Done)
+                    dropped.map(drop)
                 }
             };
-            match step {
-                Ok(step) => unwind.record(step, popped.site),
-                Err(payload) => unwind.record_panic(payload, popped.site),
+            if let Err(payload) = released {
+                pending.record_panic(payload, Some(&popped.site));
             }
         }
-        unwind.finish_unobserved();
+        pending.finish_unobserved();
     }
 }
 
 /// Hands an async entry's future that will not be awaited here to the spawner, or drops it and
 /// reports it.
 fn dispose<'a, S>(
-    unwind: &mut Unwind<'_>,
+    pending: &mut Pending,
     future: EntryFuture<'a, S>,
     site: SendSite,
-    spawner: Option<super::limit::Spawner<'a, S>>,
+    spawner: Option<Spawner<'a, S>>,
 ) {
     let back = match spawner {
         Some(spawn) => spawn(future, site),
@@ -405,7 +355,7 @@ fn dispose<'a, S>(
     };
     if let Err((future, site)) = back {
         if let Some(payload) = drop_caught(future) {
-            unwind.record_panic(payload, site.0.duplicate());
+            pending.record_panic(payload, Some(&site.0));
         }
         report_not_run(site.0);
     }

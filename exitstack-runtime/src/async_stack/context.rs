@@ -2,7 +2,8 @@
 
 use std::future::Future;
 
-use crate::exit::{Exit, Flow};
+use crate::ending::Flow;
+use crate::exit::Exit;
 
 /// An async context: `enter` acquires the target asynchronously (and may fail, in which case
 /// nothing is registered); `exit` receives the target back when the stack closes, looks at how

@@ -9,23 +9,21 @@ use std::task::{Context as TaskContext, Poll};
 
 use super::context::AsyncContext;
 use super::errors::NotRunError;
-use crate::arena::{tombstone_of, words_of, VTable, Word};
+use crate::arena::{tombstone_of, words_of, StackRef, StartAsync, Step, VTable, Word};
+use crate::ending::Flow;
 use crate::entry::{discard_body, Boxed, Guard, Holds, Storage};
 use crate::error::BoxError;
-use crate::exit::{Exit, Flow};
+use crate::exit::Exit;
 use crate::site::Site;
 use crate::threading::{Sendable, Threading};
-use crate::unwind::{Step, Unwind};
 
 /// What the future of an async entry resolves to.
 pub(crate) type Flowed = Result<Flow, BoxError>;
 
-/// The `start_async` slot of a vtable: moves the body out of its slot and writes its future,
-/// as an `Option<EntryFuture<'a, S>>` for the `'a` and `S` of the stack it was pushed on, to
-/// `out`.
-pub(crate) type StartAsync = unsafe fn(body: *mut Word, exit: &Exit<'_>, out: *mut ());
-
-/// The future of one async entry, type-erased. `S` records whether it is `Send`.
+/// The future of one async entry, type-erased. `S` records whether it is `Send`. The
+/// `start_async` slot of a vtable (`arena::StartAsync`) moves an async body out of its slot and
+/// writes its future, as an `Option<EntryFuture<'a, S>>` for the `'a` and `S` of the stack it
+/// was pushed on, to `out`.
 pub(crate) struct EntryFuture<'a, S> {
     future: Pin<Box<dyn Future<Output = Flowed> + 'a>>,
     _mode: PhantomData<fn() -> S>,
@@ -113,7 +111,7 @@ impl<'a, S: Threading, B: AsyncBody<'a>> AsyncVTableOf<'a, S, B> {
 /// the body is dropped and the entry fails with [`NotRunError`].
 ///
 /// Safety: `slot` holds an initialized `B` that is never read again.
-unsafe fn run_without_runtime<B>(slot: *mut Word, _: &mut Unwind<'_>) -> Step {
+unsafe fn run_without_runtime<B>(slot: *mut Word, _: &Exit<'_>, _: StackRef) -> Step {
     // SAFETY: per the contract, the `B` is dropped exactly once.
     unsafe { slot.cast::<B>().drop_in_place() };
     Step::Failed(Box::new(NotRunError))
@@ -225,11 +223,12 @@ where
 
 impl<C: AsyncContext> Holds for AsyncContextExit<C> {
     type Value = C::Target;
+    type Rest = ();
     unsafe fn value(this: *mut Self) -> *mut C::Target {
         // SAFETY: `this` is live; taking a field's address reads nothing.
         unsafe { addr_of_mut!((*this).target) }
     }
-    fn into_value(self) -> C::Target {
-        self.target
+    fn into_parts(self) -> (C::Target, ()) {
+        (self.target, ())
     }
 }

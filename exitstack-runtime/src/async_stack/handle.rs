@@ -3,20 +3,18 @@
 //! awaiting it.
 
 use std::borrow::Cow;
-use std::cell::UnsafeCell;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::panic::Location;
 
-use super::entry::{start_future, SendSite};
+use super::stack::AsyncExitStack;
 use crate::arena::{Arena, Slot};
 use crate::error::UnwindError;
-use crate::exit::Ending;
 use crate::handle::{Entered, Handle};
+use crate::stack::ExitStack;
 use crate::threading::Threading;
-use crate::unwind::{Step, Unwind};
 
 /// A registered async entry, borrowed from its stack: cancel it, label it, or run it now with
 /// [`run`](AsyncHandle::run). Dropping the handle leaves the entry registered.
@@ -97,7 +95,10 @@ impl<'s, S: Threading> AsyncHandle<'s, S> {
     }
 
     /// Runs the entry now (as if the stack were being closed), removes it, and returns its
-    /// error. The entry is taken out at once; the returned future runs it. A panic propagates.
+    /// error. The entry is taken out at once; the returned future runs it. A panic propagates
+    /// (unless the thread is already panicking: then it is reported). For a stack pushed with
+    /// [`push_async_stack`](AsyncExitStack::push_async_stack), its entries run now, async ones
+    /// awaited.
     ///
     /// ```
     /// use exitstack::AsyncExitStack;
@@ -123,40 +124,26 @@ impl<S: Threading> fmt::Debug for AsyncHandle<'_, S> {
     }
 }
 
-/// Takes the entry at `slot` out (tombstoning the slot) and returns a future that runs it.
+/// Takes the entry at `slot` out (tombstoning the slot) and returns a future that runs it: the
+/// entry moves into a stack of its own, which is closed. So an entry runs now exactly as it
+/// would in its stack's `aclose` (a pushed stack's async entries are awaited, in their order),
+/// and a run future dropped part-way is finished like a dropped stack.
 ///
-/// Safety: the slot's entry has not been popped and holds an async body pushed on a stack of
-/// mode `S` whose lifetime outlives `'s`.
+/// Safety: the slot's entry has not been popped and was pushed on a stack of mode `S` whose
+/// lifetime outlives `'s`.
 unsafe fn run_slot<'s, S: Threading>(
     slot: Slot,
 ) -> impl Future<Output = Result<(), UnwindError>> + 's {
-    // An unwind over an empty arena: building an async entry's future reads only the exit
-    // state, never the arena or the stack.
-    let empty = UnsafeCell::new(Arena::default());
-    let unwind = Unwind::new(Ending::Closed, &empty, std::ptr::null());
-    // SAFETY: forwarded from the caller; the body is moved out exactly once (by `start`, or by
-    // `run` for a sync entry, which never gets here: async handles name async entries only).
-    let (future, site) = unsafe {
-        let body = slot.body();
-        let site = SendSite(slot.site_mut().duplicate());
-        let vtable = slot.tombstone();
-        let start = vtable
-            .start_async
-            .expect("an async handle names an async entry");
-        (start_future::<S>(start, body, &unwind.exit()), site)
-    };
-    drop(unwind);
-    async move {
-        let site = site; // capture the `Send` wrapper, not its field
-        let step = match future.await {
-            Ok(flow) => flow.into(),
-            Err(error) => Step::Failed(error),
-        };
-        let empty = UnsafeCell::new(Arena::default());
-        let mut unwind = Unwind::new(Ending::Closed, &empty, std::ptr::null());
-        unwind.record(step, site.0);
-        unwind.finish()
+    let mut arena = Arena::default();
+    // SAFETY: forwarded from the caller; the body moves out of the tombstoned slot once, into
+    // the new arena. Its bodies may borrow for `'a: 's`; the new stack lives within `'s`, and
+    // an `'a` stack and an `'s` stack have one layout (see `WithStack` in `stack.rs`).
+    unsafe {
+        let popped = slot.take();
+        arena.push_moved(popped.body, popped.vtable, popped.site);
     }
+    let mut alone = AsyncExitStack::<'s, S>::from_sync(ExitStack::from_arena(arena));
+    async move { alone.aclose().await }
 }
 
 /// A value owned by an async stack, released asynchronously when the stack closes: use it

@@ -33,7 +33,6 @@ mod stack;
 
 pub use close::Aclose;
 pub use context::AsyncContext;
-pub(crate) use entry::StartAsync;
 pub use errors::{NotRunError, TimedOut};
 pub use handle::{AsyncEntered, AsyncHandle};
 pub use scope::SendScopeFuture;

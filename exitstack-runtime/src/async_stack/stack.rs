@@ -13,9 +13,10 @@ use super::entry::{
 };
 use super::handle::{AsyncEntered, AsyncHandle};
 use super::limit::{Spawner, TimeLimit};
+use crate::ending::Flow;
 use crate::entry::{Guard, Holds};
 use crate::error::BoxError;
-use crate::exit::{Exit, Flow};
+use crate::exit::Exit;
 use crate::handle::Handle;
 use crate::stack::ExitStack;
 use crate::threading::{Admits, Local, Sendable, Threading};
@@ -74,8 +75,6 @@ pub struct AsyncExitStack<'a, S: Threading = Local> {
     pub(super) closing: Option<Closing<'a, S>>,
     pub(super) limit: Option<TimeLimit<'a, S>>,
     pub(super) spawner: Option<Spawner<'a, S>>,
-    /// As for `ExitStack`: a panic already in flight at creation is not this scope's.
-    pub(super) born_panicking: bool,
 }
 
 /// An [`AsyncExitStack`] that takes only `Send` entries and futures, and is `Send` itself.
@@ -144,13 +143,12 @@ impl<'a, S: Threading> Deref for AsyncExitStack<'a, S> {
 }
 
 impl<'a, S: Threading> AsyncExitStack<'a, S> {
-    pub(super) fn from_sync(sync: ExitStack<'a, S>) -> Self {
+    pub(crate) fn from_sync(sync: ExitStack<'a, S>) -> Self {
         AsyncExitStack {
             sync,
             closing: None,
             limit: None,
             spawner: None,
-            born_panicking: std::thread::panicking(),
         }
     }
 
@@ -465,8 +463,8 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     /// # });
     /// ```
     #[track_caller]
-    pub fn push_async_stack(&self, mut other: AsyncExitStack<'a, S>) -> Handle<'_> {
-        self.sync.push_stack(other.sync.pop_all())
+    pub fn push_async_stack(&self, mut other: AsyncExitStack<'a, S>) -> AsyncHandle<'_, S> {
+        AsyncHandle::new(self.sync.push_stack(other.sync.pop_all()))
     }
 
     /// Whether nothing is registered and no cancelled `aclose` left work behind.

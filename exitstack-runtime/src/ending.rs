@@ -1,0 +1,89 @@
+//! How a scope ended ([`Ending`]) and what an exit handler answers ([`Flow`]).
+
+/// How the scope that owns a stack ended. Error-only and success-only entries decide from this.
+///
+/// A stack dropped without `close` ended [`Panicked`](Ending::Panicked) exactly when the thread
+/// is panicking as it drops, else [`Abandoned`](Ending::Abandoned). That includes a stack made
+/// inside a destructor that runs during a panic: Rust offers no way to tell that panic from a
+/// new one, and when unsure an error-only cleanup had better run than not (both endings run
+/// error-only entries; only what handlers see differs).
+///
+/// # Examples
+///
+/// ```
+/// use exitstack::{Ending, ExitStack};
+/// use std::cell::Cell;
+///
+/// let seen = Cell::new(None);
+/// let mut stack = ExitStack::new();
+/// stack.push_exit(|exit| {
+///     seen.set(Some(exit.ending()));
+///     exitstack::Flow::Propagate
+/// });
+/// stack.close().unwrap();
+/// assert_eq!(seen.get(), Some(Ending::Closed));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Ending {
+    /// `close` was called, or a scope body returned `Ok`, or it returned `Err` and an exit
+    /// handler suppressed that error (entries after the suppressing handler see `Closed`).
+    Closed,
+    /// A scope body returned `Err`.
+    Failed,
+    /// The stack was dropped without `close`: a `?`, an early `return`, a `break`.
+    Abandoned,
+    /// A panic is unwinding through the scope: the scope body's, or the thread is panicking
+    /// when the stack is dropped.
+    Panicked,
+}
+
+impl Ending {
+    /// `true` for [`Ending::Closed`]: the scope finished normally.
+    ///
+    /// ```
+    /// assert!(exitstack::Ending::Closed.is_success());
+    /// assert!(!exitstack::Ending::Abandoned.is_success());
+    /// ```
+    pub fn is_success(self) -> bool {
+        self == Ending::Closed
+    }
+}
+
+/// An exit handler's answer: let what is pending go on, or suppress it.
+///
+/// Suppressing clears the scope's error and every cleanup error pending so far (later ones start
+/// afresh). A panic cannot be suppressed.
+///
+/// ```
+/// use exitstack::{ExitStack, Flow};
+///
+/// let mut stack = ExitStack::new();
+/// stack.push_exit(|_| Flow::Suppress);
+/// stack.try_callback(|| Err("handled by the exit handler"));
+/// assert!(stack.close().is_ok());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[must_use = "an exit handler must say whether to suppress"]
+pub enum Flow {
+    /// Leave the pending error (if any) in flight.
+    Propagate,
+    /// Clear the pending errors.
+    Suppress,
+}
+
+impl Flow {
+    /// `Suppress` when `condition` holds, else `Propagate`.
+    ///
+    /// ```
+    /// use exitstack::Flow;
+    /// assert_eq!(Flow::suppress_if(true), Flow::Suppress);
+    /// assert_eq!(Flow::suppress_if(false), Flow::Propagate);
+    /// ```
+    pub fn suppress_if(condition: bool) -> Flow {
+        if condition {
+            Flow::Suppress
+        } else {
+            Flow::Propagate
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! The outcome of an unwind while it is under way: how the scope ended, whether its own error
+//! is still pending, the cleanup errors since the last suppression, and the first panic.
+//!
+//! It owns no arena and no stack, so every place that releases entries (the sync and async
+//! loops, a handle run now, a `#[managed]` teardown, an arena discarding what was cancelled)
+//! records into one and ends it the same way. The scope's own error is borrowed from its
+//! scope, so it is passed in where it is read ([`Pending::view`], [`Pending::finish`]).
+
+use std::error::Error;
+use std::panic;
+
+use crate::caught::{self, Payload};
+use crate::ending::Ending;
+use crate::error::{BoxError, CleanupError, UnwindError};
+use crate::exit::Exit;
+use crate::report::{self, ReportReason};
+use crate::site::Site;
+
+/// Where the scope's own error stands.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ScopeError {
+    /// The scope has none (a `close`, or its body returned `Ok`).
+    Absent,
+    /// Handlers see it, and may suppress it.
+    Pending,
+    /// A handler suppressed it.
+    Suppressed,
+}
+
+/// The pending outcome of one unwind.
+pub(crate) struct Pending {
+    ending: Ending,
+    scope_error: ScopeError,
+    errors: Vec<CleanupError>,
+    /// The first panic, to resume when the unwind ends.
+    panic: Option<Payload>,
+    /// Whether the thread was panicking when the unwind began (or its last poll, for an async
+    /// close): then no panic is kept, every panic caught is reported instead.
+    thread_panicking: bool,
+}
+
+impl Pending {
+    #[inline]
+    pub(crate) fn new(ending: Ending) -> Pending {
+        Pending {
+            ending,
+            scope_error: ScopeError::Absent,
+            errors: Vec::new(),
+            panic: None,
+            thread_panicking: std::thread::panicking(),
+        }
+    }
+
+    /// The pending outcome at the end of a scope whose body ended with `ending`, with its own
+    /// error pending if `scope_error`, and its panic (if it panicked) as the first panic.
+    pub(crate) fn for_scope(ending: Ending, scope_error: bool, panic: Option<Payload>) -> Pending {
+        let mut pending = Pending::new(ending);
+        pending.restart_scope(ending, scope_error, panic);
+        pending
+    }
+
+    /// Gives an unwind under way (a cancelled async close) the ending of the scope that now
+    /// finishes it. A panic already kept stays first.
+    pub(crate) fn restart_scope(
+        &mut self,
+        ending: Ending,
+        scope_error: bool,
+        panic: Option<Payload>,
+    ) {
+        self.ending = ending;
+        self.scope_error = if scope_error {
+            ScopeError::Pending
+        } else {
+            ScopeError::Absent
+        };
+        if let Some(payload) = panic {
+            self.record_panic(payload, None);
+        }
+    }
+
+    /// Reads the thread's panic state again (an async close polled from another context).
+    pub(crate) fn refresh(&mut self) {
+        self.thread_panicking = std::thread::panicking();
+    }
+
+    pub(crate) fn ending(&self) -> Ending {
+        self.ending
+    }
+
+    /// The ending of an unwind under way that is finished by a drop instead.
+    pub(crate) fn set_ending(&mut self, ending: Ending) {
+        self.ending = ending;
+    }
+
+    /// Whether a handler suppressed the scope's own error.
+    pub(crate) fn suppressed(&self) -> bool {
+        self.scope_error == ScopeError::Suppressed
+    }
+
+    /// Whether a panic is in flight: the body's, an earlier entry's, or the thread's.
+    pub(crate) fn is_panicking(&self) -> bool {
+        self.panic.is_some() || self.thread_panicking
+    }
+
+    /// The cleanup errors since the last suppression, oldest first.
+    pub(crate) fn errors(&self) -> &[CleanupError] {
+        &self.errors
+    }
+
+    /// What an exit handler sees: this outcome, with the scope's error if it is still pending.
+    #[inline]
+    pub(crate) fn view<'p>(&'p self, scope_error: Option<&'p (dyn Error + 'static)>) -> Exit<'p> {
+        let scope_error = scope_error.filter(|_| self.scope_error == ScopeError::Pending);
+        Exit::new(self, scope_error)
+    }
+
+    /// Keeps a cleanup's error. An [`UnwindError`] is flattened into its parts, and a
+    /// [`CleanupError`] keeps the label it was given.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn record_error(&mut self, error: BoxError, site: Site) {
+        let (label, location) = site.into_parts();
+        let many = match error.downcast::<UnwindError>() {
+            Ok(many) => many.into_vec(),
+            Err(error) => match error.downcast::<CleanupError>() {
+                Ok(one) => vec![*one],
+                Err(error) => vec![CleanupError::new(error)],
+            },
+        };
+        for mut one in many {
+            one.set_site(label.clone(), location);
+            self.errors.push(one);
+        }
+    }
+
+    /// An exit handler suppressed what is pending: the scope's error (the scope then unwinds as
+    /// one that succeeded, as in Python, so later error-only entries no longer run) and every
+    /// cleanup error so far. Dropping those errors runs their `Drop`s: a panic there is this
+    /// handler's.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn suppress(&mut self, site: Site) {
+        if self.scope_error == ScopeError::Pending {
+            self.scope_error = ScopeError::Suppressed;
+            if self.ending == Ending::Failed {
+                self.ending = Ending::Closed;
+            }
+        }
+        for error in std::mem::take(&mut self.errors) {
+            if let Some(payload) = caught::drop_caught(error) {
+                self.record_panic(payload, Some(&site));
+            }
+        }
+    }
+
+    /// Keeps the first panic to resume; reports any that cannot be resumed, then drops it.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn record_panic(&mut self, payload: Payload, site: Option<&Site>) {
+        if self.panic.is_none() && !self.thread_panicking {
+            self.panic = Some(payload);
+            return;
+        }
+        caught::report_panic(ReportReason::PanicDuringPanic, &*payload, site);
+        caught::drop_payload(payload, site);
+    }
+
+    /// Ends the unwind: resumes the first panic (after reporting what would be lost with it),
+    /// or returns the pending errors. A panic kept while the thread was not panicking is
+    /// reported instead when it is by now (a cancelled async close dropped during a panic).
+    #[inline]
+    pub(crate) fn finish(
+        self,
+        scope_error: Option<&(dyn Error + 'static)>,
+    ) -> Result<(), UnwindError> {
+        if self.panic.is_none() && self.errors.is_empty() {
+            return Ok(()); // the common case, without a call
+        }
+        self.finish_outcome(scope_error)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn finish_outcome(
+        mut self,
+        scope_error: Option<&(dyn Error + 'static)>,
+    ) -> Result<(), UnwindError> {
+        if let Some(payload) = self.panic.take() {
+            if std::thread::panicking() {
+                caught::report_panic(ReportReason::PanicDuringPanic, &*payload, None);
+                caught::drop_payload(payload, None);
+            } else {
+                self.report_lost(scope_error);
+                panic::resume_unwind(payload);
+            }
+        }
+        match UnwindError::from_errors(std::mem::take(&mut self.errors)) {
+            None => Ok(()),
+            Some(errors) => Err(errors),
+        }
+    }
+
+    /// Reports the scope's error and the cleanup errors that a resumed panic would lose, then
+    /// drops the errors, reporting a panic of their `Drop`s.
+    fn report_lost(&mut self, scope_error: Option<&(dyn Error + 'static)>) {
+        if let Some(error) = scope_error.filter(|_| self.scope_error == ScopeError::Pending) {
+            let text = caught::to_string_caught(&error);
+            let lost = CleanupError::new(text).with_label("scope body");
+            report::deliver(ReportReason::LostToPanic, &lost);
+        }
+        let errors = std::mem::take(&mut self.errors);
+        if let Some(payload) = caught::report_and_drop(errors, ReportReason::LostToPanic) {
+            caught::report_panic(ReportReason::PanicDuringPanic, &*payload, None);
+            caught::drop_payload(payload, None);
+        }
+    }
+
+    /// Ends an unwind that has nobody to return errors to (a drop): reports them.
+    pub(crate) fn finish_unobserved(self) {
+        if let Err(errors) = self.finish(None) {
+            if let Some(payload) = caught::report_and_drop(errors.into_vec(), ReportReason::Dropped)
+            {
+                panic::resume_unwind(payload);
+            }
+        }
+    }
+}

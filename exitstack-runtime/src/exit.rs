@@ -34,14 +34,15 @@ pub struct Exit<'p> {
 }
 
 impl<'p> Exit<'p> {
+    /// What an exit handler sees of `pending`: with the scope's error if it is still pending.
     #[inline]
-    pub(crate) fn new(
+    pub(crate) fn view(
         pending: &'p Pending,
         scope_error: Option<&'p (dyn Error + 'static)>,
     ) -> Self {
         Exit {
             pending,
-            scope_error,
+            scope_error: scope_error.filter(|_| pending.scope_error_pending()),
         }
     }
 

@@ -4,7 +4,7 @@
 //! It owns no arena and no stack, so every place that releases entries (the sync and async
 //! loops, a handle run now, a `#[managed]` teardown, an arena discarding what was cancelled)
 //! records into one and ends it the same way. The scope's own error is borrowed from its
-//! scope, so it is passed in where it is read ([`Pending::view`], [`Pending::finish`]).
+//! scope, so it is passed in where it is read (`Exit::view`, [`Pending::finish`]).
 
 use std::error::Error;
 use std::panic;
@@ -12,7 +12,6 @@ use std::panic;
 use crate::caught::{self, Payload};
 use crate::ending::Ending;
 use crate::error::{BoxError, CleanupError, UnwindError};
-use crate::exit::Exit;
 use crate::report::{self, ReportReason};
 use crate::site::Site;
 
@@ -107,11 +106,10 @@ impl Pending {
         &self.errors
     }
 
-    /// What an exit handler sees: this outcome, with the scope's error if it is still pending.
+    /// Whether the scope's own error is still pending (handlers see it).
     #[inline]
-    pub(crate) fn view<'p>(&'p self, scope_error: Option<&'p (dyn Error + 'static)>) -> Exit<'p> {
-        let scope_error = scope_error.filter(|_| self.scope_error == ScopeError::Pending);
-        Exit::new(self, scope_error)
+    pub(crate) fn scope_error_pending(&self) -> bool {
+        self.scope_error == ScopeError::Pending
     }
 
     /// Keeps a cleanup's error. An [`UnwindError`] is flattened into its parts, and a

@@ -8,6 +8,7 @@ use std::panic::{self, AssertUnwindSafe};
 use crate::arena::{Arena, Popped, StackRef, Step};
 use crate::caught;
 use crate::ending::Ending;
+use crate::exit::Exit;
 use crate::pending::Pending;
 use crate::report::ReportReason;
 
@@ -49,7 +50,7 @@ pub(crate) unsafe fn run_popped(
     popped: Popped,
 ) {
     let (run, body) = (popped.vtable.run, popped.body);
-    let exit = pending.view(scope_error);
+    let exit = Exit::view(pending, scope_error);
     // SAFETY: per the contract the body is run exactly once, here; `run` moves it out of the
     // slot before calling any user code that could push over it.
     let step = panic::catch_unwind(AssertUnwindSafe(|| unsafe { run(body, &exit, stack) }));

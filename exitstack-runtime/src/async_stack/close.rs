@@ -17,6 +17,7 @@ use crate::arena::{Arena, StackRef};
 use crate::caught::{drop_caught, Payload};
 use crate::ending::{Ending, Flow};
 use crate::error::{CleanupError, UnwindError};
+use crate::exit::Exit;
 use crate::pending::Pending;
 use crate::report::{self, ReportReason};
 use crate::site::Site;
@@ -204,7 +205,7 @@ fn drive<'a, S: Threading>(
                 Some(start) => break (popped, start),
             }
         };
-        let exit = pending.view(scope_error);
+        let exit = Exit::view(pending, scope_error);
         // SAFETY: the entry was popped, so its body is moved out exactly once, here; it was
         // pushed on this stack, of mode `S` and lifetime `'a`.
         let started = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
@@ -314,7 +315,7 @@ impl<S: Threading> Drop for AsyncExitStack<'_, S> {
             };
             let released = match spawner {
                 Some(_) => {
-                    let exit = pending.view(None);
+                    let exit = Exit::view(&pending, None);
                     // SAFETY: as in `drive`.
                     let started = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
                         start_future::<S>(start, popped.body, &exit)

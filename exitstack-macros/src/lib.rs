@@ -166,9 +166,11 @@ pub fn managed(args: TokenStream, input: TokenStream) -> TokenStream {
 /// ```
 ///
 /// A bare guard has no `close`, so it cannot tell a `?` from a normal end; it only knows
-/// panics. `defer!(on_error { .. })` runs when the guard is dropped by a panic that began after
-/// the guard was made ([`Ending::Panicked`]); `defer!(on_success { .. })` runs otherwise. For
-/// errors returned with `?`, register on a stack (or use `#[with_stack]`).
+/// panics. `defer!(on_error { .. })` runs when the guard is dropped while the thread is
+/// panicking ([`Ending::Panicked`]); `defer!(on_success { .. })` runs otherwise. A guard made
+/// inside a destructor that runs during a panic cannot tell that panic from a new one, so it
+/// counts as dropped by a panic (when unsure, the error-only cleanup runs). For errors returned
+/// with `?`, register on a stack (or use `#[with_stack]`).
 ///
 /// **On a stack**: `defer!(stack => { .. })` registers the block with `callback` and evaluates
 /// to the entry's [`Handle`] (cancel it, run it now, label it). The outcome variants follow the

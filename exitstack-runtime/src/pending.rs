@@ -33,6 +33,9 @@ pub(crate) struct Pending {
     errors: Vec<CleanupError>,
     /// The first panic, to resume when the unwind ends.
     panic: Option<Payload>,
+    /// Whether `panic` is the scope body's own: a scope called during a panic (from a `Drop`)
+    /// still resumes its body's panic, as the body would without the scope.
+    panic_is_body: bool,
     /// Whether the thread was panicking when the unwind began (or its last poll, for an async
     /// close): then no panic is kept, every panic caught is reported instead.
     thread_panicking: bool,
@@ -46,6 +49,7 @@ impl Pending {
             scope_error: ScopeError::Absent,
             errors: Vec::new(),
             panic: None,
+            panic_is_body: false,
             thread_panicking: std::thread::panicking(),
         }
     }
@@ -72,8 +76,13 @@ impl Pending {
         } else {
             ScopeError::Absent
         };
-        if let Some(payload) = panic {
-            self.record_panic(payload, None);
+        match panic {
+            Some(payload) if self.panic.is_none() => {
+                self.panic = Some(payload);
+                self.panic_is_body = true;
+            }
+            Some(payload) => self.record_panic(payload, None),
+            None => {}
         }
     }
 
@@ -164,8 +173,9 @@ impl Pending {
     }
 
     /// Ends the unwind: resumes the first panic (after reporting what would be lost with it),
-    /// or returns the pending errors. A panic kept while the thread was not panicking is
-    /// reported instead when it is by now (a cancelled async close dropped during a panic).
+    /// or returns the pending errors. A cleanup's panic kept while the thread was not panicking
+    /// is reported instead if it is by now (an async close resumed from a `Drop` during a
+    /// panic); a scope body's own panic is resumed whatever the thread is doing.
     #[inline]
     pub(crate) fn finish(
         self,
@@ -174,7 +184,8 @@ impl Pending {
         if self.panic.is_none() && self.errors.is_empty() {
             return Ok(()); // the common case, without a call
         }
-        self.finish_outcome(scope_error)
+        let resume_during_panic = self.panic_is_body;
+        self.finish_outcome(scope_error, resume_during_panic)
     }
 
     #[cold]
@@ -182,9 +193,10 @@ impl Pending {
     fn finish_outcome(
         mut self,
         scope_error: Option<&(dyn Error + 'static)>,
+        resume_during_panic: bool,
     ) -> Result<(), UnwindError> {
         if let Some(payload) = self.panic.take() {
-            if std::thread::panicking() {
+            if std::thread::panicking() && !resume_during_panic {
                 caught::report_panic(ReportReason::PanicDuringPanic, &*payload, None);
                 caught::drop_payload(payload, None);
             } else {
@@ -213,9 +225,13 @@ impl Pending {
         }
     }
 
-    /// Ends an unwind that has nobody to return errors to (a drop): reports them.
+    /// Ends an unwind that has nobody to return errors to (a drop): reports them. Nothing is
+    /// resumed during a panic, not even a scope body's panic (an async scope dropped part-way).
     pub(crate) fn finish_unobserved(self) {
-        if let Err(errors) = self.finish(None) {
+        if self.panic.is_none() && self.errors.is_empty() {
+            return;
+        }
+        if let Err(errors) = self.finish_outcome(None, false) {
             if let Some(payload) = caught::report_and_drop(errors.into_vec(), ReportReason::Dropped)
             {
                 panic::resume_unwind(payload);

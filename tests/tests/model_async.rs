@@ -11,7 +11,7 @@
 mod model_support;
 
 use model_support::reference::Model;
-use model_support::{cases, program_async, quiet_panics, real_async, Event};
+use model_support::{cases, program_async, quiet_panics, real_async, Tally};
 use proptest::test_runner::{Config, TestRunner};
 
 #[test]
@@ -22,16 +22,10 @@ fn real_async_stack_agrees_with_the_model() {
         failure_persistence: None,
         ..Config::default()
     };
-    let runs = std::cell::Cell::new(0usize);
+    let tally = std::cell::RefCell::new(Tally::default());
     let result = TestRunner::new(config).run(&program_async(), |program| {
         let actual = real_async::run(&program);
-        runs.set(
-            runs.get()
-                + actual
-                    .iter()
-                    .filter(|e| matches!(e, Event::Ran(_) | Event::Seen { .. }))
-                    .count(),
-        );
+        tally.borrow_mut().add(&program, &actual);
         let expected = Model::predict_async(&program);
         proptest::prop_assert_eq!(actual, expected);
         Ok(())
@@ -39,9 +33,5 @@ fn real_async_stack_agrees_with_the_model() {
     if let Err(failure) = result {
         panic!("{failure}");
     }
-    eprintln!(
-        "model_async: {} programs, {} entries run",
-        cases(),
-        runs.get()
-    );
+    tally.borrow().print("model_async");
 }

@@ -15,8 +15,11 @@ use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use exitstack::report::{self, ReportReason};
-use exitstack::{managed, CleanupError, ExitStack, UnwindError};
-use model_support::{cases, panic_message, quiet_panics, Beh};
+use exitstack::{managed, BoxError, CleanupError, ExitStack, UnwindError};
+use model_support::{
+    cases, drop_errors_quietly, quiet_panics, settle, shown_error, shown_failure, Beh,
+};
+use model_support::{BadDisplay, BadDrop, BadPayload};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
@@ -43,16 +46,25 @@ fn log(event: Event) {
     LOG.with(|log| log.borrow_mut().push(event));
 }
 
-/// A field released by a closer.
+/// A field released by a closer. Hostile values carry the field's index as their id.
 struct Part(&'static str, Beh);
 
+/// The index of a field's label (the id of its hostile values).
+fn index(label: &str) -> u32 {
+    LABELS.iter().position(|l| *l == label).expect("a field") as u32
+}
+
 impl Part {
-    fn close(self) -> Result<(), String> {
+    fn close(self) -> Result<(), BoxError> {
         log(Event::Released(self.0));
+        let id = index(self.0);
         match self.1 {
             Beh::Ok => Ok(()),
-            Beh::Fail => Err(format!("{} failed", self.0)),
+            Beh::Fail => Err(format!("{} failed", self.0).into()),
             Beh::Panic => panic!("{} panicked", self.0),
+            Beh::PanicBadPayload => std::panic::panic_any(BadPayload(id)),
+            Beh::FailBadDisplay => Err(Box::new(BadDisplay(id))),
+            Beh::FailBadDrop => Err(Box::new(BadDrop(id))),
         }
     }
 }
@@ -106,8 +118,21 @@ struct Case {
     end: End,
 }
 
+/// Whether a case dropped outside any stack (`End::Drop`) may have a closer failing with an
+/// error whose `Drop` panics. Off: the engine reports such a drop's errors one by one and
+/// resumes the first error-drop panic at once, so the errors after it are never reported, and
+/// a second such error aborts the process (see the helper's report).
+const BAD_DROP_ERRORS_ON_DROP: bool = false;
+
 fn case() -> impl Strategy<Value = Case> {
-    let beh = prop_oneof![3 => Just(Beh::Ok), 2 => Just(Beh::Fail), 1 => Just(Beh::Panic)];
+    let beh = prop_oneof![
+        30 => Just(Beh::Ok),
+        20 => Just(Beh::Fail),
+        10 => Just(Beh::Panic),
+        if model_support::HOSTILE_PAYLOADS { 1 } else { 0 } => Just(Beh::PanicBadPayload),
+        if model_support::HOSTILE_DISPLAY { 1 } else { 0 } => Just(Beh::FailBadDisplay),
+        if model_support::HOSTILE_ERROR_DROP { 1 } else { 0 } => Just(Beh::FailBadDrop),
+    ];
     let end = prop_oneof![
         Just(End::Close),
         Just(End::Drop),
@@ -117,11 +142,17 @@ fn case() -> impl Strategy<Value = Case> {
         (0..=6usize, any::<bool>()).prop_map(|(k, panics)| End::Acquire(k, panics)),
     ];
     let cache = (prop::bool::weighted(0.3), prop::bool::weighted(0.15));
-    (prop::array::uniform4(beh), cache, end).prop_map(|(closers, cache, end)| Case {
-        closers,
-        cache,
-        end,
-    })
+    (prop::array::uniform4(beh), cache, end)
+        .prop_map(|(closers, cache, end)| Case {
+            closers,
+            cache,
+            end,
+        })
+        .prop_filter("bad-drop errors of a drop outside a stack", |case| {
+            BAD_DROP_ERRORS_ON_DROP
+                || !matches!(case.end, End::Drop)
+                || !case.closers.contains(&Beh::FailBadDrop)
+        })
 }
 
 fn part(case: &Case, field: usize) -> Part {
@@ -135,17 +166,18 @@ fn part(case: &Case, field: usize) -> Part {
     Part(LABELS[field], case.closers[closer])
 }
 
+/// The errors, displayed safely, then dropped inside `catch_unwind`.
 fn errors(result: Result<(), UnwindError>) -> Vec<String> {
-    result
-        .err()
-        .into_iter()
-        .flatten()
-        .map(|e| e.to_string())
-        .collect()
+    let Err(errors) = result else {
+        return Vec::new();
+    };
+    let shown = errors.iter().map(shown_error).collect();
+    drop_errors_quietly(errors);
+    shown
 }
 
 fn caught(body: impl FnOnce() -> Vec<String>) -> Result<Vec<String>, String> {
-    catch_unwind(AssertUnwindSafe(body)).map_err(|payload| panic_message(&*payload))
+    catch_unwind(AssertUnwindSafe(body)).map_err(settle)
 }
 
 /// Runs the case on the real `#[managed]` struct.
@@ -160,7 +192,7 @@ fn real(case: &Case) -> Vec<Event> {
         name: Dropped("name", false, false),
     };
     report::with_reporter(
-        |r| log(Event::Report(r.reason(), r.error().to_string())),
+        |r| log(Event::Report(r.reason(), shown_error(r.error()))),
         || {
             let result = match case.end {
                 End::Close => caught(|| errors(build().close())),
@@ -212,6 +244,30 @@ fn real(case: &Case) -> Vec<Event> {
     LOG.with(|log| log.take())
 }
 
+/// A teardown error in the model: label, message, and how hostile it is.
+struct Failure {
+    label: &'static str,
+    message: String,
+    display_panics: bool,
+    drop_panics: Option<u32>,
+}
+
+impl Failure {
+    fn shown(&self) -> String {
+        match self.display_panics {
+            true => shown_failure(Some(self.label)),
+            false => format!("cleanup `{}` failed: {}", self.label, self.message),
+        }
+    }
+}
+
+/// A panic in the model: its message as the harness reads it, and whether its payload is a
+/// `BadPayload` (whose `Drop` panics with `payload-drop-{id}`).
+struct Panicked {
+    message: String,
+    bad_payload: Option<u32>,
+}
+
 /// The reference model: releases `present` fields in teardown order under the unwind rules.
 struct Model {
     log: Vec<Event>,
@@ -226,6 +282,29 @@ impl Model {
         self.log.push(Event::Report(reason, text));
     }
 
+    /// A panic that cannot be resumed: reported, then its payload dropped (a `BadPayload`'s
+    /// drop panics: reported too).
+    fn report_panic(&mut self, label: Option<&str>, panic: &Panicked) {
+        let message = match panic.bad_payload {
+            Some(_) => "panicked: panic with a non-string payload".to_owned(),
+            None => format!("panicked: {}", panic.message),
+        };
+        self.report(ReportReason::PanicDuringPanic, label, &message);
+        if let Some(id) = panic.bad_payload {
+            let message = format!("dropping a panic payload panicked: payload-drop-{id}");
+            self.report(ReportReason::PayloadDropPanicked, label, &message);
+        }
+    }
+
+    /// An error-drop panic that cannot be resumed (reported unlabelled).
+    fn report_error_drop(&mut self, id: u32) {
+        let panic = Panicked {
+            message: format!("error-drop-{id}"),
+            bad_payload: None,
+        };
+        self.report_panic(None, &panic);
+    }
+
     /// Returns the errors (labelled) or the panic to resume.
     /// `held`: a panic already in flight (a panicking acquisition), resumed at the end.
     fn teardown(
@@ -234,77 +313,121 @@ impl Model {
         present: usize,
         panicking: bool,
         held: Option<String>,
-    ) -> Result<Vec<String>, String> {
-        let mut errors: Vec<(&str, String)> = Vec::new();
-        let mut panic = held;
+    ) -> Result<Vec<Failure>, String> {
+        let mut errors: Vec<Failure> = Vec::new();
+        let mut panic = held.map(|message| Panicked {
+            message,
+            bad_payload: None,
+        });
         for field in TEARDOWN.into_iter().filter(|&field| field < present) {
             let label = LABELS[field];
             self.log.push(Event::Released(label));
-            let (fails, panics) = match field {
-                2 => case.cache,
+            let id = index(label);
+            let failure = |display_panics, drop_panics: bool| Failure {
+                label,
+                message: match display_panics || drop_panics {
+                    true => format!("err-{id}"),
+                    false => format!("{label} failed"),
+                },
+                display_panics,
+                drop_panics: drop_panics.then_some(id),
+            };
+            let plain_panic = Panicked {
+                message: format!("{label} panicked"),
+                bad_payload: None,
+            };
+            let (failed, panicked) = match field {
+                2 => {
+                    let (fails, panics) = case.cache;
+                    if fails && panics {
+                        // A dropped field's collected error is lost to its own panic: reported.
+                        let message = format!("{label} failed");
+                        self.report(ReportReason::LostToPanic, None, &message);
+                    }
+                    let failed = (fails && !panics).then(|| failure(false, false));
+                    (failed, panics.then_some(plain_panic))
+                }
                 _ => match part(case, field).1 {
-                    Beh::Ok => (false, false),
-                    Beh::Fail => (true, false),
-                    Beh::Panic => (false, true),
+                    Beh::Ok => (None, None),
+                    Beh::Fail => (Some(failure(false, false)), None),
+                    Beh::Panic => (None, Some(plain_panic)),
+                    Beh::PanicBadPayload => (
+                        None,
+                        Some(Panicked {
+                            message: format!("bad-payload-{id}"),
+                            bad_payload: Some(id),
+                        }),
+                    ),
+                    Beh::FailBadDisplay => (Some(failure(true, false)), None),
+                    Beh::FailBadDrop => (Some(failure(false, true)), None),
                 },
             };
-            if fails && panics {
-                // A dropped field's collected error is lost to its own panic: reported.
-                self.report(ReportReason::LostToPanic, None, &format!("{label} failed"));
-            } else if fails {
-                errors.push((label, format!("{label} failed")));
-            }
-            if panics {
-                let message = format!("{label} panicked");
+            errors.extend(failed);
+            if let Some(panicked) = panicked {
                 if panic.is_none() && !panicking {
-                    panic = Some(message);
+                    panic = Some(panicked);
                 } else {
-                    self.report(
-                        ReportReason::PanicDuringPanic,
-                        Some(label),
-                        &format!("panicked: {message}"),
-                    );
+                    self.report_panic(Some(label), &panicked);
                 }
             }
         }
-        if let Some(message) = panic {
-            for (label, error) in &errors {
-                self.report(ReportReason::LostToPanic, Some(label), error);
+        if let Some(panic) = panic {
+            // Reported, then dropped: the first error-drop panic is reported last.
+            for error in &errors {
+                let text = error.shown();
+                self.log
+                    .push(Event::Report(ReportReason::LostToPanic, text));
             }
-            return Err(message);
+            let mut bad = errors.iter().filter_map(|error| error.drop_panics);
+            let first = bad.next();
+            for id in bad.chain(first) {
+                self.report_error_drop(id);
+            }
+            return Err(panic.message);
         }
-        Ok(errors
-            .iter()
-            .map(|(label, error)| format!("cleanup `{label}` failed: {error}"))
-            .collect())
+        Ok(errors)
     }
 
     fn predict(case: &Case) -> Vec<Event> {
         let mut model = Model { log: Vec::new() };
         let skipped = |model: &mut Model| model.log.push(Event::Released("name"));
+        let shown = |errors: Vec<Failure>| errors.iter().map(Failure::shown).collect();
         let result = match case.end {
             End::Close | End::EnterClosing | End::Acquire(6, _) => {
                 let result = model.teardown(case, 5, false, None);
                 skipped(&mut model);
-                result
+                result.map(shown)
             }
             End::Drop | End::DropDuringPanic | End::Enter => {
                 let panicking = matches!(case.end, End::DropDuringPanic);
                 let result = model.teardown(case, 5, panicking, None);
+                let mut resumed = None;
                 if let (Ok(errors), End::Drop | End::DropDuringPanic) = (&result, case.end) {
-                    // `teardown_in_drop` hands them to `from_drop`: outside a stack, reported.
+                    // `teardown_in_drop` hands them to `from_drop`: outside a stack, reported,
+                    // then dropped; during a panic an error-drop panic is reported, else the
+                    // first one goes on once all are reported.
                     for error in errors {
-                        let text = error.clone();
+                        let text = error.shown();
                         model
                             .log
                             .push(Event::Report(ReportReason::DropOutsideStack, text));
+                        if let (Some(id), true) = (error.drop_panics, panicking) {
+                            model.report_error_drop(id);
+                        }
+                    }
+                    if !panicking {
+                        let mut bad = errors.iter().filter_map(|error| error.drop_panics);
+                        resumed = bad.next().map(|id| format!("error-drop-{id}"));
+                        for id in bad {
+                            model.report_error_drop(id);
+                        }
                     }
                 }
                 skipped(&mut model);
                 match (result, case.end) {
                     (_, End::DropDuringPanic) => Err("outer".to_owned()),
-                    (Ok(_), End::Drop) => Ok(Vec::new()),
-                    (result, _) => result,
+                    (Ok(_), End::Drop) => resumed.map_or(Ok(Vec::new()), Err),
+                    (result, _) => result.map(shown),
                 }
             }
             End::Acquire(k, panics) => {
@@ -313,7 +436,7 @@ impl Model {
                 // Rolled back in teardown order either way; a panic then goes on.
                 match model.teardown(case, k, false, panics.then(|| message.clone())) {
                     Err(panic) => Err(panic),
-                    Ok(errors) => Ok(std::iter::once(message).chain(errors).collect()),
+                    Ok(errors) => Ok(std::iter::once(message).chain(shown(errors)).collect()),
                 }
             }
         };

@@ -10,7 +10,7 @@
 mod model_support;
 
 use model_support::reference::Model;
-use model_support::{cases, program, quiet_panics, real, Event, Program};
+use model_support::{cases, program, quiet_panics, real, Event, Program, Tally};
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 /// Every id runs at most once in a log (the model checks the rest of exactly-once).
@@ -43,33 +43,13 @@ fn real_stack_agrees_with_the_model() {
         ..Config::default()
     };
     let mut runner = TestRunner::new(config);
-    let totals = std::cell::Cell::new([0usize; 4]); // entries run, panics, errors returned, reports
+    let tally = std::cell::RefCell::new(Tally::default());
     let result = runner.run(&program(), |program| {
-        let log = real::run(&program);
-        let mut sums = totals.get();
-        for event in &log {
-            match event {
-                Event::Ran(_) | Event::Seen { .. } => sums[0] += 1,
-                Event::Report(..) => sums[3] += 1,
-                _ => {}
-            }
-            let text = format!("{event:?}");
-            sums[1] += text.matches("Panic(").count();
-            sums[2] += text.matches("failed: err-").count();
-        }
-        totals.set(sums);
+        tally.borrow_mut().add(&program, &real::run(&program));
         check(&program)
     });
     if let Err(failure) = result {
         panic!("{failure}");
     }
-    let totals = totals.get();
-    eprintln!(
-        "model_sync: {} programs, {} entries run, {} panics resumed, {} errors returned, {} reports",
-        cases(),
-        totals[0],
-        totals[1],
-        totals[2],
-        totals[3]
-    );
+    tally.borrow().print("model_sync");
 }

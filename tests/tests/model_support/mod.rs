@@ -27,6 +27,122 @@ pub enum Beh {
     Ok,
     Fail,
     Panic,
+    /// Panics with `panic_any(BadPayload(id))`: a payload whose own `Drop` panics.
+    PanicBadPayload,
+    /// Fails with `BadDisplay(id)`: an error whose `Display` panics.
+    FailBadDisplay,
+    /// Fails with `BadDrop(id)`: an error whose `Drop` panics.
+    FailBadDrop,
+}
+
+// Hostile values: each generator can be switched off on its own (to keep the suite green while
+// an engine bug it finds is open, see the final report of the helper that added them).
+
+/// Entries panic with payloads whose `Drop` panics ([`Beh::PanicBadPayload`]).
+pub const HOSTILE_PAYLOADS: bool = true;
+/// Entries fail with errors whose `Display` panics ([`Beh::FailBadDisplay`]).
+pub const HOSTILE_DISPLAY: bool = true;
+/// Entries fail with errors whose `Drop` panics ([`Beh::FailBadDrop`]).
+pub const HOSTILE_ERROR_DROP: bool = true;
+/// The reporter panics on one of its reports ([`Hostile::reporter_panics_at`]).
+pub const HOSTILE_REPORTER: bool = true;
+/// `enter`ed values whose `Drop` builds, fills and cancels stacks borrowing its locals.
+pub const BORROWING_DROPS: bool = true;
+/// Handles run now or cancelled inside a `Drop` that runs during a panic ([`Op::InPanic`]).
+pub const HANDLES_IN_PANIC: bool = true;
+/// Async stacks whose time limit's timer panics when started ([`Hostile::timer_panics`]).
+pub const PANICKING_TIMER: bool = true;
+
+/// A payload whose `Drop` panics with `payload-drop-{id}`.
+pub struct BadPayload(pub Id);
+
+impl Drop for BadPayload {
+    fn drop(&mut self) {
+        panic!("payload-drop-{}", self.0);
+    }
+}
+
+/// An error whose `Display` panics with `display-{id}`.
+#[derive(Debug)]
+pub struct BadDisplay(pub Id);
+
+impl std::fmt::Display for BadDisplay {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        panic!("display-{}", self.0)
+    }
+}
+
+impl std::error::Error for BadDisplay {}
+
+/// An error (displayed `err-{id}`) whose `Drop` panics with `error-drop-{id}`.
+#[derive(Debug)]
+pub struct BadDrop(pub Id);
+
+impl std::fmt::Display for BadDrop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "err-{}", self.0)
+    }
+}
+
+impl std::error::Error for BadDrop {}
+
+impl Drop for BadDrop {
+    fn drop(&mut self) {
+        panic!("error-drop-{}", self.0);
+    }
+}
+
+/// What the test harness writes for a value whose `Display` panicked.
+pub const DISPLAY_PANICKED: &str = "<display panicked>";
+
+/// Formats `value`, or [`DISPLAY_PANICKED`] if its `Display` panics.
+pub fn shown(value: &dyn std::fmt::Display) -> String {
+    let text = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| value.to_string()));
+    text.unwrap_or_else(|payload| {
+        settle(payload);
+        DISPLAY_PANICKED.to_owned()
+    })
+}
+
+/// Formats a cleanup error, or, if its `Display` panics, [`DISPLAY_PANICKED`] and its label.
+pub fn shown_error(error: &exitstack::CleanupError) -> String {
+    let text = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| error.to_string()));
+    text.unwrap_or_else(|payload| {
+        settle(payload);
+        shown_failure(error.label())
+    })
+}
+
+/// What [`shown_error`] writes for an error labelled `label` whose `Display` panicked.
+pub fn shown_failure(label: Option<&str>) -> String {
+    format!("{DISPLAY_PANICKED} {label:?}")
+}
+
+/// Drops `value` inside `catch_unwind` (a hostile `Drop` must not unwind into the harness).
+pub fn drop_quietly<T>(value: T) {
+    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(value)));
+    if let Err(payload) = dropped {
+        settle(payload);
+    }
+}
+
+/// Drops every error of `errors` on its own, inside `catch_unwind`. Not `drop_quietly(errors)`:
+/// a `Vec` whose element's `Drop` panics drops the rest while unwinding, and a second such
+/// `Drop` then aborts the process, `catch_unwind` or not.
+pub fn drop_errors_quietly(errors: exitstack::UnwindError) {
+    for error in errors {
+        drop_quietly(error);
+    }
+}
+
+/// The message of a caught panic (see [`panic_message`]); the payload is dropped safely.
+pub fn settle(payload: Box<dyn std::any::Any + Send>) -> String {
+    let message = panic_message(&*payload);
+    if let Err(more) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload)))
+    {
+        settle(more);
+    }
+    message
 }
 
 /// What an exit handler (or a context's exit) answers.
@@ -51,8 +167,15 @@ pub enum Spec {
     OnSuccess { id: Id, panic: bool },
     /// `push_exit` (or `try_push_exit` when it fails).
     Exit { id: Id, beh: ExitBeh },
-    /// `enter` of a value whose `Drop` may hand an error to `report::from_drop` and may panic.
-    Enter { id: Id, report: bool, panic: bool },
+    /// `enter` of a value whose `Drop` may hand an error to `report::from_drop` and may panic;
+    /// when `borrowing`, its `Drop` first builds, fills and cancels stacks borrowing its locals
+    /// (which must leave no trace).
+    Enter {
+        id: Id,
+        report: bool,
+        panic: bool,
+        borrowing: bool,
+    },
     /// `enter_closing`.
     Closing { id: Id, beh: Beh },
     /// `guard` / `try_guard`.
@@ -138,6 +261,9 @@ pub enum Op {
     Close,
     /// `pop_all()`: the moved stack is closed at the very end.
     PopAll,
+    /// Runs now (`run`) or cancels the held handle at this index inside a `Drop` that runs
+    /// while the thread panics; the panic (`outer`) is caught and not logged.
+    InPanic { index: usize, run: bool },
 }
 
 /// How a stack program ends.
@@ -163,13 +289,39 @@ pub enum Body {
     Panic,
 }
 
+/// Hostile surroundings of a whole program.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Hostile {
+    /// The reporter panics on its `n`th report (from 1): that report goes to standard error,
+    /// which the log cannot see; everything else must be unchanged.
+    pub reporter_panics_at: Option<usize>,
+    /// Async stack programs only: the stack has a time limit whose timer panics when started.
+    pub timer_panics: bool,
+}
+
 /// A whole random program.
 #[derive(Clone, Debug)]
 pub enum Program {
     /// Operations on an `ExitStack`, then a way to end it.
-    Stack { ops: Vec<Op>, finish: Finish },
+    Stack {
+        ops: Vec<Op>,
+        finish: Finish,
+        hostile: Hostile,
+    },
     /// `ExitStack::scope` whose body performs `ops` (no close/pop_all: the body has `&stack`).
-    Scope { ops: Vec<Op>, body: Body },
+    Scope {
+        ops: Vec<Op>,
+        body: Body,
+        hostile: Hostile,
+    },
+}
+
+impl Program {
+    pub fn hostile(&self) -> Hostile {
+        match self {
+            Program::Stack { hostile, .. } | Program::Scope { hostile, .. } => *hostile,
+        }
+    }
 }
 
 /// The result of `close`, of running a handle now, or of a nested close.
@@ -220,8 +372,25 @@ pub enum Event {
     Scope(ScopeOut),
 }
 
-fn beh() -> impl Strategy<Value = Beh> {
-    prop_oneof![5 => Just(Beh::Ok), 3 => Just(Beh::Fail), 1 => Just(Beh::Panic)]
+/// `weight` if `on`, else 0 (the alternative is never chosen).
+const fn gated(on: bool, weight: u32) -> u32 {
+    if on {
+        weight
+    } else {
+        0
+    }
+}
+
+/// What a fallible entry does: hostile values at about 2% each.
+pub fn beh() -> impl Strategy<Value = Beh> {
+    prop_oneof![
+        50 => Just(Beh::Ok),
+        30 => Just(Beh::Fail),
+        10 => Just(Beh::Panic),
+        gated(HOSTILE_PAYLOADS, 2) => Just(Beh::PanicBadPayload),
+        gated(HOSTILE_DISPLAY, 2) => Just(Beh::FailBadDisplay),
+        gated(HOSTILE_ERROR_DROP, 2) => Just(Beh::FailBadDrop),
+    ]
 }
 
 fn exit_beh() -> impl Strategy<Value = ExitBeh> {
@@ -244,11 +413,17 @@ fn leaf() -> impl Strategy<Value = Spec> {
         panics().prop_map(|panic| Spec::OnError { id: 0, panic }),
         panics().prop_map(|panic| Spec::OnSuccess { id: 0, panic }),
         exit_beh().prop_map(|beh| Spec::Exit { id: 0, beh }),
-        (any::<bool>(), panics()).prop_map(|(report, panic)| Spec::Enter {
-            id: 0,
-            report,
-            panic
-        }),
+        (
+            any::<bool>(),
+            panics(),
+            prop::bool::weighted(if BORROWING_DROPS { 0.1 } else { 0.0 })
+        )
+            .prop_map(|(report, panic, borrowing)| Spec::Enter {
+                id: 0,
+                report,
+                panic,
+                borrowing,
+            }),
         beh().prop_map(|beh| Spec::Closing { id: 0, beh }),
         beh().prop_map(|beh| Spec::Guard { id: 0, beh }),
         (prop::bool::weighted(0.2), exit_beh()).prop_map(|(enter_fails, beh)| Spec::Context {
@@ -280,8 +455,10 @@ pub fn spec() -> impl Strategy<Value = Spec> {
 fn op(with_stack_ops: bool) -> BoxedStrategy<Op> {
     let push = (spec(), prop::bool::weighted(0.3)).prop_map(|(spec, hold)| Op::Push { spec, hold });
     let handle_ops = prop_oneof![
-        (0..8usize).prop_map(Op::Cancel),
-        (0..8usize).prop_map(Op::RunNow),
+        10 => (0..8usize).prop_map(Op::Cancel),
+        10 => (0..8usize).prop_map(Op::RunNow),
+        gated(HANDLES_IN_PANIC, 2) => (0..8usize, any::<bool>())
+            .prop_map(|(index, run)| Op::InPanic { index, run }),
     ];
     if with_stack_ops {
         prop_oneof![
@@ -307,26 +484,57 @@ pub fn program() -> impl Strategy<Value = Program> {
 
 /// A random program for an async stack: also cut-off `aclose`s.
 pub fn program_async() -> impl Strategy<Value = Program> {
-    program_ending(prop_oneof![
-        Just(Finish::Close),
-        Just(Finish::Drop),
-        Just(Finish::DropDuringPanic),
-        Just(Finish::CancelThenClose),
-        Just(Finish::CancelThenDrop),
-    ])
+    program_with(
+        prop_oneof![
+            Just(Finish::Close),
+            Just(Finish::Drop),
+            Just(Finish::DropDuringPanic),
+            Just(Finish::CancelThenClose),
+            Just(Finish::CancelThenDrop),
+        ],
+        true,
+    )
 }
 
 /// Longest program: shorter under Miri, where each operation costs ~1000x more.
 const OPS: usize = if cfg!(miri) { 6 } else { 14 };
 
+/// Hostile surroundings: a panicking reporter in ~5% of programs, and (for async stack
+/// programs, `timer`) a panicking timer in ~5%.
+fn hostile(timer: bool) -> impl Strategy<Value = Hostile> {
+    let reporter = prop_oneof![
+        19 => Just(None),
+        gated(HOSTILE_REPORTER, 1) => (1..4usize).prop_map(Some),
+    ];
+    let timer = prop::bool::weighted(if timer && PANICKING_TIMER { 0.05 } else { 0.0 });
+    (reporter, timer).prop_map(|(reporter_panics_at, timer_panics)| Hostile {
+        reporter_panics_at,
+        timer_panics,
+    })
+}
+
 fn program_ending(finish: impl Strategy<Value = Finish>) -> impl Strategy<Value = Program> {
+    program_with(finish, false)
+}
+
+fn program_with(
+    finish: impl Strategy<Value = Finish>,
+    timer: bool,
+) -> impl Strategy<Value = Program> {
     let stack =
-        (vec(op(true), 0..OPS), finish).prop_map(|(ops, finish)| Program::Stack { ops, finish });
+        (vec(op(true), 0..OPS), finish, hostile(timer)).prop_map(|(ops, finish, hostile)| {
+            Program::Stack {
+                ops,
+                finish,
+                hostile,
+            }
+        });
     let scope = (
         vec(op(false), 0..OPS),
         prop_oneof![Just(Body::Ok), Just(Body::Err), Just(Body::Panic)],
+        hostile(false),
     )
-        .prop_map(|(ops, body)| Program::Scope { ops, body });
+        .prop_map(|(ops, body, hostile)| Program::Scope { ops, body, hostile });
     prop_oneof![2 => stack, 1 => scope].prop_map(|mut program| {
         number(&mut program);
         program
@@ -369,6 +577,92 @@ pub fn runs_async(spec: &Spec) -> bool {
     kind && spec.id() % 2 == 1
 }
 
+/// What a run of many programs did, summed over their logs.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct Tally {
+    pub programs: usize,
+    pub entries_run: usize,
+    /// Panics that came out of a close, run-now, drop or scope.
+    pub panics_resumed: usize,
+    /// Of those, `BadPayload`s (caught by the harness, dropped inside `catch_unwind`).
+    pub bad_payloads_resumed: usize,
+    pub errors_returned: usize,
+    pub reports: usize,
+    /// Reports of a payload's `Drop` that panicked.
+    pub payload_drop_reports: usize,
+    /// Errors shown by the placeholder because their `Display` panicked.
+    pub display_placeholders: usize,
+    /// Panics of an error's `Drop` (resumed or reported).
+    pub error_drop_panics: usize,
+    /// Timer panics (resumed or reported).
+    pub timer_panics: usize,
+    /// Programs whose reporter panicked on one report.
+    pub reporter_panics: usize,
+}
+
+impl Tally {
+    pub fn add(&mut self, program: &Program, log: &[Event]) {
+        self.programs += 1;
+        let reports = log
+            .iter()
+            .filter(|e| matches!(e, Event::Report(..)))
+            .count();
+        if program
+            .hostile()
+            .reporter_panics_at
+            .is_some_and(|nth| nth <= reports + 1)
+        {
+            self.reporter_panics += 1;
+        }
+        for event in log {
+            match event {
+                Event::Ran(_) | Event::Seen { .. } => self.entries_run += 1,
+                Event::Report(reason, _) => {
+                    self.reports += 1;
+                    if *reason == ReportReason::PayloadDropPanicked {
+                        self.payload_drop_reports += 1;
+                    }
+                }
+                _ => {}
+            }
+            let text = format!("{event:?}");
+            let resumed =
+                text.matches("Panic(\"").count() + text.matches("Dropped(Some(\"").count();
+            self.panics_resumed += resumed;
+            self.bad_payloads_resumed += text.matches("(\"bad-payload-").count();
+            self.errors_returned += match event {
+                Event::Closed(Out::Errors(errors))
+                | Event::RunNow(_, Out::Errors(errors))
+                | Event::Moved(Out::Errors(errors)) => errors.len(),
+                Event::Scope(ScopeOut::Failed { cleanup, .. }) => cleanup.len(),
+                _ => 0,
+            };
+            self.display_placeholders += text.matches(DISPLAY_PANICKED).count();
+            self.error_drop_panics += text.matches("error-drop-").count();
+            self.timer_panics += text.matches("timer-panic").count();
+        }
+    }
+
+    pub fn print(&self, test: &str) {
+        eprintln!(
+            "{test}: {} programs, {} entries run, {} panics resumed ({} bad payloads), {} errors \
+             returned, {} reports ({} payload-drop panics); {} errors shown by placeholder, {} \
+             error-drop panics, {} timer panics, {} panicking reporters",
+            self.programs,
+            self.entries_run,
+            self.panics_resumed,
+            self.bad_payloads_resumed,
+            self.errors_returned,
+            self.reports,
+            self.payload_drop_reports,
+            self.display_placeholders,
+            self.error_drop_panics,
+            self.timer_panics,
+            self.reporter_panics,
+        );
+    }
+}
+
 /// Number of cases: `PROPTEST_CASES`, else 10,000 (8 under Miri, which is ~1000x slower).
 pub fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
@@ -377,9 +671,11 @@ pub fn cases() -> u32 {
         .unwrap_or(if cfg!(miri) { 8 } else { 10_000 })
 }
 
-/// The message of a panic payload.
+/// The message of a panic payload; `bad-payload-{id}` for a [`BadPayload`].
 pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(text) = payload.downcast_ref::<&'static str>() {
+    if let Some(BadPayload(id)) = payload.downcast_ref::<BadPayload>() {
+        format!("bad-payload-{id}")
+    } else if let Some(text) = payload.downcast_ref::<&'static str>() {
         (*text).to_owned()
     } else if let Some(text) = payload.downcast_ref::<String>() {
         text.clone()
@@ -396,7 +692,17 @@ pub fn quiet_panics() {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             let message = panic_message(info.payload());
-            let planned = message.starts_with("panic-") || message.ends_with(" panicked");
+            let planned = [
+                "panic-",
+                "bad-payload-",
+                "payload-drop-",
+                "display-",
+                "error-drop-",
+            ]
+            .iter()
+            .any(|prefix| message.starts_with(prefix))
+                || ["reporter-panic", "timer-panic"].contains(&message.as_str())
+                || message.ends_with(" panicked");
             if !planned && message != "body-panic" && message != "outer" {
                 default(info);
             }

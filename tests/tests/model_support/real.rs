@@ -4,11 +4,13 @@ use std::cell::RefCell;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use exitstack::{report, CleanupError, Context, Entered, Exit, ExitStack, Flow, Handle};
+use exitstack::{report, BoxError, CleanupError, Context, Entered, Exit, ExitStack, Flow, Handle};
 use exitstack::{Close, Outcome, UnwindError};
 
-use super::Spec;
-use super::{panic_message, Beh, Body, Event, ExitBeh, Finish, Id, Op, Out, Program, ScopeOut};
+use super::{
+    drop_errors_quietly, settle, shown, shown_error, BadDisplay, BadDrop, BadPayload, Spec,
+};
+use super::{Beh, Body, Event, ExitBeh, Finish, Id, Op, Out, Program, ScopeOut};
 
 thread_local! {
     static LOG: RefCell<Vec<Event>> = const { RefCell::new(Vec::new()) };
@@ -25,17 +27,20 @@ pub(super) fn ran(id: Id) {
 pub(super) fn seen(id: Id, exit: &Exit<'_>) {
     log(Event::Seen {
         id,
-        error: exit.error().map(ToString::to_string),
+        error: exit.error().map(|error| shown(error)),
         panicking: exit.is_panicking(),
         ending: exit.ending(),
     });
 }
 
-pub(super) fn act(id: Id, beh: Beh) -> Result<(), String> {
+pub(super) fn act(id: Id, beh: Beh) -> Result<(), BoxError> {
     match beh {
         Beh::Ok => Ok(()),
-        Beh::Fail => Err(format!("err-{id}")),
+        Beh::Fail => Err(format!("err-{id}").into()),
         Beh::Panic => panic!("panic-{id}"),
+        Beh::PanicBadPayload => std::panic::panic_any(BadPayload(id)),
+        Beh::FailBadDisplay => Err(Box::new(BadDisplay(id))),
+        Beh::FailBadDrop => Err(Box::new(BadDrop(id))),
     }
 }
 
@@ -51,9 +56,10 @@ pub(super) fn answer(id: Id, beh: ExitBeh) -> Result<Flow, String> {
 /// The value entered by `enter`, `enter_closing`, `guard` and `enter_context`.
 pub(super) struct Token {
     pub(super) id: Id,
-    /// For `enter`: whether `Drop` reports an error and whether it then panics. `None` once
-    /// released another way (or taken back by `cancel`).
-    pub(super) on_drop: Option<(bool, bool)>,
+    /// For `enter`: whether `Drop` reports an error, whether it then panics, and whether it
+    /// first builds and cancels stacks borrowing its locals. `None` once released another way
+    /// (or taken back by `cancel`).
+    pub(super) on_drop: Option<(bool, bool, bool)>,
     /// For `enter_closing`.
     pub(super) on_close: Beh,
     /// For `enter_context`.
@@ -73,8 +79,11 @@ impl Token {
 
 impl Drop for Token {
     fn drop(&mut self) {
-        if let Some((report, panic)) = self.on_drop.take() {
+        if let Some((report, panic, borrowing)) = self.on_drop.take() {
             ran(self.id);
+            if borrowing {
+                borrowing_stacks(self.id);
+            }
             if report {
                 report::from_drop(CleanupError::new(format!("err-{}", self.id)));
             }
@@ -85,9 +94,46 @@ impl Drop for Token {
     }
 }
 
+/// A value that borrows a local of the `Drop` that made it, and reads it when dropped.
+struct Borrower<'l>(&'l str, usize);
+
+impl Drop for Borrower<'_> {
+    fn drop(&mut self) {
+        assert_eq!(
+            self.0.len(),
+            self.1,
+            "a borrowed local changed under its borrower"
+        );
+    }
+}
+
+/// Builds, fills and cancels stacks whose entries borrow this function's locals: everything
+/// is dropped before the locals, without running (the use-after-free regression; Miri checks
+/// it). Leaves no trace in the log.
+fn borrowing_stacks(id: Id) {
+    let local = format!("local-{id}");
+    let len = local.len();
+    let outer = ExitStack::new();
+    {
+        let inner = ExitStack::new();
+        inner.callback(|| panic!("a cancelled entry ran: {}", local.len()));
+        inner.enter(Borrower(&local, len));
+        let deeper = ExitStack::new();
+        deeper.enter(Borrower(&local, len));
+        deeper.guard(Borrower(&local, len), |_| panic!("a cancelled guard ran"));
+        inner.push_stack(deeper);
+        outer.push_stack(inner).cancel();
+    }
+    outer.enter(Borrower(&local, len)).cancel();
+    let kept = ExitStack::new();
+    kept.enter(Borrower(&local, len));
+    outer.push_stack(kept);
+    drop(outer); // runs (drops) the last borrower, reports nothing
+}
+
 impl Close for Token {
-    type Error = String;
-    fn close(self) -> Result<(), String> {
+    type Error = BoxError;
+    fn close(self) -> Result<(), BoxError> {
         ran(self.id);
         act(self.id, self.on_close)
     }
@@ -149,8 +195,13 @@ pub(super) fn register<'s>(stack: &'s ExitStack<'static>, spec: &Spec) -> Option
             seen(id, exit);
             answer(id, beh).expect("only failing handlers use try_push_exit")
         })),
-        Spec::Enter { id, report, panic } => value(stack.enter(Token {
-            on_drop: Some((report, panic)),
+        Spec::Enter {
+            id,
+            report,
+            panic,
+            borrowing,
+        } => value(stack.enter(Token {
+            on_drop: Some((report, panic, borrowing)),
             ..Token::new(id)
         })),
         Spec::Closing { id, beh } => value(stack.enter_closing(Token {
@@ -219,9 +270,35 @@ fn build(children: &[Spec]) -> ExitStack<'static> {
 pub(super) fn out(result: std::thread::Result<Result<(), UnwindError>>) -> Out {
     match result {
         Ok(Ok(())) => Out::Ok,
-        Ok(Err(errors)) => Out::Errors(errors.iter().map(ToString::to_string).collect()),
-        Err(payload) => Out::Panic(panic_message(&*payload)),
+        Ok(Err(errors)) => Out::Errors(shown_all(errors)),
+        Err(payload) => Out::Panic(settle(payload)),
     }
+}
+
+/// Every error, displayed safely, then dropped inside `catch_unwind` (an error's `Drop` may
+/// panic: that is the harness's own business, not logged).
+pub(super) fn shown_all(errors: UnwindError) -> Vec<String> {
+    let shown = errors.iter().map(shown_error).collect();
+    drop_errors_quietly(errors);
+    shown
+}
+
+/// Runs `f` inside a `Drop` that runs while the thread panics (`outer`, caught here).
+pub(super) fn in_panic(f: impl FnOnce()) {
+    struct OnDrop<F: FnOnce()>(Option<F>);
+    impl<F: FnOnce()> Drop for OnDrop<F> {
+        fn drop(&mut self) {
+            assert!(std::thread::panicking());
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    let caught = catch_unwind(AssertUnwindSafe(|| {
+        let _on_drop = OnDrop(Some(f));
+        panic!("outer");
+    }));
+    assert_eq!(settle(caught.expect_err("it panicked")), "outer");
 }
 
 fn close(stack: &mut ExitStack<'static>) -> Out {
@@ -263,7 +340,14 @@ pub(super) fn handle_op<'s>(
             let (id, handle) = held.remove(index % held.len());
             log(Event::RunNow(id, run_now(handle)));
         }
-        Op::Cancel(_) | Op::RunNow(_) => {}
+        Op::InPanic { index, run } if !held.is_empty() => {
+            let (id, handle) = held.remove(index % held.len());
+            in_panic(move || match run {
+                true => log(Event::RunNow(id, run_now(handle))),
+                false => cancel(handle),
+            });
+        }
+        Op::Cancel(_) | Op::RunNow(_) | Op::InPanic { .. } => {}
         Op::Close | Op::PopAll => unreachable!("handled by the stack program"),
     }
 }
@@ -305,14 +389,14 @@ fn stack_program(ops: &[Op], finish: Finish) {
         Finish::Close => log(Event::Closed(close(&mut stack))),
         Finish::Drop => {
             let result = catch_unwind(AssertUnwindSafe(move || drop(stack)));
-            log(Event::Dropped(result.err().map(|p| panic_message(&*p))));
+            log(Event::Dropped(result.err().map(settle)));
         }
         Finish::DropDuringPanic => {
             let result = catch_unwind(AssertUnwindSafe(move || {
                 let _stack = stack;
                 panic!("outer");
             }));
-            log(Event::Dropped(result.err().map(|p| panic_message(&*p))));
+            log(Event::Dropped(result.err().map(settle)));
         }
         Finish::CancelThenClose | Finish::CancelThenDrop => unreachable!("async stacks only"),
     }
@@ -344,7 +428,7 @@ pub(super) fn scope_out(
     result: std::thread::Result<exitstack::ScopeResult<i32, BodyError>>,
 ) -> ScopeOut {
     match result {
-        Err(payload) => ScopeOut::Panic(panic_message(&*payload)),
+        Err(payload) => ScopeOut::Panic(settle(payload)),
         Ok(Ok(Outcome::Completed(7))) => ScopeOut::Completed,
         Ok(Ok(Outcome::Completed(other))) => panic!("scope returned {other}, not 7"),
         Ok(Ok(Outcome::Suppressed(BodyError))) => ScopeOut::Suppressed,
@@ -353,9 +437,7 @@ pub(super) fn scope_out(
             ScopeOut::Failed {
                 body: body.is_some(),
                 suppressed: suppressed.is_some(),
-                cleanup: cleanup
-                    .map(|errors| errors.iter().map(ToString::to_string).collect())
-                    .unwrap_or_default(),
+                cleanup: cleanup.map(shown_all).unwrap_or_default(),
             }
         }
     }
@@ -363,17 +445,26 @@ pub(super) fn scope_out(
 
 /// Runs `program` on the real stack, with a reporter that writes to the log.
 pub fn run(program: &Program) -> Vec<Event> {
-    logged(|| match program {
-        Program::Stack { ops, finish } => stack_program(ops, *finish),
-        Program::Scope { ops, body } => scope_program(ops, *body),
+    logged(program.hostile().reporter_panics_at, || match program {
+        Program::Stack { ops, finish, .. } => stack_program(ops, *finish),
+        Program::Scope { ops, body, .. } => scope_program(ops, *body),
     })
 }
 
-/// Runs `body` with a fresh log and a reporter that writes to it; returns the log.
-pub(super) fn logged(body: impl FnOnce()) -> Vec<Event> {
+/// Runs `body` with a fresh log and a reporter that writes to it (formatting errors safely);
+/// returns the log. With `panics_at`, the reporter panics on that report (counted from 1)
+/// instead of writing it.
+pub(super) fn logged(panics_at: Option<usize>, body: impl FnOnce()) -> Vec<Event> {
     LOG.with(|log| log.borrow_mut().clear());
+    let count = std::sync::atomic::AtomicUsize::new(0);
     report::with_reporter(
-        |report| log(Event::Report(report.reason(), report.error().to_string())),
+        move |report| {
+            let nth = count.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if panics_at == Some(nth) {
+                panic!("reporter-panic");
+            }
+            log(Event::Report(report.reason(), shown_error(report.error())));
+        },
         body,
     );
     LOG.with(|log| log.take())

@@ -11,9 +11,9 @@ use exitstack::Local;
 use exitstack::{AsyncContext, AsyncEntered, AsyncExitStack, AsyncHandle, Exit, Flow};
 
 use super::real::Token;
-use super::real::{self, act, answer, log, logged, out, ran, scope_out, seen, BodyError, Held};
-use super::Spec;
-use super::{panic_message, runs_async, Beh, Body, Event, ExitBeh, Finish, Id, Op, Out, Program};
+use super::real::{self, act, answer, in_panic, log, logged, out, ran, scope_out, seen};
+use super::real::{BodyError, Held};
+use super::{runs_async, settle, Beh, Body, Event, ExitBeh, Finish, Id, Op, Out, Program, Spec};
 
 /// Polls `future` until it is ready (every future here wakes itself when pending).
 pub fn block_on<F: Future>(future: F) -> F::Output {
@@ -205,7 +205,23 @@ async fn handle_op<'s>(
             };
             log(Event::RunNow(id, result));
         }
-        Op::Cancel(_) | Op::RunNow(_) => {}
+        // Inside a `Drop` during a panic there is no `.await`: an async run is driven there
+        // by its own `block_on`.
+        Op::InPanic { index, run } if !held.is_empty() => {
+            let (id, handle) = held.remove(index % held.len());
+            in_panic(move || {
+                let result = match (handle, run) {
+                    (AsyncHeld::Sync(handle), true) => real::run_now(handle),
+                    (AsyncHeld::Plain(handle), true) => out(block_on(caught(handle.run()))),
+                    (AsyncHeld::Value(entered), true) => out(block_on(caught(entered.release()))),
+                    (AsyncHeld::Sync(handle), false) => return real::cancel(handle),
+                    (AsyncHeld::Plain(handle), false) => return handle.cancel(),
+                    (AsyncHeld::Value(entered), false) => return entered.cancel().on_drop = None,
+                };
+                log(Event::RunNow(id, result));
+            });
+        }
+        Op::Cancel(_) | Op::RunNow(_) | Op::InPanic { .. } => {}
         Op::Close | Op::PopAll => unreachable!("handled by the stack program"),
     }
 }
@@ -233,11 +249,19 @@ fn drop_caught(stack: AsyncExitStack<'static>, during_panic: bool) -> Event {
             panic!("outer");
         }
     }));
-    Event::Dropped(result.err().map(|payload| panic_message(&*payload)))
+    Event::Dropped(result.err().map(settle))
 }
 
-async fn stack_program(ops: &[Op], finish: Finish) {
+/// The timer of [`super::Hostile::timer_panics`]: panics when started.
+fn panicking_timer(_: std::time::Duration) -> std::future::Pending<()> {
+    panic!("timer-panic")
+}
+
+async fn stack_program(ops: &[Op], finish: Finish, timer_panics: bool) {
     let mut stack = AsyncExitStack::new();
+    if timer_panics {
+        stack = stack.with_time_limit(std::time::Duration::from_secs(3600), panicking_timer);
+    }
     let mut moved = Vec::new();
     let mut rest = ops;
     loop {
@@ -300,8 +324,11 @@ async fn scope_program(ops: &[Op], body: Body) {
 
 /// Runs `program` on a real `AsyncExitStack`; returns the log it wrote.
 pub fn run(program: &Program) -> Vec<Event> {
-    logged(|| match program {
-        Program::Stack { ops, finish } => block_on(stack_program(ops, *finish)),
-        Program::Scope { ops, body } => block_on(scope_program(ops, *body)),
+    let hostile = program.hostile();
+    logged(hostile.reporter_panics_at, || match program {
+        Program::Stack { ops, finish, .. } => {
+            block_on(stack_program(ops, *finish, hostile.timer_panics))
+        }
+        Program::Scope { ops, body, .. } => block_on(scope_program(ops, *body)),
     })
 }

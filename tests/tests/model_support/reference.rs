@@ -5,7 +5,8 @@
 use exitstack::report::ReportReason;
 use exitstack::Ending;
 
-use super::{Beh, Body, Event, ExitBeh, Finish, Id, Op, Out, Program, ScopeOut, Spec};
+use super::{shown_failure, Beh, Body, Event, ExitBeh, Finish, Id, Op, Out, Program, ScopeOut};
+use super::{Spec, DISPLAY_PANICKED};
 
 /// A registered entry. Nested stacks are built (their contexts entered) when registered.
 enum Entry {
@@ -27,18 +28,57 @@ impl Entry {
     }
 }
 
-/// A cleanup error: label (if any) and message.
+/// A cleanup error: label (if any) and message, and how hostile it is.
 #[derive(Clone)]
 struct Error {
     label: Option<String>,
     message: String,
+    /// Its `Display` panics: the harness writes a placeholder with its label.
+    display_panics: bool,
+    /// Its `Drop` panics with `error-drop-{id}`.
+    drop_panics: Option<Id>,
 }
 
 impl Error {
+    fn new(label: Option<String>, message: String) -> Self {
+        Error {
+            label,
+            message,
+            display_panics: false,
+            drop_panics: None,
+        }
+    }
+
     fn shown(&self) -> String {
-        match &self.label {
-            Some(label) => format!("cleanup `{label}` failed: {}", self.message),
-            None => format!("cleanup failed: {}", self.message),
+        match (&self.label, self.display_panics) {
+            (label, true) => shown_failure(label.as_deref()),
+            (Some(label), false) => format!("cleanup `{label}` failed: {}", self.message),
+            (None, false) => format!("cleanup failed: {}", self.message),
+        }
+    }
+}
+
+/// A panic: the message it is resumed with (as the harness reads it), and, for a
+/// `BadPayload(id)`, the id whose payload's `Drop` panics.
+#[derive(Clone)]
+struct Panic {
+    message: String,
+    bad_payload: Option<Id>,
+}
+
+impl Panic {
+    fn plain(message: String) -> Self {
+        Panic {
+            message,
+            bad_payload: None,
+        }
+    }
+
+    /// The message of the `PanicError` it is reported as.
+    fn reported(&self) -> String {
+        match self.bad_payload {
+            Some(_) => "panicked: panic with a non-string payload".to_owned(),
+            None => format!("panicked: {}", self.message),
         }
     }
 }
@@ -52,15 +92,17 @@ enum Step {
 enum Finished {
     Ok,
     Errors(Vec<Error>),
-    Panic(String),
+    Panic(Panic),
 }
 
 impl Finished {
     fn out(self) -> Out {
         match self {
             Finished::Ok => Out::Ok,
+            // The harness drops the errors inside `catch_unwind`: a `Drop` that panics there
+            // leaves no trace.
             Finished::Errors(errors) => Out::Errors(errors.iter().map(Error::shown).collect()),
-            Finished::Panic(message) => Out::Panic(message),
+            Finished::Panic(panic) => Out::Panic(panic.message),
         }
     }
 }
@@ -71,10 +113,12 @@ struct Unwind {
     scope_error: Option<String>,
     scope_suppressed: bool,
     errors: Vec<Error>,
-    panic: Option<String>,
+    panic: Option<Panic>,
     thread_panicking: bool,
     /// An async stack being dropped: async entries are reported, not run (rule 17).
     dropping_async: bool,
+    /// The stack's time limit has a timer that panics when an async entry starts (rule H6).
+    timer_panics: bool,
 }
 
 impl Unwind {
@@ -87,27 +131,7 @@ impl Unwind {
             panic: None,
             thread_panicking,
             dropping_async: false,
-        }
-    }
-
-    fn record(&mut self, step: Step, label: &str) {
-        match step {
-            Step::Done => {}
-            // Rule 10: suppressing clears the scope's error and every earlier cleanup error;
-            // once the scope's error is handled, the rest unwinds as a success.
-            Step::Suppress => {
-                if self.scope_error.take().is_some() {
-                    self.scope_suppressed = true;
-                    if self.ending == Ending::Failed {
-                        self.ending = Ending::Closed;
-                    }
-                }
-                self.errors.clear();
-            }
-            Step::Failed(errors) => self.errors.extend(errors.into_iter().map(|mut error| {
-                error.label.get_or_insert_with(|| label.to_owned());
-                error
-            })),
+            timer_panics: false,
         }
     }
 }
@@ -118,11 +142,14 @@ pub struct Model {
     pub log: Vec<Event>,
     /// Whether the program runs on an `AsyncExitStack` (see [`super::runs_async`]).
     async_stack: bool,
+    /// Whether the program's own async stack has a timer that panics (not stacks moved out).
+    timer_panics: bool,
 }
 
 /// Rule 9: what an exit handler sees: the latest pending error, else the scope's own.
 fn current_error(unwind: &Unwind) -> Option<String> {
     match unwind.errors.last() {
+        Some(error) if error.display_panics => Some(DISPLAY_PANICKED.to_owned()),
         Some(error) => Some(error.message.clone()),
         None => unwind.scope_error.clone(),
     }
@@ -133,14 +160,24 @@ fn label(id: Id) -> String {
 }
 
 fn failure(id: Id) -> Error {
-    Error {
-        label: None,
-        message: format!("err-{id}"),
+    Error::new(None, format!("err-{id}"))
+}
+
+fn panic_of(id: Id) -> Panic {
+    Panic::plain(format!("panic-{id}"))
+}
+
+/// Rule H1: `panic_any(BadPayload(id))`, whose payload's `Drop` panics.
+fn bad_panic_of(id: Id) -> Panic {
+    Panic {
+        message: format!("bad-payload-{id}"),
+        bad_payload: Some(id),
     }
 }
 
-fn panic_of(id: Id) -> String {
-    format!("panic-{id}")
+/// Rule H6: the panic of a timer started for an async entry.
+fn timer_panic() -> Panic {
+    Panic::plain("timer-panic".to_owned())
 }
 
 impl Model {
@@ -158,16 +195,107 @@ impl Model {
         let mut model = Model {
             log: Vec::new(),
             async_stack,
+            timer_panics: async_stack && program.hostile().timer_panics,
         };
         match program {
-            Program::Stack { ops, finish } => model.stack_program(ops, *finish),
-            Program::Scope { ops, body } => model.scope_program(ops, *body),
+            Program::Stack { ops, finish, .. } => model.stack_program(ops, *finish),
+            Program::Scope { ops, body, .. } => model.scope_program(ops, *body),
+        }
+        // Rule H5: a reporter that panics loses that one report to standard error (which the
+        // log cannot see), and nothing else changes.
+        if let Some(nth) = program.hostile().reporter_panics_at {
+            let at = model
+                .log
+                .iter()
+                .enumerate()
+                .filter(|(_, event)| matches!(event, Event::Report(..)))
+                .nth(nth - 1)
+                .map(|(at, _)| at);
+            if let Some(at) = at {
+                model.log.remove(at);
+            }
         }
         model.log
     }
 
     fn report(&mut self, reason: ReportReason, error: &Error) {
         self.log.push(Event::Report(reason, error.shown()));
+    }
+
+    /// Rule H1: a panic that cannot be resumed is reported, then its payload dropped; a
+    /// `BadPayload`'s drop panics, and that is reported in turn (its own payload, a string,
+    /// drops quietly).
+    fn report_panic(&mut self, panic: &Panic, label: Option<String>) {
+        let error = Error::new(label.clone(), panic.reported());
+        self.report(ReportReason::PanicDuringPanic, &error);
+        if let Some(id) = panic.bad_payload {
+            let message = format!("dropping a panic payload panicked: payload-drop-{id}");
+            self.report(
+                ReportReason::PayloadDropPanicked,
+                &Error::new(label, message),
+            );
+        }
+    }
+
+    /// Rule 12: the first panic is kept (unless the thread is already panicking), any other
+    /// is reported.
+    fn record_panic(&mut self, unwind: &mut Unwind, panic: Panic, label: &str) {
+        if unwind.panic.is_none() && !unwind.thread_panicking {
+            unwind.panic = Some(panic);
+        } else {
+            self.report_panic(&panic, Some(label.to_owned()));
+        }
+    }
+
+    fn record(&mut self, unwind: &mut Unwind, step: Step, label: &str) {
+        match step {
+            Step::Done => {}
+            // Rule 10: suppressing clears the scope's error and every earlier cleanup error;
+            // once the scope's error is handled, the rest unwinds as a success. Rule H3: the
+            // errors are dropped, oldest first; a `Drop` that panics is the handler's panic.
+            Step::Suppress => {
+                if unwind.scope_error.take().is_some() {
+                    unwind.scope_suppressed = true;
+                    if unwind.ending == Ending::Failed {
+                        unwind.ending = Ending::Closed;
+                    }
+                }
+                for error in std::mem::take(&mut unwind.errors) {
+                    if let Some(id) = error.drop_panics {
+                        let panic = Panic::plain(format!("error-drop-{id}"));
+                        self.record_panic(unwind, panic, label);
+                    }
+                }
+            }
+            Step::Failed(errors) => unwind.errors.extend(errors.into_iter().map(|mut error| {
+                error.label.get_or_insert_with(|| label.to_owned());
+                error
+            })),
+        }
+    }
+
+    /// Rule H3: reports `errors` with `reason`, then drops them, oldest first; returns the
+    /// first `Drop` panic if the thread is not panicking (to resume), having reported the
+    /// others (unlabelled) as they happened.
+    fn report_and_drop(
+        &mut self,
+        errors: &[Error],
+        reason: ReportReason,
+        thread_panicking: bool,
+    ) -> Option<Panic> {
+        for error in errors {
+            self.report(reason, error);
+        }
+        let mut first = None;
+        for id in errors.iter().filter_map(|error| error.drop_panics) {
+            let panic = Panic::plain(format!("error-drop-{id}"));
+            if first.is_none() && !thread_panicking {
+                first = Some(panic);
+            } else {
+                self.report_panic(&panic, None);
+            }
+        }
+        first
     }
 
     /// Registers `spec`; rule 7: a failed enter registers nothing. Async forms only where an
@@ -202,16 +330,26 @@ impl Model {
         specs.iter().filter_map(build).collect()
     }
 
-    fn fallible(&mut self, id: Id, beh: Beh) -> Result<Step, String> {
+    fn fallible(&mut self, id: Id, beh: Beh) -> Result<Step, Panic> {
         self.log.push(Event::Ran(id));
         match beh {
             Beh::Ok => Ok(Step::Done),
             Beh::Fail => Ok(Step::Failed(vec![failure(id)])),
             Beh::Panic => Err(panic_of(id)),
+            Beh::PanicBadPayload => Err(bad_panic_of(id)),
+            // Rule H2: an error whose `Display` panics changes nothing but how it is shown.
+            Beh::FailBadDisplay => Ok(Step::Failed(vec![Error {
+                display_panics: true,
+                ..failure(id)
+            }])),
+            Beh::FailBadDrop => Ok(Step::Failed(vec![Error {
+                drop_panics: Some(id),
+                ..failure(id)
+            }])),
         }
     }
 
-    fn plain(&mut self, id: Id, panic: bool) -> Result<Step, String> {
+    fn plain(&mut self, id: Id, panic: bool) -> Result<Step, Panic> {
         self.fallible(id, if panic { Beh::Panic } else { Beh::Ok })
     }
 
@@ -221,7 +359,7 @@ impl Model {
         unwind: &Unwind,
         entry: Entry,
         stack: &mut Vec<Entry>,
-    ) -> Result<Step, String> {
+    ) -> Result<Step, Panic> {
         let spec = match entry {
             // Rule 1/4: a pushed stack's entries go on top and run next, in their own order.
             Entry::Pushed { entries, .. } => {
@@ -236,15 +374,12 @@ impl Model {
                 return match self.finish(inner) {
                     Finished::Ok => Ok(Step::Done),
                     Finished::Errors(errors) => Ok(Step::Failed(errors)),
-                    Finished::Panic(message) => Err(message),
+                    Finished::Panic(panic) => Err(panic),
                 };
             }
             Entry::Leaf(spec, true) if unwind.dropping_async => {
                 // Rule 17: dropped without `aclose`, an async entry is reported, never lost.
-                let error = Error {
-                    label: Some(label(spec.id())),
-                    message: exitstack::NotRunError.to_string(),
-                };
+                let error = Error::new(Some(label(spec.id())), exitstack::NotRunError.to_string());
                 self.report(ReportReason::AsyncNotRun, &error);
                 return Ok(Step::Done);
             }
@@ -273,7 +408,10 @@ impl Model {
                     ExitBeh::Panic => Err(panic_of(id)),
                 }
             }
-            Spec::Enter { id, report, panic } => {
+            // Rule H4: stacks built and cancelled inside the `Drop` leave no trace.
+            Spec::Enter {
+                id, report, panic, ..
+            } => {
                 self.log.push(Event::Ran(id));
                 let collected: Vec<Error> = report.then(|| failure(id)).into_iter().collect();
                 if panic {
@@ -321,37 +459,45 @@ impl Model {
     fn run_one(&mut self, unwind: &mut Unwind, stack: &mut Vec<Entry>) {
         if let Some(entry) = stack.pop() {
             let label = label(entry.id());
-            match self.run_entry(unwind, entry, stack) {
-                Ok(step) => unwind.record(step, &label),
-                Err(message) => {
-                    if unwind.panic.is_none() && !unwind.thread_panicking {
-                        unwind.panic = Some(message);
-                    } else {
-                        let error = Error {
-                            label: Some(label),
-                            message: format!("panicked: {message}"),
-                        };
-                        self.report(ReportReason::PanicDuringPanic, &error);
-                    }
-                }
+            // Rule H6: an async entry started under a time limit whose timer panics still runs
+            // (without a limit); the timer's panic is the entry's, recorded when it starts:
+            // after an exit handler's `exit` (which makes the future), before a cleanup's
+            // body (which runs in the future).
+            let timed = matches!(entry, Entry::Leaf(_, true))
+                && unwind.timer_panics
+                && !unwind.dropping_async;
+            let starts_in_exit = matches!(
+                entry,
+                Entry::Leaf(Spec::Exit { .. } | Spec::Context { .. }, _)
+            );
+            if timed && !starts_in_exit {
+                self.record_panic(unwind, timer_panic(), &label);
+            }
+            let result = self.run_entry(unwind, entry, stack);
+            if timed && starts_in_exit {
+                self.record_panic(unwind, timer_panic(), &label);
+            }
+            match result {
+                Ok(step) => self.record(unwind, step, &label),
+                Err(panic) => self.record_panic(unwind, panic, &label),
             }
         }
     }
 
-    /// Rules 8, 12, 13: the first panic wins and pending errors are reported, else all errors.
+    /// Rules 8, 12, 13: the first panic wins and pending errors are reported (then dropped,
+    /// rule H3), else all errors.
     fn finish(&mut self, unwind: Unwind) -> Finished {
-        if let Some(message) = unwind.panic {
+        if let Some(panic) = unwind.panic {
             if let Some(error) = &unwind.scope_error {
-                let lost = Error {
-                    label: Some("scope body".to_owned()),
-                    message: error.clone(),
-                };
+                let lost = Error::new(Some("scope body".to_owned()), error.clone());
                 self.report(ReportReason::LostToPanic, &lost);
             }
-            for error in &unwind.errors {
-                self.report(ReportReason::LostToPanic, error);
+            let errors = unwind.errors;
+            let first = self.report_and_drop(&errors, ReportReason::LostToPanic, false);
+            if let Some(first) = first {
+                self.report_panic(&first, None);
             }
-            return Finished::Panic(message);
+            return Finished::Panic(panic);
         }
         match unwind.errors.is_empty() {
             true => Finished::Ok,
@@ -359,8 +505,9 @@ impl Model {
         }
     }
 
-    fn close(&mut self, stack: Vec<Entry>) -> Out {
+    fn close(&mut self, stack: Vec<Entry>, timer_panics: bool) -> Out {
         let mut unwind = Unwind::new(Ending::Closed, false);
+        unwind.timer_panics = timer_panics;
         let mut stack = stack;
         self.run_all(&mut unwind, &mut stack);
         self.finish(unwind).out()
@@ -377,17 +524,17 @@ impl Model {
         self.finish_drop(unwind, stack)
     }
 
+    /// Rule H3: the errors of a drop are reported, then dropped; the first `Drop` panic goes
+    /// on unless the thread is panicking.
     fn finish_drop(&mut self, mut unwind: Unwind, mut stack: Vec<Entry>) -> Option<String> {
+        let thread_panicking = unwind.thread_panicking;
         self.run_all(&mut unwind, &mut stack);
         match self.finish(unwind) {
             Finished::Ok => None,
-            Finished::Errors(errors) => {
-                for error in &errors {
-                    self.report(ReportReason::Dropped, error);
-                }
-                None
-            }
-            Finished::Panic(message) => Some(message),
+            Finished::Errors(errors) => self
+                .report_and_drop(&errors, ReportReason::Dropped, thread_panicking)
+                .map(|panic| panic.message),
+            Finished::Panic(panic) => Some(panic.message),
         }
     }
 
@@ -402,24 +549,27 @@ impl Model {
                     stack.push(entry);
                 }
             }
-            Op::Cancel(index) | Op::RunNow(index) if !held.is_empty() => {
+            Op::Cancel(index) | Op::RunNow(index) | Op::InPanic { index, .. }
+                if !held.is_empty() =>
+            {
                 let id = held.remove(index % held.len());
                 let at = stack.iter().position(|entry| entry.id() == id);
                 let entry = stack.remove(at.expect("a held entry is still registered"));
-                if let Op::RunNow(_) = op {
-                    // Runs as if the stack were closed; a panic goes straight to the caller.
-                    let mut unwind = Unwind::new(Ending::Closed, false);
-                    let out = match self.run_entry(&unwind, entry, stack) {
-                        Err(message) => Out::Panic(message),
-                        Ok(step) => {
-                            unwind.record(step, &label(id));
-                            self.finish(unwind).out()
-                        }
-                    };
+                let in_panic = matches!(op, Op::InPanic { .. });
+                if let Op::RunNow(_) | Op::InPanic { run: true, .. } = op {
+                    // Runs as if the stack were closed; a panic goes straight to the caller,
+                    // unless the thread is panicking (rule H7): then it is reported.
+                    let mut unwind = Unwind::new(Ending::Closed, in_panic);
+                    let label = label(id);
+                    match self.run_entry(&unwind, entry, stack) {
+                        Err(panic) => self.record_panic(&mut unwind, panic, &label),
+                        Ok(step) => self.record(&mut unwind, step, &label),
+                    }
+                    let out = self.finish(unwind).out();
                     self.log.push(Event::RunNow(id, out));
                 }
             }
-            Op::Cancel(_) | Op::RunNow(_) => {}
+            Op::Cancel(_) | Op::RunNow(_) | Op::InPanic { .. } => {}
             Op::Close | Op::PopAll => unreachable!("handled by the stack program"),
         }
     }
@@ -432,7 +582,7 @@ impl Model {
             match op {
                 Op::Close => {
                     held.clear();
-                    let out = self.close(std::mem::take(&mut stack));
+                    let out = self.close(std::mem::take(&mut stack), self.timer_panics);
                     self.log.push(Event::Closed(out));
                 }
                 // Rule 5: everything moves; the original is empty and usable.
@@ -445,7 +595,7 @@ impl Model {
         }
         match finish {
             Finish::Close => {
-                let out = self.close(stack);
+                let out = self.close(stack, self.timer_panics);
                 self.log.push(Event::Closed(out));
             }
             Finish::Drop => {
@@ -460,7 +610,7 @@ impl Model {
             Finish::CancelThenClose | Finish::CancelThenDrop => self.cut_off(stack, finish),
         }
         for stack in moved {
-            let out = self.close(stack);
+            let out = self.close(stack, false);
             self.log.push(Event::Moved(out));
         }
     }
@@ -470,6 +620,7 @@ impl Model {
     /// drop (abandoned) with the errors already pending.
     fn cut_off(&mut self, mut stack: Vec<Entry>, finish: Finish) {
         let mut unwind = Unwind::new(Ending::Closed, false);
+        unwind.timer_panics = self.timer_panics;
         let in_flight = loop {
             match stack.pop() {
                 None => break None,
@@ -507,10 +658,11 @@ impl Model {
                 ending: Ending::Closed,
             });
         }
-        let error = Error {
-            label: Some(label(id)),
-            message: exitstack::NotRunError.to_string(),
-        };
+        if self.timer_panics {
+            // Rule H6: its timer panicked when it started.
+            self.record_panic(&mut unwind, timer_panic(), &label(id));
+        }
+        let error = Error::new(Some(label(id)), exitstack::NotRunError.to_string());
         self.report(ReportReason::AsyncNotRun, &error);
         unwind.ending = Ending::Abandoned;
         unwind.dropping_async = true;
@@ -532,7 +684,7 @@ impl Model {
         };
         match body {
             Body::Err => unwind.scope_error = Some("body".to_owned()),
-            Body::Panic => unwind.panic = Some("body-panic".to_owned()),
+            Body::Panic => unwind.panic = Some(Panic::plain("body-panic".to_owned())),
             Body::Ok => {}
         }
         self.run_all(&mut unwind, &mut stack);

@@ -56,7 +56,8 @@ MIRIFLAGS="$base_flags" run "runtime unit and integration tests" -p exitstack --
 export MIRIFLAGS="$base_flags -Zmiri-disable-isolation"
 # Doc tests: every public item's example (77 of them, ~1 minute).
 run "runtime doc tests" -p exitstack --doc
-run "semantics, misuse, macros, stress and model tests" -p exitstack-tests \
-    --test 'semantics_*' --test 'misuse_*' --test 'macros_*' --test 'model_*' --test 'stress_*'
+run "semantics, misuse, macros, stress, model and hostile-value tests" -p exitstack-tests \
+    --test 'semantics_*' --test 'misuse_*' --test 'macros_*' --test 'model_*' --test 'stress_*' \
+    --test 'hostile_*'
 
 echo "miri: all passed in $(( $(date +%s) - started )) s"

@@ -249,10 +249,12 @@ pub fn with_reporter<R>(
 /// exitstack::report::set_reporter(exitstack::report::stderr_reporter);
 /// ```
 pub fn stderr_reporter(report: &Report<'_>) {
-    // Not `eprintln!`, which panics when standard error is a closed pipe: during a panic that
-    // aborts the process (found by `tests/tests/semantics_panics.rs`,
+    // Formatted whole before anything is written, so an error whose `Display` panics leaves no
+    // half line behind. Not `eprintln!`, which panics when standard error is a closed pipe:
+    // during a panic that aborts the process (found by `tests/tests/semantics_panics.rs`,
     // `s13_the_default_reporter_survives_a_closed_stderr_during_a_panic`).
-    let _ = writeln!(std::io::stderr(), "{report}");
+    let line = format!("{report}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 /// A reporter that logs each report with `log::error!` (feature `log`).
@@ -326,27 +328,30 @@ fn current_reporter() -> Option<Reporter> {
 /// Writes a report to standard error when its reporter could not take it. If formatting the
 /// error panics (a hostile `Display`), writes the report without the error's text.
 fn write_fallback(report: &Report<'_>, note: &str) {
-    let written = panic::catch_unwind(AssertUnwindSafe(|| {
-        let _ = writeln!(std::io::stderr(), "{report} {note}");
-    }));
-    if let Err(payload) = written {
-        if let Some(more) = caught::drop_caught(payload) {
-            std::mem::forget(more); // not reported: reporting is what failed here
+    let formatted = panic::catch_unwind(AssertUnwindSafe(|| format!("{report} {note}\n")));
+    match formatted {
+        Ok(line) => {
+            let _ = std::io::stderr().write_all(line.as_bytes());
         }
-        let error = report.error;
-        let mut line = format!("exitstack: {}: cleanup", report.reason);
-        if let Some(label) = error.label() {
-            line.push_str(&format!(" `{label}`"));
-        }
-        if let Some(location) = error.location() {
-            line.push_str(&format!(" (registered at {location})"));
-        }
-        let _ = writeln!(
-            std::io::stderr(),
-            "{line} failed: {} {note}",
-            caught::DISPLAY_PANICKED
-        );
+        Err(payload) => write_without_display(report, note, payload),
     }
+}
+
+/// `write_fallback` for a report whose error's `Display` panicked.
+fn write_without_display(report: &Report<'_>, note: &str, payload: caught::Payload) {
+    if let Some(more) = caught::drop_caught(payload) {
+        std::mem::forget(more); // not reported: reporting is what failed here
+    }
+    let error = report.error;
+    let mut line = format!("exitstack: {}: cleanup", report.reason);
+    if let Some(label) = error.label() {
+        line.push_str(&format!(" `{label}`"));
+    }
+    if let Some(location) = error.location() {
+        line.push_str(&format!(" (registered at {location})"));
+    }
+    line.push_str(&format!(" failed: {} {note}\n", caught::DISPLAY_PANICKED));
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 /// Hands over an error found inside a `Drop` implementation.

@@ -86,19 +86,6 @@ pub(crate) const DISPLAY_PANICKED: &str = "<the error's Display panicked>";
 /// What stands for an error whose `Display` returned an error.
 const DISPLAY_FAILED: &str = "<the error's Display failed>";
 
-/// Drops `value` outside any unwind of the library's own: a panic of its `Drop` goes on when
-/// the thread is not panicking (it is the caller's), and is reported otherwise.
-pub(crate) fn drop_or_report<T>(value: T, site: Option<&Site>) {
-    if let Some(payload) = drop_caught(value) {
-        if std::thread::panicking() {
-            report_panic(ReportReason::PanicDuringPanic, &*payload, site);
-            drop_payload(payload, site);
-        } else {
-            panic::resume_unwind(payload);
-        }
-    }
-}
-
 /// Reports a panic that cannot be resumed, as a [`PanicError`] with the entry's site.
 pub(crate) fn report_panic(reason: ReportReason, payload: &(dyn Any + Send), site: Option<&Site>) {
     let mut error = CleanupError::from_panic(payload);
@@ -116,9 +103,16 @@ pub(crate) fn report_and_drop(errors: Vec<CleanupError>, reason: ReportReason) -
     for error in &errors {
         report::deliver(reason, error);
     }
+    drop_all(errors)
+}
+
+/// Drops every value, each on its own. Returns the first panic of a `Drop` if the thread is not
+/// panicking, for the caller to resume; reports the others.
+#[must_use = "a panic of a drop must be resumed or reported"]
+pub(crate) fn drop_all<T>(values: Vec<T>) -> Option<Payload> {
     let mut first = None;
-    for error in errors {
-        if let Some(payload) = drop_caught(error) {
+    for value in values {
+        if let Some(payload) = drop_caught(value) {
             if first.is_none() && !std::thread::panicking() {
                 first = Some(payload);
             } else {

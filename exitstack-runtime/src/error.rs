@@ -7,6 +7,8 @@ use std::error::Error;
 use std::fmt;
 use std::panic::Location;
 
+use crate::caught;
+
 /// A boxed error as cleanups return it: any `std::error::Error` that may cross threads.
 ///
 /// ```
@@ -435,8 +437,21 @@ impl UnwindError {
     ///     .collect();
     /// assert_eq!(errors, ["b", "a"]);
     /// ```
-    pub fn into_vec(self) -> Vec<CleanupError> {
-        self.errors
+    pub fn into_vec(mut self) -> Vec<CleanupError> {
+        std::mem::take(&mut self.errors)
+    }
+}
+
+impl Drop for UnwindError {
+    /// Drops the errors one by one: an error whose `Drop` panics must not leave the others to
+    /// be dropped while that panic unwinds (a second panic there aborts). The first such panic
+    /// goes on once all are dropped, or is reported if the thread is already panicking.
+    fn drop(&mut self) {
+        if !self.errors.is_empty() {
+            if let Some(payload) = caught::drop_all(std::mem::take(&mut self.errors)) {
+                std::panic::resume_unwind(payload);
+            }
+        }
     }
 }
 
@@ -470,7 +485,7 @@ impl IntoIterator for UnwindError {
     type Item = CleanupError;
     type IntoIter = std::vec::IntoIter<CleanupError>;
     fn into_iter(self) -> Self::IntoIter {
-        self.errors.into_iter()
+        self.into_vec().into_iter()
     }
 }
 

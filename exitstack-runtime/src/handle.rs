@@ -2,7 +2,6 @@
 //! (the same, for an entry that owns a value, which it also lends out).
 
 use std::borrow::Cow;
-use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
@@ -37,14 +36,14 @@ use crate::unwind::{discard_popped, run_all, run_popped, value_or_panic};
 /// ```
 pub struct Handle<'s> {
     /// The stack's arena, borrowed: only its lifetime is needed (see `run`).
-    arena: PhantomData<&'s UnsafeCell<Arena>>,
+    arena: PhantomData<&'s Arena>,
     stack: StackRef,
     slot: Slot,
     _not_send: PhantomData<*const ()>,
 }
 
 impl<'s> Handle<'s> {
-    pub(crate) fn new(_arena: &'s UnsafeCell<Arena>, stack: StackRef, slot: Slot) -> Self {
+    pub(crate) fn new(_arena: &'s Arena, stack: StackRef, slot: Slot) -> Self {
         Handle {
             arena: PhantomData,
             stack,
@@ -131,7 +130,7 @@ impl<'s> Handle<'s> {
         // one, so they run now, here, rather than later on top of this stack and out of order
         // (`misuse_handles.rs`, `run_of_a_pushed_stack_runs_its_entries_now`). Entries that
         // register more through `callback_with_stack` still register on the stack itself.
-        let spliced = UnsafeCell::new(Arena::default());
+        let spliced = Arena::default();
         // SAFETY: as in `label`; the body is taken out of the slot once and run, here, with
         // the stack it was pushed on.
         unsafe { run_popped(&spliced, self.stack, &mut pending, None, self.slot.take()) };

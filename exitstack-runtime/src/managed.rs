@@ -309,9 +309,7 @@ fn run_teardown(
 /// stack that is releasing the struct, or reach the reporter.
 pub fn teardown_in_drop(release: impl FnOnce(&mut Running)) {
     if let Err(errors) = teardown(release) {
-        for error in errors {
-            report::from_drop(error);
-        }
+        report::from_drop_all(errors.into_vec());
     }
 }
 

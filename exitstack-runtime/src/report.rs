@@ -376,18 +376,27 @@ fn write_without_display(report: &Report<'_>, note: &str, payload: caught::Paylo
 /// assert_eq!(errors.first().error().to_string(), "flush failed");
 /// ```
 pub fn from_drop(error: CleanupError) {
+    from_drop_all(vec![error]);
+}
+
+/// [`from_drop`] for several errors at once (a `#[managed]` teardown in `Drop`): all of them are
+/// collected or reported before any of them is dropped, so an error whose `Drop` panics cannot
+/// cut the others off.
+pub(crate) fn from_drop_all(errors: Vec<CleanupError>) {
     let depth = DROP_STATE.try_with(|state| state.depth.get()).unwrap_or(0);
-    let mut unclaimed = Some(error);
+    let mut unclaimed = Some(errors);
     if depth > 0 {
         let _ = DROP_SINKS.try_with(|sinks| {
             let mut sinks = sinks.borrow_mut();
-            sinks.extend(unclaimed.take().map(|error| (depth, error)));
+            let claimed = unclaimed.take().into_iter().flatten();
+            sinks.extend(claimed.map(|error| (depth, error)));
             DROP_STATE.with(|state| state.pending.set(sinks.len()));
         });
     }
-    if let Some(error) = unclaimed {
-        deliver(ReportReason::DropOutsideStack, &error);
-        caught::drop_or_report(error, None);
+    if let Some(errors) = unclaimed {
+        if let Some(payload) = caught::report_and_drop(errors, ReportReason::DropOutsideStack) {
+            panic::resume_unwind(payload);
+        }
     }
 }
 

@@ -1,6 +1,5 @@
 //! [`ExitStack`]: registration, `pop_all`, `close` and `Drop`.
 
-use std::cell::UnsafeCell;
 use std::convert::Infallible;
 use std::fmt;
 use std::marker::PhantomData;
@@ -47,7 +46,7 @@ use crate::unwind::run_all;
 /// assert_eq!(*log.borrow(), ["registered last, runs first", "registered first, runs last"]);
 /// ```
 pub struct ExitStack<'a, S: Threading = Local> {
-    arena: UnsafeCell<Arena>,
+    arena: Arena,
     /// Invariant in `'a`: a stack must not be coerced to accept shorter-lived cleanups.
     _entries: PhantomData<(Invariant<'a>, S)>,
 }
@@ -121,13 +120,13 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     #[inline]
     pub(crate) fn from_arena(arena: Arena) -> Self {
         ExitStack {
-            arena: UnsafeCell::new(arena),
+            arena,
             _entries: PhantomData,
         }
     }
 
     /// The arena, for the async stack's loop.
-    pub(crate) fn arena(&self) -> &UnsafeCell<Arena> {
+    pub(crate) fn arena(&self) -> &Arena {
         &self.arena
     }
 
@@ -158,16 +157,13 @@ impl<'a, S: Threading> ExitStack<'a, S> {
         location: &'static Location<'static>,
     ) -> Handle<'_> {
         let site = Site::new(location);
-        // SAFETY: registration runs no user code while the `&mut Arena` lives, and the unwind
-        // loops never hold one across an entry, so this is the only reference to the arena's
-        // bookkeeping. `K::INLINE` describes `B` and `K::BOXED` describes `Boxed<B>` (the
-        // contract of `Storage`), matching the stored type.
+        // SAFETY: `K::INLINE` describes `B` and `K::BOXED` describes `Boxed<B>` (the contract
+        // of `Storage`), matching the stored type.
         let slot = unsafe {
-            let arena = &mut *self.arena.get();
             if fits_inline::<B>() {
-                arena.push(body, K::INLINE, site)
+                self.arena.push(body, K::INLINE, site)
             } else {
-                arena.push(Boxed::new(body), K::BOXED, site)
+                self.arena.push(Boxed::new(body), K::BOXED, site)
             }
         };
         Handle::new(&self.arena, self.stack_ref(), slot)
@@ -507,7 +503,7 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// ```
     #[track_caller]
     pub fn push_stack(&self, mut other: ExitStack<'a, S>) -> Handle<'_> {
-        self.push(Nested(Box::new(std::mem::take(other.arena.get_mut()))))
+        self.push(Nested(Box::new(std::mem::take(&mut other.arena))))
     }
 
     /// Whether nothing is registered (cancelled entries not yet unwound still count).
@@ -519,9 +515,7 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// assert!(!stack.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
-        // SAFETY: a shared look at the bookkeeping; no `&mut Arena` is alive outside the short
-        // sections in `push` and the unwind loop, which run no user code.
-        unsafe { (*self.arena.get()).is_empty() }
+        self.arena.is_empty()
     }
 
     /// Moves every entry into a new stack, in constant time, leaving this one empty and usable.
@@ -544,7 +538,7 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// ```
     pub fn pop_all(&mut self) -> ExitStack<'a, S> {
         let mut moved = ExitStack::empty();
-        std::mem::swap(self.arena.get_mut(), moved.arena.get_mut());
+        std::mem::swap(&mut self.arena, &mut moved.arena);
         moved
     }
 
@@ -594,7 +588,7 @@ pub(crate) fn dropped_ending() -> Ending {
 
 impl<S: Threading> Drop for ExitStack<'_, S> {
     fn drop(&mut self) {
-        if self.arena.get_mut().is_empty() {
+        if self.arena.is_empty() {
             return;
         }
         let mut pending = Pending::new(dropped_ending());

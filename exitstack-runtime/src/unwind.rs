@@ -1,7 +1,6 @@
 //! The unwinding loop: pops entries off an arena and runs each under `catch_unwind`, recording
 //! what it did in a [`Pending`]. The one driver of sync entries, for every stack.
 
-use std::cell::UnsafeCell;
 use std::error::Error;
 use std::panic::{self, AssertUnwindSafe};
 
@@ -20,16 +19,13 @@ use crate::report::ReportReason;
 /// pushed on); `scope_error` is the scope's own error, if it has one.
 #[inline]
 pub(crate) fn run_all(
-    arena: &UnsafeCell<Arena>,
+    arena: &Arena,
     stack: StackRef,
     pending: &mut Pending,
     scope_error: Option<&(dyn Error + 'static)>,
 ) {
     loop {
-        // SAFETY: the `&mut Arena` lives only for this call; no other reference into the
-        // arena's bookkeeping exists while it does (entries run after it has ended).
-        let popped = unsafe { (*arena.get()).pop() };
-        let Some(popped) = popped else { break };
+        let Some(popped) = arena.pop() else { break };
         // SAFETY: the entry was just popped off `arena`; nothing has run or discarded its body.
         unsafe { run_popped(arena, stack, pending, scope_error, popped) };
     }
@@ -39,11 +35,10 @@ pub(crate) fn run_all(
 /// every unwind loop (the async one too), so it is inlined into each.
 ///
 /// Safety: `popped` was taken off an arena (or tombstoned in it) and its body has not been run
-/// or discarded; `stack` is of the type the entry was pushed on; no `&mut Arena` to `arena` is
-/// alive.
+/// or discarded; `stack` is of the type the entry was pushed on.
 #[inline]
 pub(crate) unsafe fn run_popped(
-    arena: &UnsafeCell<Arena>,
+    arena: &Arena,
     stack: StackRef,
     pending: &mut Pending,
     scope_error: Option<&(dyn Error + 'static)>,
@@ -64,15 +59,14 @@ pub(crate) unsafe fn run_popped(
 /// `run_popped` for the steps that change something.
 #[cold]
 #[inline(never)]
-fn record(arena: &UnsafeCell<Arena>, pending: &mut Pending, step: Step, popped: Popped) {
+fn record(arena: &Arena, pending: &mut Pending, step: Step, popped: Popped) {
     match step {
         Step::Done => {}
         Step::Failed(error) => pending.record_error(error, popped.site),
         Step::Suppress => pending.suppress(popped.site),
-        // SAFETY: no reference into the arena's bookkeeping is alive between entries, and no
-        // `Entered` reference can point into the nested arena's chunks (the nested stack was
-        // moved in by value), so extending the chunk list disturbs nothing.
-        Step::Splice(nested) => unsafe { (*arena.get()).splice(*nested) },
+        // No `Entered` reference can point into the nested arena (the nested stack was moved
+        // in by value), so moving its entries disturbs nothing.
+        Step::Splice(nested) => arena.splice(*nested),
     }
 }
 

@@ -119,10 +119,8 @@ struct Case {
 }
 
 /// Whether a case dropped outside any stack (`End::Drop`) may have a closer failing with an
-/// error whose `Drop` panics. Off: the engine reports such a drop's errors one by one and
-/// resumes the first error-drop panic at once, so the errors after it are never reported, and
-/// a second such error aborts the process (see the helper's report).
-const BAD_DROP_ERRORS_ON_DROP: bool = false;
+/// error whose `Drop` panics (it once cut off the reports after it, and a second one aborted).
+const BAD_DROP_ERRORS_ON_DROP: bool = true;
 
 fn case() -> impl Strategy<Value = Case> {
     let beh = prop_oneof![
@@ -403,24 +401,21 @@ impl Model {
                 let result = model.teardown(case, 5, panicking, None);
                 let mut resumed = None;
                 if let (Ok(errors), End::Drop | End::DropDuringPanic) = (&result, case.end) {
-                    // `teardown_in_drop` hands them to `from_drop`: outside a stack, reported,
-                    // then dropped; during a panic an error-drop panic is reported, else the
-                    // first one goes on once all are reported.
+                    // `teardown_in_drop` hands them to `from_drop`: outside a stack, all are
+                    // reported, then dropped; the first error-drop panic goes on, unless the
+                    // thread is panicking, and the others are reported.
                     for error in errors {
                         let text = error.shown();
                         model
                             .log
                             .push(Event::Report(ReportReason::DropOutsideStack, text));
-                        if let (Some(id), true) = (error.drop_panics, panicking) {
-                            model.report_error_drop(id);
-                        }
                     }
+                    let mut bad = errors.iter().filter_map(|error| error.drop_panics);
                     if !panicking {
-                        let mut bad = errors.iter().filter_map(|error| error.drop_panics);
                         resumed = bad.next().map(|id| format!("error-drop-{id}"));
-                        for id in bad {
-                            model.report_error_drop(id);
-                        }
+                    }
+                    for id in bad {
+                        model.report_error_drop(id);
                     }
                 }
                 skipped(&mut model);

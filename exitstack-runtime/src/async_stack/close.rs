@@ -1,7 +1,6 @@
 //! Closing an [`AsyncExitStack`]: the async unwind loop, the [`Aclose`] future, what a
 //! cancelled close leaves behind, and `Drop`.
 
-use std::cell::UnsafeCell;
 use std::error::Error;
 use std::fmt;
 use std::future::Future;
@@ -166,7 +165,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
 /// The inner loop of `poll_unwind`.
 fn drive<'a, S: Threading>(
     closing: &mut Closing<'a, S>,
-    arena: &UnsafeCell<Arena>,
+    arena: &Arena,
     stack: StackRef,
     limit: Option<&TimeLimit<'a, S>>,
     cx: &mut TaskContext<'_>,
@@ -193,10 +192,7 @@ fn drive<'a, S: Threading>(
         // Sync entries run in this inner loop, which leaves only for an async entry (so a sync
         // entry costs what it costs in the sync loop).
         let (popped, start) = loop {
-            // SAFETY: the `&mut Arena` lives only for this call and no user code runs in it
-            // (the same discipline as `unwind::run_all`).
-            let popped = unsafe { (*arena.get()).pop() };
-            let Some(popped) = popped else {
+            let Some(popped) = arena.pop() else {
                 return Poll::Ready(());
             };
             match popped.vtable.start_async {
@@ -305,9 +301,7 @@ impl<S: Threading> Drop for AsyncExitStack<'_, S> {
         };
         let (arena, stack) = (self.sync.arena(), self.sync.stack_ref());
         loop {
-            // SAFETY: as in `drive`.
-            let popped = unsafe { (*arena.get()).pop() };
-            let Some(popped) = popped else { break };
+            let Some(popped) = arena.pop() else { break };
             let Some(start) = popped.vtable.start_async else {
                 // SAFETY: as in `drive`.
                 unsafe { run_popped(arena, stack, &mut pending, None, popped) };

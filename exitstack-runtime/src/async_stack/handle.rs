@@ -134,7 +134,7 @@ impl<S: Threading> fmt::Debug for AsyncHandle<'_, S> {
 unsafe fn run_slot<'s, S: Threading>(
     slot: Slot,
 ) -> impl Future<Output = Result<(), UnwindError>> + 's {
-    let mut arena = Arena::default();
+    let arena = Arena::default();
     // SAFETY: forwarded from the caller; the body moves out of the tombstoned slot once, into
     // the new arena. Its bodies may borrow for `'a: 's`; the new stack lives within `'s`, and
     // an `'a` stack and an `'s` stack have one layout (see `WithStack` in `stack.rs`).

@@ -1,0 +1,367 @@
+//! Storage for entries: type-erased bodies laid out in place, first in a few words inside the
+//! stack itself, then in chunks that never move.
+//!
+//! An entry is `[body words][vtable][site]`: the two header words sit *after* the body, so the
+//! top entry is found from the fill level alone and pushing/popping is a few pointer bumps.
+//! Bodies up to `MAX_INLINE_WORDS` words with at most word alignment are stored in place;
+//! larger ones are boxed (see `entry::Boxed`).
+//!
+//! The first entries (four of three words, or more smaller ones) go in [`INLINE_WORDS`] words
+//! held by the arena itself, so a small stack allocates nothing. Later ones go in heap chunks,
+//! which are never reallocated. The inline words are always the oldest entries: they are used
+//! only while no chunk holds any.
+//!
+//! # Why references into entries stay valid
+//!
+//! `enter` hands out references into a body while more entries are written beside it. Entry
+//! words, inline or in a chunk, are therefore only reached through raw pointers: the chunks are
+//! separate allocations, and the inline words sit in an `UnsafeCell` of their own that no
+//! `&mut` covers while the stack is shared. The bookkeeping (`Chunks`: fill levels, the list
+//! of chunks) is a separate cell, borrowed `&mut` only inside the methods below, which run no
+//! code of the user's. A stack whose entries sit inline can still be moved (returned, swapped
+//! by `pop_all`, boxed by `push_stack`): moving it needs it unborrowed, so no `Entered` or
+//! `Handle` points into it then, and entries hold no pointers into themselves (a body is an
+//! ordinary Rust value, movable bit for bit).
+
+mod chunk;
+mod slot;
+mod vtable;
+
+use std::cell::UnsafeCell;
+use std::mem::MaybeUninit;
+use std::panic::{self, AssertUnwindSafe};
+use std::ptr::{self, NonNull};
+
+use chunk::Chunk;
+pub(crate) use slot::{Popped, Slot};
+pub(crate) use vtable::{fits_inline, tombstone_of, words_of, StackRef, StartAsync, Step, VTable};
+
+use crate::ending::Ending;
+use crate::pending::Pending;
+use crate::site::Site;
+
+/// One machine word: the unit entries are measured in.
+pub(crate) type Word = usize;
+
+/// Header words after each body: the vtable pointer and the site.
+const HEADER_WORDS: usize = 2;
+/// Words held in the stack itself: four entries of three words (a closure capturing three
+/// references, or a three-word value), or more smaller ones.
+pub(crate) const INLINE_WORDS: usize = 4 * (3 + HEADER_WORDS);
+/// First chunk size in words; chunks double up to `MAX_CHUNK_WORDS`.
+const FIRST_CHUNK_WORDS: usize = 64;
+/// Cap on chunk growth, so the unused tail of the last chunk stays small (2 MiB on 64-bit)
+/// while a million small entries still take only a few dozen chunks.
+const MAX_CHUNK_WORDS: usize = 1 << 18;
+
+/// The bookkeeping of an arena: fill levels and chunks, never the entry words themselves.
+struct Chunks {
+    /// The chunk pushed to and popped from (`Chunk::NONE` before the first chunk).
+    top: Chunk,
+    /// The older chunks, oldest first; popping continues with the last one when `top` empties.
+    below: Vec<Chunk>,
+    /// One emptied chunk kept back, so a stack that fills and empties repeatedly at a chunk
+    /// boundary does not allocate each time.
+    spare: Option<Chunk>,
+    /// How many of the inline words hold entries.
+    inline_used: usize,
+}
+
+/// The entries of one stack. Empty arenas own no memory.
+///
+/// The chunk pushed to and popped from is held by value in `top`, not as the last element of
+/// `below`: the hot paths then read its fields straight from the arena.
+pub(crate) struct Arena {
+    chunks: UnsafeCell<Chunks>,
+    inline: UnsafeCell<[MaybeUninit<Word>; INLINE_WORDS]>,
+}
+
+impl Default for Arena {
+    #[inline]
+    fn default() -> Self {
+        Arena {
+            chunks: UnsafeCell::new(Chunks {
+                top: Chunk::NONE,
+                below: Vec::new(),
+                spare: None,
+                inline_used: 0,
+            }),
+            inline: UnsafeCell::new([const { MaybeUninit::uninit() }; INLINE_WORDS]),
+        }
+    }
+}
+
+impl Arena {
+    /// The bookkeeping, borrowed for the length of one method.
+    ///
+    /// Safety: no other reference to the bookkeeping is alive (the methods of `Arena` run no
+    /// code but their own while they hold it, and never call each other while they do).
+    #[allow(clippy::mut_from_ref)] // the cell is the point: see the module docs
+    #[inline]
+    unsafe fn chunks(&self) -> &mut Chunks {
+        // SAFETY: forwarded from the caller.
+        unsafe { &mut *self.chunks.get() }
+    }
+
+    /// The first inline word, as a raw pointer (never a reference: see the module docs).
+    #[inline]
+    fn inline_base(&self) -> *mut Word {
+        self.inline.get().cast::<Word>()
+    }
+
+    /// Whether no entry (live or tombstoned) is left.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        // SAFETY: a method of `Arena` (see `chunks`).
+        let chunks = unsafe { self.chunks() };
+        chunks.top.used == 0
+            && chunks.inline_used == 0
+            && chunks.below.iter().all(|chunk| chunk.used == 0)
+    }
+
+    /// Writes a body and its header at the top and returns where it went.
+    ///
+    /// Safety: `vtable` must describe `B` (its `words` is `words_of::<B>()`, its functions
+    /// expect a `B`), and `B` must fit inline.
+    #[inline]
+    pub(crate) unsafe fn push<B>(&self, body: B, vtable: &'static VTable, site: Site) -> Slot {
+        debug_assert!(fits_inline::<B>());
+        debug_assert_eq!(vtable.words, words_of::<B>());
+        // `words_of::<B>()` is a constant, where `vtable.words` would be a load.
+        let start = self.reserve(words_of::<B>() + HEADER_WORDS);
+        // SAFETY: `reserve` returned `words + HEADER_WORDS` free, word-aligned words; the body
+        // is word-aligned (checked by `fits_inline`) and is followed by the two header words.
+        unsafe {
+            start.cast::<B>().write(body);
+            write_header(start.add(words_of::<B>()), vtable, site)
+        }
+    }
+
+    /// Moves an entry's body, bit for bit, from `body` (a slot of another arena, tombstoned
+    /// there) to the top of this one.
+    ///
+    /// Safety: `body` points to `vtable.words` initialized, word-aligned words holding a body
+    /// that `vtable` describes and that nobody reads at its old place again.
+    pub(crate) unsafe fn push_moved(&self, body: *const Word, vtable: &'static VTable, site: Site) {
+        let start = self.reserve(vtable.words + HEADER_WORDS);
+        // SAFETY: as in `push`, with the body copied from a place that does not overlap the
+        // words just reserved (it is another arena's slot).
+        unsafe {
+            ptr::copy_nonoverlapping(body, start, vtable.words);
+            write_header(start.add(vtable.words), vtable, site);
+        }
+    }
+
+    /// Reserves `needed` words at the top and returns the first.
+    #[inline]
+    fn reserve(&self, needed: usize) -> *mut Word {
+        // SAFETY: a method of `Arena` (see `chunks`).
+        let chunks = unsafe { self.chunks() };
+        let top = &mut chunks.top;
+        if top.capacity - top.used >= needed {
+            // SAFETY: `used + needed <= capacity`, inside the chunk's allocation.
+            let start = unsafe { top.base.as_ptr().add(top.used) };
+            top.used += needed;
+            return start;
+        }
+        self.reserve_slow(needed)
+    }
+
+    /// `reserve` when the top chunk has no room: the inline words while no chunk holds an
+    /// entry and they have room, else a new chunk.
+    #[cold]
+    #[inline(never)]
+    fn reserve_slow(&self, needed: usize) -> *mut Word {
+        // SAFETY: a method of `Arena` (see `chunks`).
+        let chunks = unsafe { self.chunks() };
+        let no_chunk_entries = chunks.top.used == 0 && chunks.below.is_empty();
+        if no_chunk_entries && INLINE_WORDS - chunks.inline_used >= needed {
+            // SAFETY: `inline_used + needed <= INLINE_WORDS`, inside the inline words.
+            let start = unsafe { self.inline_base().add(chunks.inline_used) };
+            chunks.inline_used += needed;
+            return start;
+        }
+        chunks.grow(needed);
+        let top = &mut chunks.top;
+        // SAFETY: `grow` made a top chunk with at least `needed` free words.
+        let start = unsafe { top.base.as_ptr().add(top.used) };
+        top.used += needed;
+        start
+    }
+
+    /// Takes the top entry off, or `None` when the arena is empty.
+    #[inline]
+    pub(crate) fn pop(&self) -> Option<Popped> {
+        // SAFETY: a method of `Arena` (see `chunks`).
+        let top = unsafe { &mut self.chunks().top };
+        if top.used == 0 {
+            return self.pop_slow();
+        }
+        // SAFETY: `used > 0` words of the chunk are entries, ending in the top one.
+        Some(unsafe { take_top(top.base.as_ptr(), &mut top.used) })
+    }
+
+    /// `pop` when the top chunk is empty: an older chunk, else the inline words.
+    #[cold]
+    #[inline(never)]
+    fn pop_slow(&self) -> Option<Popped> {
+        // SAFETY: a method of `Arena` (see `chunks`).
+        let chunks = unsafe { self.chunks() };
+        if chunks.refill() {
+            let top = &mut chunks.top;
+            // SAFETY: `refill` made a non-empty chunk the top.
+            return Some(unsafe { take_top(top.base.as_ptr(), &mut top.used) });
+        }
+        if chunks.inline_used > 0 {
+            // SAFETY: `inline_used > 0` inline words are entries, ending in the top one.
+            return Some(unsafe { take_top(self.inline_base(), &mut chunks.inline_used) });
+        }
+        None
+    }
+
+    /// Moves every entry of `other` on top of this arena's, keeping their order: `other`'s
+    /// entries become the next to pop. Costs one step per chunk (and a copy of at most
+    /// [`INLINE_WORDS`] words), not per entry.
+    pub(crate) fn splice(&self, other: Arena) {
+        let mut other = other;
+        let theirs = other.chunks.get_mut();
+        if theirs.inline_used > 0 {
+            // Their inline entries are their oldest: they go right on top of ours, as they are
+            // (the same layout in the inline words as in a chunk).
+            let words = theirs.inline_used;
+            let start = self.reserve(words);
+            // SAFETY: `words` initialized words of `other`'s own inline storage, copied to
+            // as many free words reserved here; `other` forgets them right after.
+            unsafe { ptr::copy_nonoverlapping(other.inline.get().cast::<Word>(), start, words) };
+            other.chunks.get_mut().inline_used = 0;
+        }
+        // SAFETY: a method of `Arena` (see `chunks`); `other` is owned, so its bookkeeping is
+        // not ours.
+        let chunks = unsafe { self.chunks() };
+        chunks.splice_chunks(other.chunks.get_mut());
+    }
+}
+
+impl Chunks {
+    /// Makes `top` a chunk with at least `needed` free words, keeping the old one below.
+    fn grow(&mut self, needed: usize) {
+        let last = self.top.capacity;
+        let fresh = match self.spare.take() {
+            Some(spare) if spare.capacity >= needed => spare,
+            _ => {
+                let capacity = (last * 2)
+                    .clamp(FIRST_CHUNK_WORDS, MAX_CHUNK_WORDS)
+                    .max(needed);
+                Chunk::allocate(capacity)
+            }
+        };
+        let old = std::mem::replace(&mut self.top, fresh);
+        if old.used > 0 {
+            self.below.push(old);
+        } else {
+            self.keep_spare(old);
+        }
+    }
+
+    /// `top` is empty: retires it and makes the newest non-empty older chunk the top. Returns
+    /// whether there was one.
+    fn refill(&mut self) -> bool {
+        while let Some(older) = self.below.pop() {
+            let empty = std::mem::replace(&mut self.top, older);
+            self.keep_spare(empty);
+            if self.top.used > 0 {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Keeps an emptied chunk as the spare if it is larger than the current one.
+    fn keep_spare(&mut self, chunk: Chunk) {
+        debug_assert_eq!(chunk.used, 0);
+        let keep = chunk.capacity > 0
+            && self
+                .spare
+                .as_ref()
+                .is_none_or(|spare| spare.capacity < chunk.capacity);
+        if keep {
+            self.spare = Some(chunk);
+        }
+    }
+
+    /// Moves `other`'s chunks on top of these (their inline entries already moved).
+    fn splice_chunks(&mut self, other: &mut Chunks) {
+        if other.top.used == 0 && other.below.is_empty() {
+            return; // nothing in chunks: keep our own top
+        }
+        let other_top = std::mem::replace(&mut other.top, Chunk::NONE);
+        let old_top = std::mem::replace(&mut self.top, other_top);
+        if old_top.used > 0 {
+            self.below.push(old_top);
+        } else {
+            self.keep_spare(old_top);
+        }
+        self.below.append(&mut other.below);
+        if self.spare.is_none() {
+            self.spare = other.spare.take();
+        }
+    }
+}
+
+/// Writes an entry's header at `header`, just after its body, and returns its slot.
+///
+/// Safety: `header` and the word after it are free words of this arena.
+#[inline(always)]
+unsafe fn write_header(header: *mut Word, vtable: &'static VTable, site: Site) -> Slot {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        header.cast::<&'static VTable>().write(vtable);
+        header.add(1).cast::<Site>().write(site);
+        Slot {
+            header: NonNull::new_unchecked(header),
+        }
+    }
+}
+
+/// Takes the top entry of `used` words of entries starting at `base`.
+///
+/// Safety: `used > 0`, and the `used` words at `base` are entries written by `push`, the top
+/// one last.
+#[inline(always)]
+unsafe fn take_top(base: *mut Word, used: &mut usize) -> Popped {
+    // SAFETY: the top words end in a header written by `push`; the body sits `words` words
+    // below it, inside the same storage.
+    unsafe {
+        let header = base.add(*used - HEADER_WORDS);
+        let vtable = header.cast::<&'static VTable>().read();
+        let site = header.add(1).cast::<Site>().read();
+        *used -= vtable.words + HEADER_WORDS;
+        let body = base.add(*used);
+        Popped { body, vtable, site }
+    }
+}
+
+impl Drop for Arena {
+    /// Drops every body left without running it, newest first: a cancelled nested stack. A
+    /// nested stack found here is spliced in and discarded by the same loop, so ten thousand
+    /// stacks nested in each other drop without recursion, and everything this arena held is
+    /// gone when the drop returns (values may borrow the caller's locals). A drop that panics
+    /// does not stop the others (as for a `Vec`): the first panic is resumed at the end, or
+    /// reported if the thread is already panicking.
+    fn drop(&mut self) {
+        if self.is_empty() {
+            return;
+        }
+        let mut pending = Pending::new(Ending::Abandoned);
+        while let Some(popped) = self.pop() {
+            let (discard, body) = (popped.vtable.discard, popped.body);
+            // SAFETY: the entry was just popped, so its body is ours to drop exactly once.
+            match panic::catch_unwind(AssertUnwindSafe(|| unsafe { discard(body) })) {
+                Ok(None) => {}
+                Ok(Some(nested)) => self.splice(*nested),
+                Err(payload) => pending.record_panic(payload, Some(&popped.site)),
+            }
+        }
+        let _ = pending.finish(None); // no errors: only a panic to resume
+    }
+}

@@ -39,6 +39,15 @@ impl CratePath {
         Ok(CratePath(None))
     }
 
+    /// The `crate = path;` prefix of a function-like macro's input, as given (empty for the
+    /// default path), to pass the path on to a macro call rewritten by another macro.
+    pub fn prefix(&self) -> TokenStream {
+        match &self.0 {
+            Some(path) => quote!(crate = #path;),
+            None => TokenStream::new(),
+        }
+    }
+
     /// The hidden module the generated code names.
     pub fn private(&self) -> TokenStream {
         match &self.0 {
@@ -51,45 +60,8 @@ impl CratePath {
     }
 }
 
-/// `tokens` with every span set to `span`: type errors about a call of a generated path are
-/// reported where the span points, so a path respanned to the user's tokens puts the error there.
-pub fn respan(tokens: TokenStream, span: Span) -> TokenStream {
-    tokens
-        .into_iter()
-        .map(|mut token| {
-            if let proc_macro2::TokenTree::Group(group) = &token {
-                let mut inner =
-                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
-                inner.set_span(span);
-                token = proc_macro2::TokenTree::Group(inner);
-            }
-            token.set_span(span);
-            token
-        })
-        .collect()
-}
-
 impl ToTokens for CratePath {
     fn to_tokens(&self, tokens: &mut TokenStream) {
         tokens.extend(self.private());
     }
-}
-
-/// `error` with the list of valid keys, for an unknown option.
-pub fn unknown_key(meta: &ParseNestedMeta<'_>, what: &str, valid: &[&str]) -> syn::Error {
-    let key = meta.path.to_token_stream().to_string().replace(' ', "");
-    let list = valid
-        .iter()
-        .map(|key| format!("`{key}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    meta.error(format_args!(
-        "unknown {what} option `{key}`; valid options are {list}"
-    ))
-}
-
-/// An error for a key given twice.
-pub fn duplicate_key(meta: &ParseNestedMeta<'_>, what: &str) -> syn::Error {
-    let key = meta.path.to_token_stream().to_string().replace(' ', "");
-    meta.error(format_args!("duplicate {what} option `{key}`"))
 }

@@ -134,6 +134,27 @@ fn has_top_level_arrow(input: ParseStream<'_>) -> bool {
     })
 }
 
+/// The input of a bare `defer!` (a guard) rewritten to register on `stack` instead, with the same
+/// block, condition and `move`: what `#[with_stack]` does to the bare `defer!`s of a function's
+/// outermost block, so that they join the function's one LIFO order. `None` for input that is
+/// not a bare guard (a stack form already, or input `defer!` itself will reject).
+pub fn bare_to_stack(input: TokenStream, stack: &Ident) -> Option<TokenStream> {
+    let defer = syn::parse2::<Defer>(input).ok()?;
+    if defer.stack.is_some() {
+        return None;
+    }
+    let condition = match defer.kind {
+        Kind::Always => None,
+        Kind::OnError => Some(Ident::new("on_error", Span::call_site())),
+        Kind::OnSuccess => Some(Ident::new("on_success", Span::call_site())),
+        Kind::WithError(_) | Kind::Async => return None,
+    };
+    let prefix = defer.krate.prefix();
+    let capture = defer.capture;
+    let body = defer.body;
+    Some(quote!(#prefix #stack => #condition #capture #body))
+}
+
 pub fn expand(input: TokenStream) -> TokenStream {
     match syn::parse2::<Defer>(input) {
         Ok(defer) => expand_defer(&defer, &defer.krate.private()),

@@ -11,6 +11,7 @@ use proc_macro::TokenStream;
 mod crate_path;
 mod decorator;
 mod defer;
+mod diagnostics;
 mod managed;
 mod stack_callback;
 
@@ -319,20 +320,32 @@ pub fn stack_callback(input: TokenStream) -> TokenStream {
 /// ]));
 /// ```
 ///
-/// **Return types.** A function returning `Result<T, E>` (any path ending in `Result`) needs an
-/// error type that can hold cleanup errors: `E: From<UnwindError>` (`Box<dyn Error + Send +
-/// Sync>`, `anyhow::Error`, your own error) or `io::Error` (they become `io::Error::other`,
-/// so `io::Result` works). Cleanup errors after an `Ok` become its error; after an `Err` the
-/// body's error is returned and the cleanup errors go to the report channel. An error that a
-/// handler suppresses is still returned (the function has no value to return instead; use
-/// `ExitStack::scope` to observe suppression). The `Ok` type may be an `impl Trait`
-/// (`Result<impl Iterator<Item = u32>, io::Error>`, `anyhow::Result<impl Display>`): its hidden
-/// type is inferred from the body, as without the macro. Any other return type: the stack is
-/// closed after the body, and cleanup errors are reported. A panic in the body unwinds the
-/// stack as panicked and is resumed.
+/// **Return types.** Whether the return type is a `Result` is decided by the type, not by its
+/// name: `io::Result<T>`, `anyhow::Result<T>` and your own `type Res<T> = Result<T, E>` all
+/// are, and a struct you named `Result` is not. Exit handlers see the returned error through
+/// `Exit::error` when it is an `Error` (`io::Error`, a `thiserror` enum) or derefs to one
+/// (`anyhow::Error`, `eyre::Report`, `Box<dyn Error + Send + Sync>`, `Box<dyn Error>`); any
+/// other error type is a compile error, never a failure without an error. The error type must
+/// also hold cleanup errors: `E: From<UnwindError>` (the types above, your own error) or
+/// `io::Error` (they become `io::Error::other`). Cleanup errors after an `Ok` become its error;
+/// after an `Err` the body's error is returned and the cleanup errors go to the report channel.
+/// An error that a handler suppresses is still returned (the function has no value to return
+/// instead; use `ExitStack::scope` to observe suppression). The `Ok` type may be an
+/// `impl Trait` (`io::Result<impl Iterator<Item = u32>>`): its hidden type is inferred from the
+/// body, as without the macro. Any other return type: the stack is closed after the body, and
+/// cleanup errors are reported. A panic in the body unwinds the stack as panicked and is
+/// resumed.
+///
+/// **One LIFO order.** A bare `defer!` in the function's outermost block registers on the
+/// function's stack, so it runs in the same last-in-first-out order as every other cleanup
+/// there, and its `on_error` / `on_success` follow the real outcome, `?` included. Like
+/// `defer!(stack => ..)`, its block may borrow the parameters and `self`, not the body's
+/// locals (`move` them in, or put the `defer!` in an inner block, where it stays a guard that
+/// runs at the block's end).
 ///
 /// **Methods and `async fn`.** Methods work (`&self` can be used in deferred blocks). On an
-/// `async fn` returning `Result<T, E>` (with `E: Error` as well) the body gets an
+/// `async fn` returning a `Result` whose error implements `Error` (the async scope's bound, so
+/// not yet `anyhow::Error` or a `Box<dyn Error>`: a compile error) the body gets an
 /// `&mut AsyncExitStack`, unwound (awaiting async entries) with the real result; add `send`
 /// for a `Send` future, to spawn it (its body is then an `async move` block).
 ///

@@ -10,7 +10,8 @@ use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{Expr, Ident, Token};
 
-use crate::crate_path::{respan, CratePath};
+use crate::crate_path::CratePath;
+use crate::diagnostics::respan;
 
 struct StackCallback {
     krate: CratePath,

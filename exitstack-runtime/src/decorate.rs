@@ -11,7 +11,12 @@ use crate::report::{self, ReportReason};
 use crate::scope::{unwind_scope, Outcome, ScopeResult};
 use crate::stack::ExitStack;
 
-/// A return type that is a `Result`: its parts, and how cleanup errors become its error.
+/// A return type that is a `Result`: its parts. An `async fn` under `#[with_stack]` names its
+/// error type through it.
+#[diagnostic::on_unimplemented(
+    message = "`#[with_stack]` on an `async fn` needs a `Result` return type, not `{Self}`",
+    label = "not a `Result`"
+)]
 pub trait DecoratedResult: Sized {
     /// The `Ok` type.
     type Ok;
@@ -34,72 +39,130 @@ impl<T, E> DecoratedResult for Result<T, E> {
     }
 }
 
-/// The error of a body, looked at as `dyn Error` where its type allows (autoref dispatch in
-/// the generated code picks the first of `ViewError`, `ViewBoxed`, `ViewNone` that applies).
-pub struct ErrorView<'e, E>(pub &'e E);
+/// An async body's value as the scope's `Result` (through [`DecoratedResult`], like
+/// [`declared`]).
+pub fn scope_result<R: DecoratedResult>(value: R) -> Result<R::Ok, R::Err> {
+    value.into_result()
+}
 
-impl<E> Clone for ErrorView<'_, E> {
+/// An async body's result as the declared return type `R` (through [`DecoratedResult`], so a
+/// return type that is not a `Result` is one error, where it is written).
+pub fn declared<R: DecoratedResult>(result: Result<R::Ok, R::Err>) -> R {
+    R::from_result(result)
+}
+
+/// The declared return type `R` of a decorated function. The generated code calls
+/// `(&Decorated::<R>::new()).run(..)`: autoref picks [`RunResult`] when `R` is a `Result` (under
+/// any name: an alias, `io::Result`, `anyhow::Result`), and [`RunPlain`] otherwise. No type name
+/// is guessed.
+pub struct Decorated<R>(PhantomData<fn() -> R>);
+
+impl<R> Decorated<R> {
+    /// The marker for `R`.
+    pub fn new() -> Self {
+        Decorated(PhantomData)
+    }
+}
+
+impl<R> Clone for Decorated<R> {
     fn clone(&self) -> Self {
         *self
     }
 }
-impl<E> Copy for ErrorView<'_, E> {}
+impl<R> Copy for Decorated<R> {}
 
-/// Errors that implement `Error`.
-pub trait ViewError<'e> {
-    /// The error as `dyn Error`.
-    fn view(self) -> Option<&'e (dyn Error + 'static)>;
-}
-impl<'e, E: Error + 'static> ViewError<'e> for &&ErrorView<'e, E> {
-    fn view(self) -> Option<&'e (dyn Error + 'static)> {
-        Some(self.0)
+impl<R> Default for Decorated<R> {
+    fn default() -> Self {
+        Decorated::new()
     }
 }
 
-/// Boxed errors, which do not implement `Error` themselves.
-pub trait ViewBoxed<'e> {
-    /// The error as `dyn Error`.
-    fn view(self) -> Option<&'e (dyn Error + 'static)>;
-}
-impl<'e> ViewBoxed<'e> for &ErrorView<'e, BoxError> {
-    fn view(self) -> Option<&'e (dyn Error + 'static)> {
-        Some(&**self.0)
-    }
-}
-impl<'e> ViewBoxed<'e> for &ErrorView<'e, Box<dyn Error>> {
-    fn view(self) -> Option<&'e (dyn Error + 'static)> {
-        Some(&**self.0)
+/// Given to a `Result` body: makes the function's error from a context that failed to enter.
+pub struct ResultFail<C>(C);
+
+impl<C> ResultFail<C> {
+    /// The function's result for a context whose `enter` failed.
+    pub fn fail<T, E>(self, error: impl Into<BoxError>) -> Result<T, E>
+    where
+        C: FnOnce(UnwindError, Convert<E>) -> E,
+    {
+        Err((self.0)(enter_failed(error), Convert::new()))
     }
 }
 
-/// Any other error: handlers see a failure without an error value.
-pub trait ViewNone<'e> {
-    /// Nothing to show.
-    fn view(self) -> Option<&'e (dyn Error + 'static)>;
-}
-impl<'e, E> ViewNone<'e> for ErrorView<'e, E> {
-    fn view(self) -> Option<&'e (dyn Error + 'static)> {
-        None
+/// Given to a body of any other type: a context that failed to enter panics.
+pub struct PanicFail(());
+
+impl PanicFail {
+    /// Panics with the context's error: the function has no error to return.
+    #[track_caller]
+    pub fn fail<R>(self, error: impl Into<BoxError>) -> R {
+        context_failed(error)
     }
 }
 
 /// Runs a body that returns a `Result` with a new stack, then unwinds the stack with the
-/// outcome: `Ok` closes it ([`Ending::Closed`](crate::Ending::Closed)); `Err` unwinds it as failed, with the error
-/// visible to exit handlers; a panic runs every entry and is resumed.
+/// outcome: `Ok` closes it ([`Ending::Closed`](crate::Ending::Closed)); `Err` unwinds it as
+/// failed, with the error shown to exit handlers through `view`; a panic runs every entry and is
+/// resumed.
 ///
 /// Cleanup errors after an `Ok` become the function's error (through `convert`); after an
 /// `Err`, the body's error is returned and the cleanup errors go to the report channel. A
 /// suppressed error is still returned: the function has no other value to return.
-pub fn run_result<'a, R, B, V, C>(body: B, view: V, convert: C) -> R
-where
-    R: DecoratedResult,
-    B: FnOnce(&ExitStack<'a>) -> R,
-    C: FnOnce(UnwindError) -> R::Err,
-    V: for<'e> Fn(&'e R::Err) -> Option<&'e (dyn Error + 'static)>,
-{
-    let stack = ExitStack::new();
-    let result = panic::catch_unwind(AssertUnwindSafe(|| body(&stack).into_result()));
-    R::from_result(from_scope(unwind_scope(stack, result, view), convert))
+pub trait RunResult<T, E> {
+    /// Runs the body.
+    fn run<'a, B, V, C>(self, body: B, view: V, convert: C) -> Result<T, E>
+    where
+        B: FnOnce(&ExitStack<'a>, ResultFail<C>) -> Result<T, E>,
+        V: for<'e> Fn(&'e E) -> Option<&'e (dyn Error + 'static)>,
+        C: Fn(UnwindError, Convert<E>) -> E + Copy;
+}
+
+impl<T, E> RunResult<T, E> for &Decorated<Result<T, E>> {
+    fn run<'a, B, V, C>(self, body: B, view: V, convert: C) -> Result<T, E>
+    where
+        B: FnOnce(&ExitStack<'a>, ResultFail<C>) -> Result<T, E>,
+        V: for<'e> Fn(&'e E) -> Option<&'e (dyn Error + 'static)>,
+        C: Fn(UnwindError, Convert<E>) -> E + Copy,
+    {
+        let stack = ExitStack::new();
+        let result = panic::catch_unwind(AssertUnwindSafe(|| body(&stack, ResultFail(convert))));
+        from_scope(unwind_scope(stack, result, view), |errors| {
+            convert(errors, Convert::new())
+        })
+    }
+}
+
+/// Runs a body that returns any other type with a new stack, then closes the stack; cleanup
+/// errors go to the report channel (the return type has no room for them). A panic in the body
+/// unwinds the stack as [`Ending::Panicked`](crate::Ending::Panicked) and is resumed. `view`
+/// and `convert` are the same closures as for a `Result`, typed for `io::Error` and unused.
+pub trait RunPlain<R> {
+    /// Runs the body.
+    fn run<'a, B, V, C>(self, body: B, view: V, convert: C) -> R
+    where
+        B: FnOnce(&ExitStack<'a>, PanicFail) -> R,
+        V: for<'e> Fn(&'e io::Error) -> Option<&'e (dyn Error + 'static)>,
+        C: Fn(UnwindError, Convert<io::Error>) -> io::Error + Copy;
+}
+
+impl<R> RunPlain<R> for Decorated<R> {
+    fn run<'a, B, V, C>(self, body: B, _: V, _: C) -> R
+    where
+        B: FnOnce(&ExitStack<'a>, PanicFail) -> R,
+        V: for<'e> Fn(&'e io::Error) -> Option<&'e (dyn Error + 'static)>,
+        C: Fn(UnwindError, Convert<io::Error>) -> io::Error + Copy,
+    {
+        let mut stack = ExitStack::new();
+        // A panic drops the stack, which unwinds it as panicked and then lets the panic go on.
+        let value = body(&stack, PanicFail(()));
+        if let Err(errors) = stack.close() {
+            for error in &errors {
+                report::deliver(ReportReason::Dropped, error);
+            }
+        }
+        value
+    }
 }
 
 /// The failure of a context given to `#[with_stack(context = ..)]` whose `enter` failed, as a
@@ -108,9 +171,113 @@ pub fn enter_failed(error: impl Into<BoxError>) -> UnwindError {
     UnwindError::from_errors(vec![CleanupError::new(error)]).expect("one error")
 }
 
-/// Converts cleanup errors into a decorated function's error type `E`; the generated code picks
-/// the first of [`ConvertFrom`] (`E: From<UnwindError>`) and [`ConvertIo`] (`E = io::Error`)
-/// that applies, by autoref.
+/// The error of a body, probed by autoref in the generated code: the first of [`ViewError`]
+/// (`E: Error`), [`ViewSendSync`] (`E: AsRef<dyn Error + Send + Sync>`: `anyhow::Error`,
+/// `eyre::Report`, `Box<dyn Error + Send + Sync>`), [`ViewLocal`] (`E: AsRef<dyn Error>`:
+/// `Box<dyn Error>`) and [`ViewUnsupported`] that applies gives a tag whose `view` shows the
+/// error to exit handlers. The last one is a compile error ([`ShownToHandlers`]): an error that
+/// handlers cannot see is never silently passed as "no error".
+pub struct ErrorView<'e, E>(pub &'e E);
+
+/// Tag: the error implements `Error`.
+pub struct AsError;
+/// Tag: the error derefs to `dyn Error + Send + Sync`.
+pub struct AsSendSync;
+/// Tag: the error derefs to `dyn Error`.
+pub struct AsLocal;
+/// Tag: the error cannot be shown to exit handlers.
+pub struct Unsupported;
+
+impl AsError {
+    /// The error as `dyn Error`.
+    pub fn view<E: Error + 'static>(self, error: &E) -> Option<&(dyn Error + 'static)> {
+        Some(error)
+    }
+}
+
+impl AsSendSync {
+    /// The error as `dyn Error`.
+    pub fn view<E>(self, error: &E) -> Option<&(dyn Error + 'static)>
+    where
+        E: AsRef<dyn Error + Send + Sync + 'static>,
+    {
+        Some(error.as_ref())
+    }
+}
+
+impl AsLocal {
+    /// The error as `dyn Error`.
+    pub fn view<E: AsRef<dyn Error + 'static>>(self, error: &E) -> Option<&(dyn Error + 'static)> {
+        Some(error.as_ref())
+    }
+}
+
+impl Unsupported {
+    /// A compile error: `E` is not [`ShownToHandlers`].
+    pub fn view<E: ShownToHandlers>(self, error: &E) -> Option<&(dyn Error + 'static)> {
+        Some(error.shown())
+    }
+}
+
+/// An error type that exit handlers can see but that is neither `Error` nor `AsRef<dyn Error>`.
+/// No type implements it: it names the mistake in the compile error.
+#[diagnostic::on_unimplemented(
+    message = "`#[with_stack]` shows the returned error to exit handlers, but `{Self}` is not an error",
+    label = "`{Self}` is neither `std::error::Error` nor `AsRef<dyn Error>`",
+    note = "return an error type that implements `std::error::Error`, or `anyhow::Error`, `Box<dyn Error + Send + Sync>`"
+)]
+pub trait ShownToHandlers {
+    /// The error as `dyn Error`.
+    fn shown(&self) -> &(dyn Error + 'static);
+}
+
+/// The first probe: errors that implement `Error`.
+pub trait ViewError {
+    /// The tag.
+    fn tag(self) -> AsError;
+}
+impl<E: Error + 'static> ViewError for &&&ErrorView<'_, E> {
+    fn tag(self) -> AsError {
+        AsError
+    }
+}
+
+/// The second probe: `anyhow::Error`, `eyre::Report`, `Box<dyn Error + Send + Sync>`.
+pub trait ViewSendSync {
+    /// The tag.
+    fn tag(self) -> AsSendSync;
+}
+impl<E: AsRef<dyn Error + Send + Sync + 'static>> ViewSendSync for &&ErrorView<'_, E> {
+    fn tag(self) -> AsSendSync {
+        AsSendSync
+    }
+}
+
+/// The third probe: `Box<dyn Error>`.
+pub trait ViewLocal {
+    /// The tag.
+    fn tag(self) -> AsLocal;
+}
+impl<E: AsRef<dyn Error + 'static>> ViewLocal for &ErrorView<'_, E> {
+    fn tag(self) -> AsLocal {
+        AsLocal
+    }
+}
+
+/// The last probe: anything else, a compile error when viewed.
+pub trait ViewUnsupported {
+    /// The tag.
+    fn tag(self) -> Unsupported;
+}
+impl<E> ViewUnsupported for ErrorView<'_, E> {
+    fn tag(self) -> Unsupported {
+        Unsupported
+    }
+}
+
+/// Converts cleanup errors into a decorated function's error type `E`; the generated code probes
+/// [`ConvertFrom`] (`E: From<UnwindError>`), then [`ConvertIo`] (`E = io::Error`), then
+/// [`ConvertUnsupported`] (a compile error naming [`HoldsCleanupErrors`]), by autoref.
 pub struct Convert<E>(PhantomData<fn() -> E>);
 
 impl<E> Convert<E> {
@@ -126,26 +293,77 @@ impl<E> Default for Convert<E> {
     }
 }
 
-/// Error types that take an [`UnwindError`] (`Box<dyn Error + Send + Sync>`, `anyhow::Error`,
-/// application errors with a `From` impl).
-pub trait ConvertFrom<E> {
-    /// The errors as `E`.
-    fn convert(self, errors: UnwindError) -> E;
-}
-impl<E: From<UnwindError>> ConvertFrom<E> for &&Convert<E> {
-    fn convert(self, errors: UnwindError) -> E {
+/// Tag: `E: From<UnwindError>`.
+pub struct ByFrom;
+/// Tag: `io::Error`.
+pub struct ByIo;
+/// Tag: no conversion.
+pub struct ByNothing;
+
+impl ByFrom {
+    /// `E::from(errors)`.
+    pub fn convert<E: From<UnwindError>>(self, errors: UnwindError) -> E {
         E::from(errors)
     }
 }
 
-/// `io::Error`, which has no `From<UnwindError>`: the errors become `io::Error::other`.
+impl ByIo {
+    /// `io::Error::other(errors)`.
+    pub fn convert(self, errors: UnwindError) -> io::Error {
+        io::Error::other(errors)
+    }
+}
+
+impl ByNothing {
+    /// A compile error: `E` is not [`HoldsCleanupErrors`].
+    pub fn convert<E: HoldsCleanupErrors>(self, errors: UnwindError) -> E {
+        E::hold(errors)
+    }
+}
+
+/// An error type that can hold cleanup errors without `From<UnwindError>`. No type implements
+/// it: it names the mistake in the compile error.
+#[diagnostic::on_unimplemented(
+    message = "`#[with_stack]` returns cleanup errors as the function's error, but `{Self}` cannot hold them",
+    label = "`{Self}` does not implement `From<UnwindError>`",
+    note = "implement `From<exitstack::UnwindError>` for the error type, or return `io::Error`, `anyhow::Error` or `Box<dyn Error + Send + Sync>`"
+)]
+pub trait HoldsCleanupErrors {
+    /// The errors as `Self`.
+    fn hold(errors: UnwindError) -> Self;
+}
+
+/// The first probe: error types that take an [`UnwindError`] (`Box<dyn Error + Send + Sync>`,
+/// `anyhow::Error`, application errors with a `From` impl).
+pub trait ConvertFrom {
+    /// The tag.
+    fn tag(self) -> ByFrom;
+}
+impl<E: From<UnwindError>> ConvertFrom for &&Convert<E> {
+    fn tag(self) -> ByFrom {
+        ByFrom
+    }
+}
+
+/// The second probe: `io::Error`, which has no `From<UnwindError>`.
 pub trait ConvertIo {
-    /// The errors as an `io::Error` of kind `Other`.
-    fn convert(self, errors: UnwindError) -> io::Error;
+    /// The tag.
+    fn tag(self) -> ByIo;
 }
 impl ConvertIo for &Convert<io::Error> {
-    fn convert(self, errors: UnwindError) -> io::Error {
-        io::Error::other(errors)
+    fn tag(self) -> ByIo {
+        ByIo
+    }
+}
+
+/// The last probe: anything else, a compile error when converted.
+pub trait ConvertUnsupported {
+    /// The tag.
+    fn tag(self) -> ByNothing;
+}
+impl<E> ConvertUnsupported for Convert<E> {
+    fn tag(self) -> ByNothing {
+        ByNothing
     }
 }
 
@@ -180,22 +398,4 @@ pub fn from_scope<T, E>(
             }
         }
     }
-}
-
-/// Runs a body that returns any other type with a new stack, then closes the stack; cleanup
-/// errors go to the report channel (the return type has no room for them). A panic in the body
-/// unwinds the stack as [`Ending::Panicked`](crate::Ending::Panicked) and is resumed.
-pub fn run_plain<'a, R, B>(body: B) -> R
-where
-    B: FnOnce(&ExitStack<'a>) -> R,
-{
-    let mut stack = ExitStack::new();
-    // A panic drops the stack, which unwinds it as panicked and then lets the panic go on.
-    let value = body(&stack);
-    if let Err(errors) = stack.close() {
-        for error in &errors {
-            report::deliver(ReportReason::Dropped, error);
-        }
-    }
-    value
 }

@@ -78,8 +78,9 @@ pub use threading::{Admits, Local, Sendable, Threading};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::decorate::{
-        context_failed, enter_failed, from_scope, run_plain, run_result, Convert, ConvertFrom,
-        ConvertIo, DecoratedResult, ErrorView, ViewBoxed, ViewError, ViewNone,
+        declared, enter_failed, from_scope, scope_result, Convert, ConvertFrom, ConvertIo,
+        ConvertUnsupported, Decorated, DecoratedResult, ErrorView, RunPlain, RunResult, ViewError,
+        ViewLocal, ViewSendSync, ViewUnsupported,
     };
     pub use crate::defer::{Defer, DeferIf};
     pub use crate::managed::{

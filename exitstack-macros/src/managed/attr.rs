@@ -7,7 +7,8 @@ use syn::parse::Parser;
 use syn::spanned::Spanned;
 use syn::{Attribute, ExprPath, Fields, Ident, LitInt, LitStr, Member, Token};
 
-use crate::crate_path::{duplicate_key, unknown_key, CratePath};
+use crate::crate_path::CratePath;
+use crate::diagnostics::{duplicate_key, unknown_key};
 
 const STRUCT_KEYS: &[&str] = &["order", "crate"];
 const FIELD_KEYS: &[&str] = &["close", "skip", "label", "after", "rank"];

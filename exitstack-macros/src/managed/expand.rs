@@ -11,7 +11,7 @@ use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields, Ident, LitStr};
 
 use super::attr::{FieldSpec, StructOptions};
-use crate::crate_path::respan;
+use crate::diagnostics::respan;
 
 pub fn expand(
     item: &mut DeriveInput,

@@ -1,7 +1,7 @@
 use exitstack::with_stack;
 
 #[with_stack(stack)]
-fn run() -> Result<(), String> {
+fn run() -> Result<(), std::fmt::Error> {
     stack.callback(|| ());
     Ok(())
 }

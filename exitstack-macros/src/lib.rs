@@ -6,6 +6,8 @@
 //! that error and not a cascade. Generated code names only `::exitstack::__private` (or the path
 //! given with `crate = path`), by absolute paths, and its locals use `Span::mixed_site()`.
 
+#![forbid(unsafe_code)]
+
 use proc_macro::TokenStream;
 
 mod crate_path;
@@ -13,6 +15,8 @@ mod decorator;
 mod defer;
 mod diagnostics;
 mod managed;
+#[cfg(test)]
+mod proptests;
 mod stack_callback;
 
 /// Declarative, ordered, fallible teardown of a struct's fields.

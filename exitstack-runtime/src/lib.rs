@@ -93,6 +93,7 @@ pub mod __private {
     pub use std;
 }
 
+#[doc(inline)]
 pub use exitstack_macros::{defer, managed, stack_callback, with_stack};
 
 /// The README's examples, compiled and run as doc tests so that they stay true.

@@ -506,3 +506,58 @@ fn acquire_fails_first_with_nothing_to_roll_back() {
     assert_eq!(error.into_error(), "first failed");
     assert!(taken(&log).is_empty());
 }
+
+/// Built from plain values with the generated `new`: no `.into()` per field.
+#[managed]
+struct FromPlain<'a> {
+    #[managed(close = Res::close)]
+    res: Res,
+    dropper: Dropper,
+    #[managed(skip)]
+    name: &'a str,
+}
+
+#[test]
+fn new_builds_from_plain_values_and_tears_down_as_usual() {
+    let log = log();
+    let value = FromPlain::new(Res::new("r", &log), Dropper("d", Rc::clone(&log)), "plain");
+    assert_eq!(value.name, "plain");
+    assert_eq!(value.res.name, "r"); // the field derefs to its value
+    drop(value);
+    assert_eq!(taken(&log), ["drop d", "close r"]);
+}
+
+/// A struct with its own `new` renames the generated one.
+#[managed(new = from_parts)]
+struct Renamed(#[managed(close = Res::close)] Res, u8);
+
+impl Renamed {
+    fn new(res: Res) -> Self {
+        Renamed::from_parts(res, 0)
+    }
+}
+
+#[test]
+fn new_can_be_renamed_for_a_struct_with_its_own() {
+    let log = log();
+    let value = Renamed::new(Res::new("own", &log));
+    assert_eq!(*value.1, 0);
+    value.close().unwrap();
+    assert_eq!(taken(&log), ["close own"]);
+}
+
+/// With a field configured out, `new` still exists (its parameters carry the same `#[cfg]`).
+#[managed]
+struct Configured {
+    #[managed(close = Res::close)]
+    res: Res,
+    #[cfg(any())]
+    gone: u8,
+}
+
+#[test]
+fn new_follows_the_configuration() {
+    let log = log();
+    Configured::new(Res::new("c", &log)).close().unwrap();
+    assert_eq!(taken(&log), ["close c"]);
+}

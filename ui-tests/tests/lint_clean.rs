@@ -78,6 +78,13 @@ pub struct Pair(#[managed(close = Socket::shutdown)] pub Socket, pub String);
 #[managed]
 pub struct Documented(#[cfg_attr(test, doc = "The socket.")] pub Socket);
 
+/// Built with the generated `new`, renamed.
+#[managed(new = from_parts)]
+pub struct Plain(
+    #[managed(close = Socket::shutdown)] pub Socket,
+    #[managed(skip)] pub u8,
+);
+
 /// An application error that takes cleanup errors.
 #[derive(Debug)]
 pub struct AppError;
@@ -112,6 +119,21 @@ pub fn decorated(fail: bool) -> Result<u8, AppError> {
         return Err(AppError);
     }
     Ok(1)
+}
+
+/// An alias of `Result`, a boxed error, and a bare `defer!` that joins the stack.
+pub type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+/// The decorator on an alias.
+///
+/// # Errors
+///
+/// Never.
+#[with_stack]
+pub fn aliased() -> Res<u8> {
+    defer! { tick(1); }
+    defer!(on_error { tick(1); });
+    Ok(3)
 }
 
 /// The decorator without a result and without a binding.
@@ -200,6 +222,8 @@ fn every_form_runs() -> Result<(), Box<dyn std::error::Error>> {
         name: "n",
     };
     named.close()?;
+    Plain::from_parts(Socket(1), 0).close()?;
+    assert_eq!(aliased().ok(), Some(3));
     let pair = Pair::acquire(|| Ok::<_, io::Error>(Socket(2)), |_| Ok(String::new()))
         .map_err(reexported::RollbackError::into_error)?;
     let mut stack = ExitStack::new();

@@ -19,8 +19,12 @@ pub use validate::validate;
 pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     let function: syn::ItemFn = match syn::parse2(input.clone()) {
         Ok(function) => function,
-        Err(error) => {
-            let error = error.to_compile_error();
+        Err(_) => {
+            let error = syn::Error::new(
+                proc_macro2::Span::call_site(),
+                "`#[with_stack]` applies to functions and methods",
+            )
+            .to_compile_error();
             return quote!(#input #error);
         }
     };

@@ -10,7 +10,7 @@ use syn::{Attribute, ExprPath, Fields, Ident, LitInt, LitStr, Member, Token};
 use crate::crate_path::CratePath;
 use crate::diagnostics::{duplicate_key, unknown_key};
 
-const STRUCT_KEYS: &[&str] = &["order", "crate"];
+const STRUCT_KEYS: &[&str] = &["order", "new", "crate"];
 const FIELD_KEYS: &[&str] = &["close", "skip", "label", "after", "rank"];
 
 /// The struct's teardown order before `after` and `rank` refine it.
@@ -25,6 +25,9 @@ pub enum Order {
 /// Options of the struct attribute.
 pub struct StructOptions {
     pub order: Order,
+    /// The name given to the constructor from plain values with `new = name` (for a struct
+    /// that has its own `new`); `new` otherwise.
+    pub new: Option<Ident>,
     pub krate: CratePath,
 }
 
@@ -61,10 +64,20 @@ pub fn member_text(member: &Member) -> String {
     }
 }
 
+/// The options of `#[managed]` without arguments.
+pub fn default_struct_options() -> StructOptions {
+    StructOptions {
+        order: Order::Reverse,
+        new: None,
+        krate: CratePath::default_path(),
+    }
+}
+
 /// Parses the struct attribute's arguments.
 pub fn parse_struct_options(args: TokenStream) -> syn::Result<StructOptions> {
     let mut order: Option<Order> = None;
     let mut krate: Option<CratePath> = None;
+    let mut new: Option<Ident> = None;
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("order") {
             if order.is_some() {
@@ -82,6 +95,17 @@ pub fn parse_struct_options(args: TokenStream) -> syn::Result<StructOptions> {
                 }
             });
             Ok(())
+        } else if meta.path.is_ident("new") {
+            if new.is_some() {
+                return Err(duplicate_key(&meta, "`managed`"));
+            }
+            new = Some(meta.value()?.parse().map_err(|error: syn::Error| {
+                syn::Error::new(
+                    error.span(),
+                    "expected the constructor's name, as in `new = from_parts`",
+                )
+            })?);
+            Ok(())
         } else if meta.path.is_ident("crate") {
             if krate.is_some() {
                 return Err(duplicate_key(&meta, "`managed`"));
@@ -95,13 +119,15 @@ pub fn parse_struct_options(args: TokenStream) -> syn::Result<StructOptions> {
     parser.parse2(args)?;
     Ok(StructOptions {
         order: order.unwrap_or(Order::Reverse),
+        new,
         krate: krate.unwrap_or_else(CratePath::default_path),
     })
 }
 
-/// Reads every field, taking its `#[managed(..)]` attributes off. On error the fields are left
-/// stripped anyway, so the struct can still be emitted.
-pub fn parse_fields(fields: &mut Fields) -> syn::Result<Vec<FieldSpec>> {
+/// Reads every field, taking its `#[managed(..)]` attributes off; returns every field (with the
+/// options that parsed) and the first error, so that on error the struct and the stubs of the
+/// generated items can still be emitted.
+pub fn parse_fields(fields: &mut Fields) -> (Vec<FieldSpec>, Option<syn::Error>) {
     let mut specs = Vec::new();
     let mut first_error: Option<syn::Error> = None;
     for (index, field) in fields.iter_mut().enumerate() {
@@ -152,10 +178,7 @@ pub fn parse_fields(fields: &mut Fields) -> syn::Result<Vec<FieldSpec>> {
         field.attrs = kept;
         specs.push(spec);
     }
-    match first_error {
-        Some(error) => Err(error),
-        None => Ok(specs),
-    }
+    (specs, first_error)
 }
 
 /// What the arguments of a field's `#[cfg_attr(predicate, attrs..)]` mean for the expansion.
@@ -239,11 +262,27 @@ fn parse_field_attr(attr: &Attribute, spec: &mut FieldSpec) -> syn::Result<()> {
             return Err(duplicate_key(&meta, "field"));
         }
         match key.as_deref() {
-            Some("close") => spec.close = Some(meta.value()?.parse()?),
+            Some("close") => {
+                spec.close = Some(meta.value()?.parse().map_err(|error: syn::Error| {
+                    syn::Error::new(
+                        error.span(),
+                        "expected a path to the closer, as in `close = Conn::shutdown`",
+                    )
+                })?);
+            }
             Some("skip") => spec.skip = Some(meta.path.span()),
-            Some("label") => spec.label = Some(meta.value()?.parse()?),
+            Some("label") => {
+                spec.label = Some(meta.value()?.parse().map_err(|error: syn::Error| {
+                    syn::Error::new(
+                        error.span(),
+                        "expected a string, as in `label = \"database\"`",
+                    )
+                })?);
+            }
             Some("rank") => {
-                let rank: LitInt = meta.value()?.parse()?;
+                let rank: LitInt = meta.value()?.parse().map_err(|error: syn::Error| {
+                    syn::Error::new(error.span(), "expected an integer rank, as in `rank = 1`")
+                })?;
                 spec.rank = Some((rank.base10_parse()?, rank.span()));
             }
             _ => {

@@ -6,11 +6,12 @@
 //! which keeps going after a failing or panicking field, like a stack's unwind.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned};
+use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields, Ident, LitStr};
 
 use super::attr::{FieldSpec, StructOptions};
+use super::constructors;
 use crate::diagnostics::respan;
 
 pub fn expand(
@@ -35,7 +36,8 @@ pub fn expand(
         let member = &spec.member;
         quote!(&mut self.#member)
     });
-    let acquire = acquire(item, specs, order, &private, &teardown);
+    let new = constructors::new(item, specs, options.new.as_ref(), &private);
+    let acquire = constructors::acquire(item, specs, order, &private, &teardown);
     // With every field skipped there is nothing to take out of `self`.
     let take_self = if order.is_empty() {
         quote!(::core::mem::drop(self);)
@@ -58,6 +60,8 @@ pub fn expand(
                     #private::teardown(#close_all)
                 }
 
+                #new
+
                 #acquire
             }
 
@@ -78,7 +82,7 @@ pub fn expand(
 }
 
 /// Wraps the type of every field that is torn down in `Field<T>`.
-fn wrap_fields(item: &mut DeriveInput, specs: &[FieldSpec], private: &TokenStream) {
+pub fn wrap_fields(item: &mut DeriveInput, specs: &[FieldSpec], private: &TokenStream) {
     let Data::Struct(data) = &mut item.data else {
         return;
     };
@@ -96,7 +100,7 @@ fn wrap_fields(item: &mut DeriveInput, specs: &[FieldSpec], private: &TokenStrea
 }
 
 /// The teardown closure: one release per field, in teardown order.
-fn registrations(
+pub fn registrations(
     specs: &[FieldSpec],
     order: &[usize],
     private: &TokenStream,
@@ -125,121 +129,26 @@ fn registration(
     };
     match &spec.close {
         Some(closer) => {
-            // The call carries the closer's span, so a closer with the wrong signature or
-            // return type is reported on the closer.
+            // The closer is first coerced to `fn(T) -> _`, on its own tokens: a closer that
+            // does not take the field by value is one type mismatch there, and the call below
+            // then sees a well-typed `fn` pointer (no follow-up error naming the runtime's
+            // internals). The call carries the closer's span, so a wrong return type is
+            // reported on the closer too.
+            let ty = &spec.ty;
+            let typed = Ident::new("closer", Span::mixed_site());
             let close = respan(quote!(#private::Running::close), closer.span());
+            let coerce = quote_spanned!(closer.span()=> let #typed: fn(#ty) -> _ = #closer;);
             quote_spanned! {closer.span()=>
                 #(#cfgs)*
-                #close(#teardown, #place, #label, #closer);
+                {
+                    #coerce
+                    #close(#teardown, #place, #label, #typed);
+                }
             }
         }
         None => quote! {
             #(#cfgs)*
             #private::Running::drop(#teardown, #place, #label);
         },
-    }
-}
-
-/// `acquire`: builds the struct from one fallible acquisition per field, in declaration order;
-/// when acquisition `k` fails, the fields before it are torn down in teardown order. Not
-/// generated when a field may be configured out, by `#[cfg]` or by a `#[cfg_attr]` that can
-/// expand to `#[cfg]` (the parameter list would depend on the configuration); any other
-/// `#[cfg_attr]` does not matter here.
-fn acquire(
-    item: &DeriveInput,
-    specs: &[FieldSpec],
-    order: &[usize],
-    private: &TokenStream,
-    teardown: &Ident,
-) -> TokenStream {
-    if specs.iter().any(|spec| !spec.cfgs.is_empty()) {
-        return TokenStream::new();
-    }
-    let vis = &item.vis;
-    let error = Ident::new("__ExitstackE", Span::call_site());
-    let value = Ident::new("value", Span::mixed_site());
-    let failure = Ident::new("error", Span::mixed_site());
-    let locals: Vec<Ident> = (0..specs.len())
-        .map(|i| Ident::new(&format!("field_{i}"), Span::mixed_site()))
-        .collect();
-    let params: Vec<Ident> = (0..specs.len())
-        .map(|i| Ident::new(&format!("acquire_{i}"), Span::mixed_site()))
-        .collect();
-    let generics: Vec<Ident> = (0..specs.len())
-        .map(|i| format_ident!("__ExitstackF{}", i))
-        .collect();
-    let mut bounds = Vec::new();
-    let mut steps = Vec::new();
-    for (k, spec) in specs.iter().enumerate() {
-        let ty = &spec.ty;
-        let earlier: Vec<&syn::Type> = specs[..k].iter().map(|spec| &spec.ty).collect();
-        let generic = &generics[k];
-        bounds.push(quote! {
-            #generic: ::core::ops::FnOnce(#(&#earlier),*) -> ::core::result::Result<#ty, #error>
-        });
-        // Roll back the fields acquired before `k` that are torn down.
-        let acquired: Vec<usize> = order.iter().copied().filter(|&i| i < k).collect();
-        let rollback = registrations(specs, &acquired, private, teardown, |spec| {
-            let index = specs
-                .iter()
-                .position(|other| std::ptr::eq(other, spec))
-                .unwrap_or(0);
-            let local = &locals[index];
-            quote!(&mut #local)
-        });
-        let param = &params[k];
-        let args = locals[..k].iter().map(|local| quote!(&#local));
-        let local = &locals[k];
-        let later_failure = specs.len() > k + 1;
-        let binding = if spec.skip.is_none() && later_failure {
-            quote!(mut #local)
-        } else {
-            quote!(#local)
-        };
-        let wrap = if spec.skip.is_none() {
-            quote!(#private::Field::new(#value))
-        } else {
-            quote!(#value)
-        };
-        // A panicking acquisition rolls back too, then its panic goes on.
-        let call = quote! {
-            #private::std::panic::catch_unwind(::core::panic::AssertUnwindSafe(
-                || #param(#(#args),*)
-            ))
-        };
-        steps.push(quote! {
-            let #binding = match #call {
-                ::core::result::Result::Ok(::core::result::Result::Ok(#value)) => #wrap,
-                ::core::result::Result::Ok(::core::result::Result::Err(#failure)) => {
-                    return ::core::result::Result::Err(#private::rollback(#failure, #rollback));
-                }
-                ::core::result::Result::Err(#failure) => {
-                    #private::rollback_panicked(#failure, #rollback)
-                }
-            };
-        });
-    }
-    let construct = match specs.first().map(|spec| &spec.member) {
-        Some(syn::Member::Named(_)) => {
-            let members = specs.iter().map(|spec| &spec.member);
-            quote!(Self { #(#members: #locals),* })
-        }
-        _ => quote!(Self(#(#locals),*)),
-    };
-    let doc = "Builds the struct from one fallible acquisition per field, in declaration order; \
-               each acquisition receives the fields acquired before it.\n\n# Errors\n\nThe \
-               first acquisition error. The fields acquired before it have been torn down, in \
-               teardown order, and the errors of that teardown are attached.";
-    quote! {
-        #[doc = #doc]
-        #[allow(clippy::too_many_arguments, clippy::type_complexity)]
-        #vis fn acquire<#error, #(#generics),*>(#(#params: #generics),*)
-            -> ::core::result::Result<Self, #private::RollbackError<#error>>
-        where
-            #(#bounds,)*
-        {
-            #(#steps)*
-            ::core::result::Result::Ok(#construct)
-        }
     }
 }

@@ -1,7 +1,11 @@
-//! `#[managed]`: parse the struct and its field options, validate them, expand the teardown.
+//! `#[managed]`: parse the struct and its field options (`attr.rs`), validate them
+//! (`validate.rs`), expand the teardown (`expand.rs`) and the constructors
+//! (`constructors.rs`); on bad input, one error and stubs (`stubs.rs`).
 
 mod attr;
+mod constructors;
 mod expand;
+mod stubs;
 mod validate;
 
 use proc_macro2::TokenStream;
@@ -9,52 +13,68 @@ use quote::quote;
 use syn::spanned::Spanned;
 use syn::{Data, DeriveInput, Fields};
 
-/// The whole pipeline. On error the struct is emitted as written (field options removed), with
-/// one error, so code that uses it does not fail a second time.
+use attr::{FieldSpec, StructOptions};
+
+/// The whole pipeline. On error the struct is emitted (field options removed) with one error
+/// and stubs of the generated items, so code that uses them does not fail a second time.
 pub fn expand(args: TokenStream, input: TokenStream) -> TokenStream {
     let mut item: DeriveInput = match syn::parse2(input.clone()) {
         Ok(item) => item,
         Err(_) => return not_a_struct(input),
     };
-    match expand_item(args, &mut item) {
-        Ok(tokens) => tokens,
-        Err(error) => {
-            let error = error.to_compile_error();
-            quote!(#item #error)
-        }
+    if let Err(error) = check_shape(&item) {
+        let error = error.to_compile_error();
+        return quote!(#item #error);
+    }
+    let (options, specs, result) = parse_and_validate(args, &mut item);
+    match result {
+        Ok(order) => expand::expand(&mut item, &specs, &order, &options),
+        Err(error) => stubs::stubs(&mut item, &specs, &options, &error),
     }
 }
 
-fn expand_item(args: TokenStream, item: &mut DeriveInput) -> syn::Result<TokenStream> {
+/// Parses and validates (for the property tests too): the struct options (the defaults if they
+/// fail), every field, and the teardown order or the first error.
+pub fn parse_and_validate(
+    args: TokenStream,
+    item: &mut DeriveInput,
+) -> (StructOptions, Vec<FieldSpec>, syn::Result<Vec<usize>>) {
     let options = attr::parse_struct_options(args);
-    let fields = match &mut item.data {
-        Data::Struct(data) => match &mut data.fields {
-            Fields::Unit => return Err(syn::Error::new(
+    let (specs, field_error) = match &mut item.data {
+        Data::Struct(data) => attr::parse_fields(&mut data.fields),
+        _ => (Vec::new(), None),
+    };
+    let (options, options_error) = match options {
+        Ok(options) => (options, None),
+        Err(error) => (attr::default_struct_options(), Some(error)),
+    };
+    let result = match options_error.or(field_error) {
+        Some(error) => Err(error),
+        None => validate::teardown_order(&specs, options.order),
+    };
+    (options, specs, result)
+}
+
+/// A struct with fields, or the one error that says what `#[managed]` applies to.
+pub fn check_shape(item: &DeriveInput) -> syn::Result<()> {
+    match &item.data {
+        Data::Struct(data) => match &data.fields {
+            Fields::Unit => Err(syn::Error::new(
                 data.semi_token
                     .map_or_else(|| item.ident.span(), |semi| semi.span),
                 "`#[managed]` needs a struct with fields; a unit struct has nothing to tear down",
             )),
-            fields => fields,
+            _ => Ok(()),
         },
-        Data::Enum(data) => {
-            return Err(syn::Error::new(
-                data.enum_token.span,
-                "`#[managed]` applies to structs, not enums; put the resources in a struct",
-            ))
-        }
-        Data::Union(data) => {
-            return Err(syn::Error::new(
-                data.union_token.span,
-                "`#[managed]` applies to structs, not unions",
-            ))
-        }
-    };
-    // Parse the fields first so their options are stripped even when the struct options fail.
-    let specs = attr::parse_fields(fields);
-    let options = options?;
-    let specs = specs?;
-    let order = validate::teardown_order(&specs, options.order)?;
-    Ok(expand::expand(item, &specs, &order, &options))
+        Data::Enum(data) => Err(syn::Error::new(
+            data.enum_token.span,
+            "`#[managed]` applies to structs, not enums; put the resources in a struct",
+        )),
+        Data::Union(data) => Err(syn::Error::new(
+            data.union_token.span,
+            "`#[managed]` applies to structs, not unions",
+        )),
+    }
 }
 
 /// Input that does not parse as a struct, enum or union (a function, say).

@@ -1,0 +1,11 @@
+use exitstack::managed;
+
+#[managed]
+struct Session {
+    conn: std::fs::File,
+    cache: Vec<u8>,
+}
+
+fn main() {
+    let _ = Session::new(std::fs::File::open("db").unwrap());
+}

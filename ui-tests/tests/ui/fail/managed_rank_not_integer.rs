@@ -1,0 +1,9 @@
+use exitstack::managed;
+
+#[managed]
+struct Session {
+    #[managed(rank = high)]
+    cache: Vec<u8>,
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use exitstack::with_stack;
+
+#[with_stack(stack)]
+struct NotAFunction;
+
+fn main() {}

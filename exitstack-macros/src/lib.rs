@@ -45,11 +45,8 @@ mod stack_callback;
 ///     name: &'static str,           // nothing to release: plain Rust drop, after the rest
 /// }
 ///
-/// let mut session = Session {
-///     conn: Conn(vec!["select 1".into()]).into(), // torn-down fields are `Field<T>`
-///     log: Vec::new().into(),
-///     name: "main",
-/// };
+/// // Plain values, one per field in declaration order (no `.into()`).
+/// let mut session = Session::new(Conn(vec!["select 1".into()]), Vec::new(), "main");
 /// session.log.write_all(b"used through Deref\n")?;
 /// let errors = session.close().unwrap_err(); // log dropped, then conn shut down
 /// assert_eq!(errors.first().label(), Some("database"));
@@ -82,14 +79,20 @@ mod stack_callback;
 /// # What it generates
 ///
 /// - The struct, with each torn-down field's type `T` wrapped in [`Field<T>`], which derefs
-///   to `T` (build it with `value.into()`).
+///   to `T`.
+/// - `new(field: T, ..) -> Self`: the struct from plain values, one parameter per field in
+///   declaration order, named after the field (its doc comment lists them with their types, and
+///   a missing or wrong argument is reported on the field). A struct with its own `new` renames
+///   this one: `#[managed(new = from_parts)]`. `Field::new(value)` / `value.into()` build a
+///   field by hand, for a struct literal.
 /// - `close(self) -> Result<(), UnwindError>`: every field's error, in teardown order.
 /// - `impl Close`, so `stack.enter_closing(value)` releases it through `close`.
 /// - `impl Drop`, running the same teardown when `close` was not called; its errors go to
 ///   `report::from_drop`, so `stack.enter(value)` puts them in the stack's result too, and
 ///   outside a stack they reach the reporter.
 /// - `acquire(f0, f1, ..)`, one fallible acquisition per field in declaration order (each gets
-///   references to the fields before it): if acquisition `k` fails, the fields already acquired
+///   references to the fields before it; the doc comment lists each one's signature): if
+///   acquisition `k` fails, the fields already acquired
 ///   are torn down at once, in teardown order, and [`RollbackError`] carries the acquisition's
 ///   error with the teardown's errors; if it panics, they are torn down and the panic goes on.
 ///   Not generated when a field may be configured out (see [Configuration](#configuration)).
@@ -135,14 +138,28 @@ mod stack_callback;
 ///
 /// # Struct options
 ///
-/// `order = reverse | declaration`, and `crate = path` for crates that re-export exitstack
-/// (generated code then names `path::__private`).
+/// `order = reverse | declaration`, `new = name` (the constructor's name), and `crate = path`
+/// for crates that re-export exitstack (generated code then names `path::__private`).
+///
+/// # Why `Field<T>`, and `new`
+///
+/// The teardown moves each field out (a closer takes it by value) from `Drop`, which only has
+/// `&mut self`. Without `unsafe` in your crate (which may `#![forbid(unsafe_code)]`), that needs
+/// a field that can be emptied: `Field<T>`. Keeping the declared types would mean a struct
+/// without `Drop`, whose closers and order are silently skipped whenever it is dropped instead
+/// of closed; so the fields stay wrapped, and `new` takes the plain values.
+///
+/// # Errors in the attribute
+///
+/// Bad input gives one error, on the offending tokens, and the struct is still emitted with
+/// stubs of `new`, `acquire`, `close` and `impl Close`, so the code that uses them reports
+/// nothing more.
 ///
 /// # Limits
 ///
 /// A `#[managed]` struct must not implement `Drop` itself (the generated `Drop` conflicts,
 /// error E0119): put that logic in a closer, or in a field type with its own `Drop`. An
-/// inherent method named `close` or `acquire` conflicts too. Works on named and tuple structs,
+/// inherent method named `close` or `acquire` conflicts too (and `new`, unless renamed). Works on named and tuple structs,
 /// with generics, lifetimes, where-clauses, field `#[cfg]` and `#[cfg_attr]`; not on enums,
 /// unions or unit structs.
 ///

@@ -67,17 +67,38 @@ mod expanded {
                                      // unwind, and resumes the first panic at the end.
                 ::exitstack::__private::teardown(|running| {
                     ::exitstack::__private::Running::drop(running, &mut this.log, "log");
-                    ::exitstack::__private::Running::close(
-                        running,
-                        &mut this.conn,
-                        "database",
-                        Conn::shutdown,
-                    );
+                    // The closer is first coerced to `fn(T) -> _` on its own tokens: a closer
+                    // that does not take the field by value is one type mismatch there.
+                    {
+                        let closer: fn(Conn) -> _ = Conn::shutdown;
+                        ::exitstack::__private::Running::close(
+                            running,
+                            &mut this.conn,
+                            "database",
+                            closer,
+                        );
+                    }
                 })
                 // `this` drops here: its `Drop` finds every field taken and does nothing.
             }
 
-            /// One fallible acquisition per field, in declaration order; on failure the fields
+            /// Builds `Expanded` from plain values, one per field in declaration order.
+            ///
+            /// # Parameters
+            ///
+            /// - `conn: Conn`
+            /// - `log: Vec<u8>`
+            #[allow(clippy::too_many_arguments)]
+            #[must_use]
+            pub fn new(conn: Conn, log: Vec<u8>) -> Self {
+                Self {
+                    conn: ::exitstack::__private::Field::new(conn),
+                    log: ::exitstack::__private::Field::new(log),
+                }
+            }
+
+            /// One fallible acquisition per field, in declaration order (the generated doc
+            /// lists each parameter: `conn: FnOnce() -> Result<Conn, E>`, ..); on failure the fields
             /// already acquired are torn down at once.
             ///
             /// # Errors
@@ -178,17 +199,11 @@ mod expanded {
 }
 
 fn main() {
-    let from_macro = Session {
-        conn: Conn("macro").into(),
-        log: b"bytes".to_vec().into(),
-    };
+    let from_macro = Session::new(Conn("macro"), b"bytes".to_vec());
     assert_eq!(from_macro.log.len(), 5);
     let macro_errors = from_macro.close().unwrap_err();
 
-    let by_hand = expanded::Expanded {
-        conn: Conn("by hand").into(),
-        log: Vec::new().into(),
-    };
+    let by_hand = expanded::Expanded::new(Conn("by hand"), Vec::new());
     let hand_errors = by_hand.close().unwrap_err();
 
     for errors in [&macro_errors, &hand_errors] {

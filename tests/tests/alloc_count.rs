@@ -1,4 +1,6 @@
-//! Entries of up to three machine words are stored inline, in chunks that never move: a
+//! A stack of up to four three-word entries allocates nothing at all (its first entries live in
+//! the stack itself). Beyond that, entries of up to three machine words are stored inline, in
+//! chunks that never move: a
 //! counting global allocator shows that a million registrations make only a few dozen
 //! allocations (one per chunk), that `pop_all` allocates nothing, and that references handed out
 //! by `enter` stay valid while the stack grows.
@@ -163,4 +165,100 @@ fn references_from_enter_stay_valid_while_the_stack_grows() {
     }
     stack.close().unwrap();
     assert_eq!(dropped.get(), 10_000);
+}
+
+/// Four entries of three words each: the most a stack holds without a heap chunk.
+fn four_three_word_callbacks<'s>(
+    stack: &ExitStack<'s>,
+    ran: &'s Cell<usize>,
+    a: &'s u8,
+    b: &'s u8,
+) {
+    for _ in 0..4 {
+        stack.callback(move || ran.set(ran.get() + usize::from(*a + *b)));
+    }
+}
+
+#[test]
+fn a_stack_of_four_three_word_entries_allocates_nothing_from_new_to_drop() {
+    let ran = Cell::new(0usize);
+    let (a, b) = (1u8, 0u8);
+    let ((), closed) = allocations_in(|| {
+        let mut stack = ExitStack::new();
+        four_three_word_callbacks(&stack, &ran, &a, &b);
+        stack.close().unwrap();
+    });
+    let ((), dropped) = allocations_in(|| {
+        let stack = ExitStack::new();
+        four_three_word_callbacks(&stack, &ran, &a, &b);
+    });
+    let dropped_values = Cell::new(0usize);
+    let ((), entered) = allocations_in(|| {
+        let mut stack = ExitStack::new();
+        for i in 0..4 {
+            stack.enter(ThreeWords {
+                dropped: &dropped_values,
+                payload: [i, i],
+            });
+        }
+        stack.close().unwrap();
+    });
+    assert_eq!((closed, dropped, entered), (0, 0, 0));
+    assert_eq!((ran.get(), dropped_values.get()), (8, 4));
+}
+
+#[test]
+fn a_fifth_entry_takes_one_chunk() {
+    let ran = Cell::new(0usize);
+    let (a, b) = (1u8, 0u8);
+    let ((), allocations) = allocations_in(|| {
+        let mut stack = ExitStack::new();
+        four_three_word_callbacks(&stack, &ran, &a, &b);
+        stack.callback(|| ran.set(ran.get() + 1));
+        stack.close().unwrap();
+    });
+    assert_eq!(
+        allocations, 1,
+        "one chunk for what does not fit in the stack"
+    );
+    assert_eq!(ran.get(), 5);
+}
+
+#[test]
+fn a_scope_and_a_with_stack_function_with_four_entries_allocate_nothing() {
+    #[exitstack::with_stack(stack)]
+    fn decorated(ran: &Cell<usize>, a: &u8, b: &u8) -> Result<usize, exitstack::UnwindError> {
+        four_three_word_callbacks(stack, ran, a, b);
+        Ok(4)
+    }
+    let ran = Cell::new(0usize);
+    let (a, b) = (1u8, 0u8);
+    let (scoped, in_scope) = allocations_in(|| {
+        ExitStack::scope(|stack| {
+            four_three_word_callbacks(stack, &ran, &a, &b);
+            Ok::<_, std::fmt::Error>(4)
+        })
+    });
+    let (returned, in_function) = allocations_in(|| decorated(&ran, &a, &b));
+    assert_eq!((in_scope, in_function), (0, 0));
+    assert_eq!(scoped.unwrap().completed(), Some(4));
+    assert_eq!(returned.unwrap(), 4);
+    assert_eq!(ran.get(), 8);
+}
+
+#[test]
+fn an_async_stack_with_four_sync_entries_allocates_nothing() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    let ran = Cell::new(0usize);
+    let (a, b) = (1u8, 0u8);
+    let (polled, allocations) = allocations_in(|| {
+        let mut stack = exitstack::AsyncExitStack::new();
+        four_three_word_callbacks(&stack, &ran, &a, &b);
+        let mut close = std::pin::pin!(stack.aclose());
+        close.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+    });
+    assert!(matches!(polled, Poll::Ready(Ok(()))));
+    assert_eq!(allocations, 0);
+    assert_eq!(ran.get(), 4);
 }

@@ -55,3 +55,15 @@ if [ $# -eq 0 ]; then
     done
     echo "$row"
 fi
+
+# A function with two cleanups: instructions per call (register two + unwind), after warm-up.
+if [ $# -eq 0 ]; then
+    echo
+    printf '%-20s %12s\n' "two cleanups/call" "per call"
+    for peer in two_scopeguards scope_two with_stack_two; do
+        valgrind --tool=callgrind --callgrind-out-file="$out/cg" --collect-atstart=no \
+            --toggle-collect="*::probe_${peer}" "$probe" "$peer" 100000 1 2>/dev/null
+        total=$(sed -n 's/^summary: //p' "$out/cg")
+        printf '%-20s %12.1f\n' "$peer" "$(awk -v t="$total" 'BEGIN { print t / 100000 }')"
+    done
+fi

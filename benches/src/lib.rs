@@ -287,3 +287,52 @@ pub fn async_sync_entries(counter: &Cell<u64>, n: usize) {
         _ => unreachable!("sync callbacks finish in one poll and cannot fail"),
     }
 }
+
+/// The peer of a function with two cleanups: two scopeguard guards on the call stack. Neither
+/// catches a panic of the other nor reports an error.
+///
+/// ```
+/// let counter = std::cell::Cell::new(0);
+/// exitstack_benches::two_scopeguards(&counter);
+/// assert_eq!(counter.get(), 2);
+/// ```
+#[inline]
+pub fn two_scopeguards(counter: &Cell<u64>) {
+    let _first = scopeguard::guard(counter, |counter| bump(counter));
+    let _second = scopeguard::guard(counter, |counter| bump(counter));
+    black_box(counter);
+}
+
+/// `ExitStack::scope` with two callbacks: a scope per call, unwound with the body's outcome.
+///
+/// ```
+/// let counter = std::cell::Cell::new(0);
+/// exitstack_benches::scope_two_callbacks(&counter);
+/// assert_eq!(counter.get(), 2);
+/// ```
+#[inline]
+pub fn scope_two_callbacks(counter: &Cell<u64>) {
+    let outcome = ExitStack::scope(|stack| {
+        stack.callback(move || bump(counter));
+        stack.callback(move || bump(counter));
+        Ok::<_, std::fmt::Error>(())
+    });
+    if outcome.is_err() {
+        unreachable!("callbacks cannot fail");
+    }
+}
+
+/// A `#[with_stack]` function registering two callbacks.
+///
+/// ```
+/// let counter = std::cell::Cell::new(0);
+/// exitstack_benches::with_stack_two_callbacks(&counter).unwrap();
+/// assert_eq!(counter.get(), 2);
+/// ```
+#[exitstack::with_stack(stack)]
+#[inline]
+pub fn with_stack_two_callbacks(counter: &Cell<u64>) -> Result<(), exitstack::UnwindError> {
+    stack.callback(move || bump(counter));
+    stack.callback(move || bump(counter));
+    Ok(())
+}

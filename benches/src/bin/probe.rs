@@ -4,7 +4,8 @@
 //!
 //! Usage: `probe <peer> <n> <rounds>`, peer one of: floor, boxed, boxed_catch_unwind,
 //! scopeguard_vec, exitstack, exitstack_enter, exit_stack_crate, defer_scopeguard,
-//! defer_exitstack, async_sync_entry,
+//! defer_exitstack, async_sync_entry, two_scopeguards, scope_two, with_stack_two (these three
+//! count one call, not one entry, per unit of `n`),
 //! pop_all (counts one `pop_all` per round, on a stack of `n` entries).
 
 use std::cell::Cell;
@@ -36,6 +37,11 @@ probes! {
     probe_defer_scopeguard => |counter, n| for _ in 0..n { work::defer_scopeguard(counter) };
     probe_defer_exitstack => |counter, n| for _ in 0..n { work::defer_exitstack(counter) };
     probe_async_sync_entry => work::async_sync_entries;
+    probe_two_scopeguards => |counter, n| for _ in 0..n { work::two_scopeguards(counter) };
+    probe_scope_two => |counter, n| for _ in 0..n { work::scope_two_callbacks(counter) };
+    probe_with_stack_two => |counter, n| for _ in 0..n {
+        work::with_stack_two_callbacks(counter).unwrap();
+    };
 }
 
 /// `pop_all` alone, `rounds` times, on a stack of `n` entries filled beforehand.
@@ -67,7 +73,17 @@ fn main() {
     let n: usize = n.parse().expect("n is a number");
     let rounds: usize = rounds.parse().expect("rounds is a number");
     let counter = Cell::new(0);
+    // Cleanups each unit of `n` runs: one per entry, two per call of a two-cleanup function.
+    let mut per_unit = 1;
     match peer.as_str() {
+        "two_scopeguards" | "scope_two" | "with_stack_two" => {
+            per_unit = 2;
+            match peer.as_str() {
+                "two_scopeguards" => probe_two_scopeguards(&counter, n, rounds),
+                "scope_two" => probe_scope_two(&counter, n, rounds),
+                _ => probe_with_stack_two(&counter, n, rounds),
+            }
+        }
         "floor" => probe_floor(&counter, n, rounds),
         "boxed" => probe_boxed(&counter, n, rounds),
         "boxed_catch_unwind" => probe_boxed_catch_unwind(&counter, n, rounds),
@@ -90,5 +106,5 @@ fn main() {
             std::process::exit(2);
         }
     }
-    assert_eq!(counter.get(), (n * rounds) as u64, "every cleanup ran once");
+    assert_eq!(counter.get(), (per_unit * n * rounds) as u64, "every cleanup ran once");
 }

@@ -1,0 +1,185 @@
+//! The first entries of a stack live in the stack itself (no heap chunk): these tests walk every
+//! path through that storage with values that notice a move, a double drop or a stale pointer
+//! (Miri checks the pointers): references handed out while the stack fills past its inline
+//! words, stacks moved by value while their entries sit inline, `pop_all`, nested stacks whose
+//! inline entries are spliced on top of chunk entries, zero-sized and over-aligned values.
+
+use std::cell::{Cell, RefCell};
+
+use exitstack::{Entered, ExitStack};
+
+/// Counts drops, so a double drop or a leak shows.
+struct DropCounter<'c>(&'c Cell<usize>);
+
+impl Drop for DropCounter<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+/// A three-word value that checks itself when dropped (an overwritten or half-moved value
+/// fails) and logs its id.
+struct Three<'l> {
+    id: usize,
+    twice: usize,
+    log: &'l RefCell<Vec<usize>>,
+}
+
+impl Drop for Three<'_> {
+    fn drop(&mut self) {
+        assert_eq!(self.twice, self.id * 2, "value {} was overwritten", self.id);
+        self.log.borrow_mut().push(self.id);
+    }
+}
+
+fn three(id: usize, log: &RefCell<Vec<usize>>) -> Three<'_> {
+    Three {
+        id,
+        twice: id * 2,
+        log,
+    }
+}
+
+#[test]
+fn references_into_inline_entries_stay_valid_while_the_stack_moves_to_chunks() {
+    let log = RefCell::new(Vec::new());
+    let mut stack = ExitStack::new();
+    let mut kept: Vec<Entered<'_, Three<'_>>> = Vec::new();
+    for id in 0..40 {
+        kept.push(stack.enter(three(id, &log)));
+        for (earlier, value) in kept.iter_mut().enumerate() {
+            assert_eq!((value.id, value.twice), (earlier, earlier * 2));
+            value.twice = earlier * 2; // a write through each reference, under Miri
+        }
+    }
+    drop(kept);
+    stack.close().unwrap();
+    assert_eq!(*log.borrow(), (0..40).rev().collect::<Vec<_>>());
+}
+
+/// A stack filled inline, returned by value (moved), then used and closed by the caller.
+fn filled<'l>(log: &'l RefCell<Vec<usize>>, count: usize) -> ExitStack<'l> {
+    let stack = ExitStack::new();
+    for id in 0..count {
+        stack.enter(three(id, log));
+    }
+    stack
+}
+
+#[test]
+fn a_stack_moved_by_value_keeps_its_inline_entries() {
+    for count in [0, 1, 3, 4, 5, 9] {
+        let log = RefCell::new(Vec::new());
+        let mut stack = filled(&log, count);
+        let mut boxed = Box::new(std::mem::take(&mut stack)); // moved again, onto the heap
+        let mut extra = boxed.enter(three(count, &log));
+        extra.twice = count * 2;
+        boxed.close().unwrap();
+        assert_eq!(*log.borrow(), (0..=count).rev().collect::<Vec<_>>());
+        stack.close().unwrap(); // left empty by `take`
+    }
+}
+
+#[test]
+fn pop_all_moves_inline_entries_and_the_emptied_stack_fills_inline_again() {
+    let log = RefCell::new(Vec::new());
+    let mut stack = filled(&log, 3);
+    let mut moved = stack.pop_all();
+    assert!(stack.is_empty());
+    stack.enter(three(10, &log));
+    moved.enter(three(3, &log));
+    stack.close().unwrap();
+    moved.close().unwrap();
+    assert_eq!(*log.borrow(), [10, 3, 2, 1, 0]);
+}
+
+#[test]
+fn nested_stacks_with_inline_entries_splice_in_order_over_chunks_and_inline() {
+    for (outer_count, inner_count) in [(0, 2), (2, 2), (3, 9), (9, 3), (9, 9), (1, 0)] {
+        let log = RefCell::new(Vec::new());
+        let mut outer = filled(&log, outer_count);
+        let inner = ExitStack::new();
+        for id in 100..100 + inner_count {
+            inner.enter(three(id, &log));
+        }
+        outer.push_stack(inner);
+        outer.close().unwrap();
+        let expected: Vec<usize> = (100..100 + inner_count)
+            .rev()
+            .chain((0..outer_count).rev())
+            .collect();
+        assert_eq!(*log.borrow(), expected, "{outer_count} outer, {inner_count} inner");
+    }
+}
+
+#[test]
+fn cancelled_and_dropped_nested_inline_stacks_drop_every_value_once() {
+    let dropped = Cell::new(0);
+    {
+        let outer = ExitStack::new();
+        let inner = ExitStack::new();
+        inner.enter(DropCounter(&dropped));
+        let deeper = ExitStack::new();
+        deeper.enter(DropCounter(&dropped));
+        inner.push_stack(deeper);
+        outer.push_stack(inner).cancel();
+        assert_eq!(dropped.get(), 2, "cancel returned after both values were dropped");
+        outer.enter(DropCounter(&dropped));
+    }
+    assert_eq!(dropped.get(), 3);
+}
+
+#[test]
+fn zero_sized_and_overaligned_values_round_trip_through_inline_storage() {
+    #[repr(align(32))]
+    struct Aligned(u64);
+    let runs = Cell::new(0);
+    let mut stack = ExitStack::new();
+    let unit = stack.guard((), |()| runs.set(runs.get() + 1));
+    assert_eq!(*unit, ());
+    let aligned = stack.guard(Aligned(7), |value| {
+        assert_eq!(value.0, 7);
+        runs.set(runs.get() + 10);
+    });
+    assert_eq!(std::ptr::from_ref(&*aligned).addr() % 32, 0, "alignment kept");
+    assert_eq!(aligned.0, 7);
+    for _ in 0..12 {
+        stack.guard((), |()| runs.set(runs.get() + 100)); // zero-sized: headers only
+    }
+    stack.close().unwrap();
+    assert_eq!(runs.get(), 1 + 10 + 1200);
+}
+
+#[test]
+fn a_stack_refilled_after_close_uses_its_inline_words_again() {
+    let log = RefCell::new(Vec::new());
+    let mut stack = ExitStack::new();
+    for round in 0..5 {
+        let base = round * 10;
+        for id in base..base + 6 {
+            stack.enter(three(id, &log));
+        }
+        stack.close().unwrap();
+        let expected: Vec<usize> = (base..base + 6).rev().collect();
+        assert_eq!(log.borrow()[log.borrow().len() - 6..], expected[..]);
+    }
+    assert_eq!(log.borrow().len(), 30);
+}
+
+#[test]
+fn handles_of_inline_entries_run_cancel_and_label_in_place() {
+    let log = RefCell::new(Vec::new());
+    let mut stack = ExitStack::new();
+    let first = stack.callback(|| log.borrow_mut().push("first"));
+    stack.try_callback(|| Err("second failed")).label("second");
+    let third = stack.callback(|| log.borrow_mut().push("third"));
+    stack.callback(|| log.borrow_mut().push("fourth"));
+    for extra in 0..3 {
+        stack.callback(move || assert!(extra < 3)); // past the inline words
+    }
+    third.run().unwrap();
+    first.cancel();
+    let errors = stack.close().unwrap_err();
+    assert_eq!(errors.first().label(), Some("second"));
+    assert_eq!(*log.borrow(), ["third", "fourth"]);
+}

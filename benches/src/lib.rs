@@ -298,8 +298,8 @@ pub fn async_sync_entries(counter: &Cell<u64>, n: usize) {
 /// ```
 #[inline]
 pub fn two_scopeguards(counter: &Cell<u64>) {
-    let _first = scopeguard::guard(counter, |counter| bump(counter));
-    let _second = scopeguard::guard(counter, |counter| bump(counter));
+    let _first = scopeguard::guard(counter, bump);
+    let _second = scopeguard::guard(counter, bump);
     black_box(counter);
 }
 

@@ -4,11 +4,12 @@
 use std::marker::PhantomData;
 use std::ptr::{addr_of_mut, NonNull};
 
-use crate::arena::{tombstone_of, words_of, Arena, StackRef, Step, VTable, Word};
+use crate::arena::{tombstone_of, words_of, Arena, ScopeErrorRef, StackRef, Step, VTable, Word};
 use crate::context::{Close, Context};
 use crate::ending::Flow;
 use crate::error::BoxError;
 use crate::exit::Exit;
+use crate::pending::Pending;
 use crate::report;
 
 /// An entry body: consumed when it runs.
@@ -73,10 +74,15 @@ impl<B: Body> VTableOf<B> {
 }
 
 /// Safety: `slot` holds an initialized `B` that is never read again.
-unsafe fn run_body<B: Body>(slot: *mut Word, exit: &Exit<'_>, stack: StackRef) -> Step {
+unsafe fn run_body<B: Body>(
+    slot: *mut Word,
+    pending: &Pending,
+    scope_error: ScopeErrorRef<'_>,
+    stack: StackRef,
+) -> Step {
     // SAFETY: per the contract, the `B` is moved out exactly once, before any user code runs.
     let body = unsafe { slot.cast::<B>().read() };
-    body.run(exit, stack)
+    body.run(&Exit::view(pending, scope_error), stack)
 }
 
 /// Safety: as for `run_body`.
@@ -144,7 +150,7 @@ impl<F: FnOnce()> Body for Callback<F> {
     #[inline]
     fn run(self, _: &Exit<'_>, _: StackRef) -> Step {
         (self.0)();
-        Step::Done
+        Step::DONE
     }
 }
 
@@ -173,7 +179,7 @@ impl<F: FnOnce()> Body for OnEnding<F> {
         if exit.ending().is_success() == self.on_success {
             (self.f)();
         }
-        Step::Done
+        Step::DONE
     }
 }
 
@@ -197,7 +203,7 @@ where
     fn run(self, exit: &Exit<'_>, _: StackRef) -> Step {
         match (self.0)(exit) {
             Ok(flow) => flow.into(),
-            Err(error) => Step::Failed(error.into()),
+            Err(error) => Step::failed(error.into()),
         }
     }
 }
@@ -284,7 +290,7 @@ where
     fn run(self, exit: &Exit<'_>, _: StackRef) -> Step {
         match C::exit(self.target, exit) {
             Ok(flow) => flow.into(),
-            Err(error) => Step::Failed(error.into()),
+            Err(error) => Step::failed(error.into()),
         }
     }
 }
@@ -311,7 +317,7 @@ pub(crate) struct Nested(pub(crate) Box<Arena>);
 
 impl Body for Nested {
     fn run(self, _: &Exit<'_>, _: StackRef) -> Step {
-        Step::Splice(self.0)
+        Step::splice(self.0)
     }
     fn discard(self) -> Option<Box<Arena>> {
         Some(self.0)
@@ -320,7 +326,7 @@ impl Body for Nested {
 
 fn failed_if_err<E: Into<BoxError>>(result: Result<(), E>) -> Step {
     match result {
-        Ok(()) => Step::Done,
-        Err(error) => Step::Failed(error.into()),
+        Ok(()) => Step::DONE,
+        Err(error) => Step::failed(error.into()),
     }
 }

@@ -56,6 +56,7 @@ impl Pending {
 
     /// The pending outcome at the end of a scope whose body ended with `ending`, with its own
     /// error pending if `scope_error`, and its panic (if it panicked) as the first panic.
+    #[inline]
     pub(crate) fn for_scope(ending: Ending, scope_error: bool, panic: Option<Payload>) -> Pending {
         let mut pending = Pending::new(ending);
         pending.restart_scope(ending, scope_error, panic);
@@ -64,6 +65,7 @@ impl Pending {
 
     /// Gives an unwind under way (a cancelled async close) the ending of the scope that now
     /// finishes it. A panic already kept stays first.
+    #[inline]
     pub(crate) fn restart_scope(
         &mut self,
         ending: Ending,
@@ -181,8 +183,10 @@ impl Pending {
         self,
         scope_error: Option<&(dyn Error + 'static)>,
     ) -> Result<(), UnwindError> {
-        if self.panic.is_none() && self.errors.is_empty() {
-            return Ok(()); // the common case, without a call
+        if self.panic.is_none() && self.errors.capacity() == 0 {
+            // The common case, without a call, and with nothing to drop.
+            std::mem::forget(self);
+            return Ok(());
         }
         let resume_during_panic = self.panic_is_body;
         self.finish_outcome(scope_error, resume_during_panic)
@@ -228,7 +232,8 @@ impl Pending {
     /// Ends an unwind that has nobody to return errors to (a drop): reports them. Nothing is
     /// resumed during a panic, not even a scope body's panic (an async scope dropped part-way).
     pub(crate) fn finish_unobserved(self) {
-        if self.panic.is_none() && self.errors.is_empty() {
+        if self.panic.is_none() && self.errors.capacity() == 0 {
+            std::mem::forget(self); // nothing to report, nothing to drop
             return;
         }
         if let Err(errors) = self.finish_outcome(None, false) {

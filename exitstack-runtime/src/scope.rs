@@ -4,6 +4,7 @@ use std::error::Error;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 
+use crate::arena::Arena;
 use crate::caught::Payload;
 use crate::ending::Ending;
 use crate::error::UnwindError;
@@ -227,12 +228,13 @@ impl<'a> ExitStack<'a, Local> {
     /// .unwrap();
     /// assert!(outcome.is_suppressed());
     /// ```
+    #[inline]
     pub fn scope<T, E, F>(body: F) -> ScopeResult<T, E>
     where
         F: FnOnce(&ExitStack<'a, Local>) -> Result<T, E>,
         E: Error + 'static,
     {
-        run_scope(ExitStack::new(), body)
+        run_scope(body)
     }
 }
 
@@ -248,12 +250,13 @@ impl<'a> ExitStack<'a, Sendable> {
     /// });
     /// assert_eq!(value.unwrap().completed(), Some(1));
     /// ```
+    #[inline]
     pub fn scope_send<T, E, F>(body: F) -> ScopeResult<T, E>
     where
         F: FnOnce(&ExitStack<'a, Sendable>) -> Result<T, E>,
         E: Error + 'static,
     {
-        run_scope(ExitStack::new_send(), body)
+        run_scope(body)
     }
 }
 
@@ -321,12 +324,16 @@ pub(crate) fn scope_result<T, E>(
     }
 }
 
-fn run_scope<'a, S, T, E, F>(stack: ExitStack<'a, S>, body: F) -> ScopeResult<T, E>
+/// Inlined, so that the stack is built in place in the caller's frame: it holds its first
+/// entries, and moving it costs a copy of those words.
+#[inline]
+fn run_scope<'a, S, T, E, F>(body: F) -> ScopeResult<T, E>
 where
     S: Threading,
     F: FnOnce(&ExitStack<'a, S>) -> Result<T, E>,
     E: Error + 'static,
 {
+    let stack = ExitStack::from_arena(Arena::default());
     let result = panic::catch_unwind(AssertUnwindSafe(|| body(&stack)));
     unwind_scope(stack, result, |error| Some(error as &(dyn Error + 'static)))
 }
@@ -335,6 +342,7 @@ where
 /// protocol of `ExitStack::scope` and `#[with_stack]` (the async scope drives the same
 /// `Pending` through its own loop, and ends in `scope_result` too). `view` shows the body's
 /// error to exit handlers.
+#[inline]
 pub(crate) fn unwind_scope<'a, S, T, E, V>(
     stack: ExitStack<'a, S>,
     result: Result<Result<T, E>, Payload>,

@@ -612,7 +612,7 @@ impl<'a, S: Threading, F: FnOnce(&ExitStack<'a, S>)> Body for WithStack<'a, S, F
         // within `'s`, so entries registered on it outlive it.)
         let stack = unsafe { stack.get::<ExitStack<'a, S>>() };
         (self.f)(stack);
-        Step::Done
+        Step::DONE
     }
 }
 

@@ -4,10 +4,9 @@
 use std::error::Error;
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::arena::{Arena, Popped, StackRef, Step};
+use crate::arena::{Arena, Popped, Rare, StackRef, Step};
 use crate::caught;
 use crate::ending::Ending;
-use crate::exit::Exit;
 use crate::pending::Pending;
 use crate::report::ReportReason;
 
@@ -45,13 +44,14 @@ pub(crate) unsafe fn run_popped(
     popped: Popped,
 ) {
     let (run, body) = (popped.vtable.run, popped.body);
-    let exit = Exit::view(pending, scope_error);
     // SAFETY: per the contract the body is run exactly once, here; `run` moves it out of the
     // slot before calling any user code that could push over it.
-    let step = panic::catch_unwind(AssertUnwindSafe(|| unsafe { run(body, &exit, stack) }));
-    match step {
-        Ok(Step::Done) => {}
-        Ok(step) => record(arena, pending, step, popped),
+    let step = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
+        run(body, pending, scope_error, stack)
+    }));
+    match step.map(Step::into_rare) {
+        Ok(None) => {}
+        Ok(Some(rare)) => record(arena, pending, *rare, popped),
         Err(payload) => pending.record_panic(payload, Some(&popped.site)),
     }
 }
@@ -59,14 +59,13 @@ pub(crate) unsafe fn run_popped(
 /// `run_popped` for the steps that change something.
 #[cold]
 #[inline(never)]
-fn record(arena: &Arena, pending: &mut Pending, step: Step, popped: Popped) {
-    match step {
-        Step::Done => {}
-        Step::Failed(error) => pending.record_error(error, popped.site),
-        Step::Suppress => pending.suppress(popped.site),
+fn record(arena: &Arena, pending: &mut Pending, rare: Rare, popped: Popped) {
+    match rare {
+        Rare::Failed(error) => pending.record_error(error, popped.site),
+        Rare::Suppress => pending.suppress(popped.site),
         // No `Entered` reference can point into the nested arena (the nested stack was moved
         // in by value), so moving its entries disturbs nothing.
-        Step::Splice(nested) => arena.splice(*nested),
+        Rare::Splice(nested) => arena.splice(*nested),
     }
 }
 

@@ -108,7 +108,11 @@ fn nested_stacks_with_inline_entries_splice_in_order_over_chunks_and_inline() {
             .rev()
             .chain((0..outer_count).rev())
             .collect();
-        assert_eq!(*log.borrow(), expected, "{outer_count} outer, {inner_count} inner");
+        assert_eq!(
+            *log.borrow(),
+            expected,
+            "{outer_count} outer, {inner_count} inner"
+        );
     }
 }
 
@@ -123,7 +127,11 @@ fn cancelled_and_dropped_nested_inline_stacks_drop_every_value_once() {
         deeper.enter(DropCounter(&dropped));
         inner.push_stack(deeper);
         outer.push_stack(inner).cancel();
-        assert_eq!(dropped.get(), 2, "cancel returned after both values were dropped");
+        assert_eq!(
+            dropped.get(),
+            2,
+            "cancel returned after both values were dropped"
+        );
         outer.enter(DropCounter(&dropped));
     }
     assert_eq!(dropped.get(), 3);
@@ -141,7 +149,11 @@ fn zero_sized_and_overaligned_values_round_trip_through_inline_storage() {
         assert_eq!(value.0, 7);
         runs.set(runs.get() + 10);
     });
-    assert_eq!(std::ptr::from_ref(&*aligned).addr() % 32, 0, "alignment kept");
+    assert_eq!(
+        std::ptr::from_ref(&*aligned).addr() % 32,
+        0,
+        "alignment kept"
+    );
     assert_eq!(aligned.0, 7);
     for _ in 0..12 {
         stack.guard((), |()| runs.set(runs.get() + 100)); // zero-sized: headers only

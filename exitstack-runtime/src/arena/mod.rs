@@ -28,13 +28,15 @@ mod slot;
 mod vtable;
 
 use std::cell::UnsafeCell;
-use std::mem::MaybeUninit;
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
 
 use chunk::Chunk;
 pub(crate) use slot::{Popped, Slot};
-pub(crate) use vtable::{fits_inline, tombstone_of, words_of, StackRef, StartAsync, Step, VTable};
+pub(crate) use vtable::{
+    fits_inline, tombstone_of, words_of, Rare, ScopeErrorRef, StackRef, StartAsync, Step, VTable,
+};
 
 use crate::ending::Ending;
 use crate::pending::Pending;
@@ -72,7 +74,8 @@ struct Chunks {
 /// The chunk pushed to and popped from is held by value in `top`, not as the last element of
 /// `below`: the hot paths then read its fields straight from the arena.
 pub(crate) struct Arena {
-    chunks: UnsafeCell<Chunks>,
+    /// Dropped by `Arena::drop` only when it holds heap memory: most stacks never do.
+    chunks: UnsafeCell<ManuallyDrop<Chunks>>,
     inline: UnsafeCell<[MaybeUninit<Word>; INLINE_WORDS]>,
 }
 
@@ -80,12 +83,12 @@ impl Default for Arena {
     #[inline]
     fn default() -> Self {
         Arena {
-            chunks: UnsafeCell::new(Chunks {
+            chunks: UnsafeCell::new(ManuallyDrop::new(Chunks {
                 top: Chunk::NONE,
                 below: Vec::new(),
                 spare: None,
                 inline_used: 0,
-            }),
+            })),
             inline: UnsafeCell::new([const { MaybeUninit::uninit() }; INLINE_WORDS]),
         }
     }
@@ -114,9 +117,8 @@ impl Arena {
     pub(crate) fn is_empty(&self) -> bool {
         // SAFETY: a method of `Arena` (see `chunks`).
         let chunks = unsafe { self.chunks() };
-        chunks.top.used == 0
-            && chunks.inline_used == 0
-            && chunks.below.iter().all(|chunk| chunk.used == 0)
+        // Chunks below the top are never empty (see `Chunks::refill`).
+        chunks.top.used == 0 && chunks.inline_used == 0 && chunks.below.is_empty()
     }
 
     /// Writes a body and its header at the top and returns where it went.
@@ -164,23 +166,23 @@ impl Arena {
             top.used += needed;
             return start;
         }
-        self.reserve_slow(needed)
-    }
-
-    /// `reserve` when the top chunk has no room: the inline words while no chunk holds an
-    /// entry and they have room, else a new chunk.
-    #[cold]
-    #[inline(never)]
-    fn reserve_slow(&self, needed: usize) -> *mut Word {
-        // SAFETY: a method of `Arena` (see `chunks`).
-        let chunks = unsafe { self.chunks() };
-        let no_chunk_entries = chunks.top.used == 0 && chunks.below.is_empty();
-        if no_chunk_entries && INLINE_WORDS - chunks.inline_used >= needed {
+        // The inline words, while no chunk holds an entry (checked second: a stack past its
+        // first entries pays nothing for them).
+        if top.used == 0 && chunks.below.is_empty() && INLINE_WORDS - chunks.inline_used >= needed {
             // SAFETY: `inline_used + needed <= INLINE_WORDS`, inside the inline words.
             let start = unsafe { self.inline_base().add(chunks.inline_used) };
             chunks.inline_used += needed;
             return start;
         }
+        self.reserve_in_new_chunk(needed)
+    }
+
+    /// `reserve` when neither the top chunk nor the inline words have room.
+    #[cold]
+    #[inline(never)]
+    fn reserve_in_new_chunk(&self, needed: usize) -> *mut Word {
+        // SAFETY: a method of `Arena` (see `chunks`).
+        let chunks = unsafe { self.chunks() };
         chunks.grow(needed);
         let top = &mut chunks.top;
         // SAFETY: `grow` made a top chunk with at least `needed` free words.
@@ -193,30 +195,23 @@ impl Arena {
     #[inline]
     pub(crate) fn pop(&self) -> Option<Popped> {
         // SAFETY: a method of `Arena` (see `chunks`).
-        let top = unsafe { &mut self.chunks().top };
-        if top.used == 0 {
-            return self.pop_slow();
-        }
-        // SAFETY: `used > 0` words of the chunk are entries, ending in the top one.
-        Some(unsafe { take_top(top.base.as_ptr(), &mut top.used) })
-    }
-
-    /// `pop` when the top chunk is empty: an older chunk, else the inline words.
-    #[cold]
-    #[inline(never)]
-    fn pop_slow(&self) -> Option<Popped> {
-        // SAFETY: a method of `Arena` (see `chunks`).
         let chunks = unsafe { self.chunks() };
-        if chunks.refill() {
-            let top = &mut chunks.top;
-            // SAFETY: `refill` made a non-empty chunk the top.
-            return Some(unsafe { take_top(top.base.as_ptr(), &mut top.used) });
-        }
-        if chunks.inline_used > 0 {
-            // SAFETY: `inline_used > 0` inline words are entries, ending in the top one.
-            return Some(unsafe { take_top(self.inline_base(), &mut chunks.inline_used) });
-        }
-        None
+        // One read path for every source, so the entry is read straight into registers.
+        let (base, used) = if chunks.top.used != 0 {
+            (chunks.top.base.as_ptr(), &mut chunks.top.used)
+        } else if chunks.below.is_empty() {
+            // No chunk holds an entry: the inline words, if any.
+            if chunks.inline_used == 0 {
+                return None;
+            }
+            (self.inline_base(), &mut chunks.inline_used)
+        } else {
+            chunks.refill();
+            (chunks.top.base.as_ptr(), &mut chunks.top.used)
+        };
+        // SAFETY: `*used > 0` words at `base` are entries, ending in the top one (checked, or
+        // `refill` made a non-empty chunk the top).
+        Some(unsafe { take_top(base, used) })
     }
 
     /// Moves every entry of `other` on top of this arena's, keeping their order: `other`'s
@@ -239,6 +234,7 @@ impl Arena {
         // not ours.
         let chunks = unsafe { self.chunks() };
         chunks.splice_chunks(other.chunks.get_mut());
+        // `other` drops empty, and frees whatever memory it kept.
     }
 }
 
@@ -263,17 +259,22 @@ impl Chunks {
         }
     }
 
-    /// `top` is empty: retires it and makes the newest non-empty older chunk the top. Returns
-    /// whether there was one.
-    fn refill(&mut self) -> bool {
-        while let Some(older) = self.below.pop() {
+    /// `top` is empty and `below` is not: retires `top` and makes the newest older chunk the
+    /// top. Chunks below the top are never empty (a chunk empties only while it is the top,
+    /// and only non-empty chunks are put below), so the new top has entries.
+    #[cold]
+    #[inline(never)]
+    fn refill(&mut self) {
+        if let Some(older) = self.below.pop() {
+            debug_assert!(older.used > 0);
             let empty = std::mem::replace(&mut self.top, older);
             self.keep_spare(empty);
-            if self.top.used > 0 {
-                return true;
-            }
         }
-        false
+    }
+
+    /// Whether any heap memory is held (a chunk, or room for the list of chunks).
+    fn owns_memory(&self) -> bool {
+        self.top.capacity != 0 || self.below.capacity() != 0 || self.spare.is_some()
     }
 
     /// Keeps an emptied chunk as the spare if it is larger than the current one.
@@ -349,9 +350,22 @@ impl Drop for Arena {
     /// does not stop the others (as for a `Vec`): the first panic is resumed at the end, or
     /// reported if the thread is already panicking.
     fn drop(&mut self) {
-        if self.is_empty() {
-            return;
+        if !self.is_empty() {
+            self.discard_all();
         }
+        let chunks = self.chunks.get_mut();
+        if chunks.owns_memory() {
+            // SAFETY: dropped once, here, and never used again.
+            unsafe { ManuallyDrop::drop(chunks) };
+        }
+    }
+}
+
+impl Arena {
+    /// The loop of `Drop`.
+    #[cold]
+    #[inline(never)]
+    fn discard_all(&mut self) {
         let mut pending = Pending::new(Ending::Abandoned);
         while let Some(popped) = self.pop() {
             let (discard, body) = (popped.vtable.discard, popped.body);

@@ -8,14 +8,17 @@ use super::{Arena, Word};
 use crate::ending::Flow;
 use crate::error::BoxError;
 use crate::exit::Exit;
+use crate::pending::Pending;
 
 /// Bodies larger than this (in words) are boxed instead of stored inline.
 pub(crate) const MAX_INLINE_WORDS: usize = 8;
 
-/// What one entry did when it ran.
-pub(crate) enum Step {
-    /// Ran (or was skipped by its condition) without an error.
-    Done,
+/// What one entry did when it ran: usually nothing to record ([`Step::DONE`]), one word that
+/// comes back in a register; the rare outcomes are boxed behind it.
+pub(crate) struct Step(Option<Box<Rare>>);
+
+/// What an entry did that the unwind must record.
+pub(crate) enum Rare {
     /// Returned an error.
     Failed(BoxError),
     /// An exit handler asked to suppress what is pending.
@@ -25,13 +28,35 @@ pub(crate) enum Step {
     Splice(Box<Arena>),
 }
 
+impl Step {
+    /// Ran (or was skipped by its condition) without an error.
+    pub(crate) const DONE: Step = Step(None);
+
+    /// Returned an error.
+    #[cold]
+    pub(crate) fn failed(error: BoxError) -> Step {
+        Step(Some(Box::new(Rare::Failed(error))))
+    }
+
+    /// A nested stack to splice in.
+    pub(crate) fn splice(arena: Box<Arena>) -> Step {
+        Step(Some(Box::new(Rare::Splice(arena))))
+    }
+
+    /// What to record, if anything.
+    #[inline]
+    pub(crate) fn into_rare(self) -> Option<Box<Rare>> {
+        self.0
+    }
+}
+
 impl From<Flow> for Step {
     /// An exit handler's answer as a step.
     #[inline]
     fn from(flow: Flow) -> Step {
         match flow {
-            Flow::Propagate => Step::Done,
-            Flow::Suppress => Step::Suppress,
+            Flow::Propagate => Step::DONE,
+            Flow::Suppress => Step(Some(Box::new(Rare::Suppress))),
         }
     }
 }
@@ -56,6 +81,9 @@ impl StackRef {
     }
 }
 
+/// The scope's own error, as the loop passes it to entries.
+pub(crate) type ScopeErrorRef<'e> = Option<&'e (dyn std::error::Error + 'static)>;
+
 /// The `start_async` slot of a vtable: moves an async body out of its slot and writes its
 /// future to `out` (see `async_stack::entry`, which defines what `out` points to).
 pub(crate) type StartAsync = unsafe fn(body: *mut Word, exit: &Exit<'_>, out: *mut ());
@@ -64,12 +92,14 @@ pub(crate) type StartAsync = unsafe fn(body: *mut Word, exit: &Exit<'_>, out: *m
 pub(crate) struct VTable {
     /// Size of the body in words.
     pub(crate) words: usize,
-    /// Moves the body out of its slot and runs it.
+    /// Moves the body out of its slot and runs it, with what is pending (the unwind's outcome
+    /// and the scope's own error: the parts of an [`Exit`], passed apart so that they travel
+    /// in registers).
     ///
     /// Safety: the slot holds an initialized body of this vtable's type that nobody else will
     /// read again (the entry was popped or tombstoned first); `stack` is the stack the entry was
     /// pushed on (or one of the same type).
-    pub(crate) run: unsafe fn(*mut Word, &Exit<'_>, StackRef) -> Step,
+    pub(crate) run: unsafe fn(*mut Word, &Pending, ScopeErrorRef<'_>, StackRef) -> Step,
     /// Drops the body without running it; a nested stack is handed back instead of dropped,
     /// so that discarding nested stacks is a loop too. Same contract as `run`.
     pub(crate) discard: unsafe fn(*mut Word) -> Option<Box<Arena>>,
@@ -99,8 +129,8 @@ static TOMBSTONE_ZERO: VTable = VTable {
     start_async: None,
 };
 
-unsafe fn run_nothing(_: *mut Word, _: &Exit<'_>, _: StackRef) -> Step {
-    Step::Done
+unsafe fn run_nothing(_: *mut Word, _: &Pending, _: ScopeErrorRef<'_>, _: StackRef) -> Step {
+    Step::DONE
 }
 
 unsafe fn discard_nothing(_: *mut Word) -> Option<Box<Arena>> {

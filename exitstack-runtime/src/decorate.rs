@@ -127,7 +127,7 @@ impl<T, E> RunResult<T, E> for &Decorated<Result<T, E>> {
     {
         let stack = ExitStack::new();
         let result = panic::catch_unwind(AssertUnwindSafe(|| body(&stack, ResultFail(convert))));
-        from_scope(unwind_scope(stack, result, view), |errors| {
+        from_scope(unwind_scope(&stack, result, view), |errors| {
             convert(errors, Convert::new())
         })
     }

@@ -44,13 +44,16 @@ pub(crate) struct Pending {
 impl Pending {
     #[inline]
     pub(crate) fn new(ending: Ending) -> Pending {
+        // Asked first, so that the fields are written in place after the call, not built in a
+        // temporary and copied.
+        let thread_panicking = std::thread::panicking();
         Pending {
             ending,
             scope_error: ScopeError::Absent,
             errors: Vec::new(),
             panic: None,
             panic_is_body: false,
-            thread_panicking: std::thread::panicking(),
+            thread_panicking,
         }
     }
 
@@ -89,6 +92,7 @@ impl Pending {
     }
 
     /// Reads the thread's panic state again (an async close polled from another context).
+    #[inline]
     pub(crate) fn refresh(&mut self) {
         self.thread_panicking = std::thread::panicking();
     }
@@ -178,7 +182,7 @@ impl Pending {
     /// or returns the pending errors. A cleanup's panic kept while the thread was not panicking
     /// is reported instead if it is by now (an async close resumed from a `Drop` during a
     /// panic); a scope body's own panic is resumed whatever the thread is doing.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn finish(
         self,
         scope_error: Option<&(dyn Error + 'static)>,

@@ -335,16 +335,19 @@ where
 {
     let stack = ExitStack::from_arena(Arena::default());
     let result = panic::catch_unwind(AssertUnwindSafe(|| body(&stack)));
-    unwind_scope(stack, result, |error| Some(error as &(dyn Error + 'static)))
+    unwind_scope(&stack, result, |error| {
+        Some(error as &(dyn Error + 'static))
+    })
 }
 
-/// Unwinds a sync scope's stack with its body's outcome and builds the scope's result: the one
+/// Unwinds a sync scope's stack (borrowed: moving a stack copies its inline words) with its
+/// body's outcome and builds the scope's result: the one
 /// protocol of `ExitStack::scope` and `#[with_stack]` (the async scope drives the same
 /// `Pending` through its own loop, and ends in `scope_result` too). `view` shows the body's
 /// error to exit handlers.
 #[inline]
 pub(crate) fn unwind_scope<'a, S, T, E, V>(
-    stack: ExitStack<'a, S>,
+    stack: &ExitStack<'a, S>,
     result: Result<Result<T, E>, Payload>,
     view: V,
 ) -> ScopeResult<T, E>
@@ -365,6 +368,5 @@ where
         stack.unwind(&mut pending, scope_error);
         (pending.suppressed(), pending.finish(scope_error).err())
     };
-    drop(stack);
     scope_result(value, error, suppressed, cleanup)
 }

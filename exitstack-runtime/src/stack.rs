@@ -587,10 +587,20 @@ pub(crate) fn dropped_ending() -> Ending {
 }
 
 impl<S: Threading> Drop for ExitStack<'_, S> {
+    /// Runs every entry as abandoned (or panicked); errors go to the report channel.
+    #[inline]
     fn drop(&mut self) {
-        if self.arena.is_empty() {
-            return;
+        if !self.arena.is_empty() {
+            self.unwind_dropped();
         }
+    }
+}
+
+impl<S: Threading> ExitStack<'_, S> {
+    /// `Drop` of a stack that still holds entries.
+    #[cold]
+    #[inline(never)]
+    fn unwind_dropped(&self) {
         let mut pending = Pending::new(dropped_ending());
         self.unwind(&mut pending, None);
         pending.finish_unobserved();

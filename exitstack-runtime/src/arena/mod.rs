@@ -349,22 +349,29 @@ impl Drop for Arena {
     /// gone when the drop returns (values may borrow the caller's locals). A drop that panics
     /// does not stop the others (as for a `Vec`): the first panic is resumed at the end, or
     /// reported if the thread is already panicking.
+    #[inline]
     fn drop(&mut self) {
-        if !self.is_empty() {
-            self.discard_all();
-        }
         let chunks = self.chunks.get_mut();
-        if chunks.owns_memory() {
-            // SAFETY: dropped once, here, and never used again.
-            unsafe { ManuallyDrop::drop(chunks) };
+        // Most arenas never allocated and are empty here (their stack unwound them).
+        if chunks.inline_used != 0 || chunks.owns_memory() {
+            self.drop_slow();
         }
     }
 }
 
 impl Arena {
-    /// The loop of `Drop`.
+    /// `Drop` of an arena that holds entries or memory.
     #[cold]
     #[inline(never)]
+    fn drop_slow(&mut self) {
+        if !self.is_empty() {
+            self.discard_all();
+        }
+        // SAFETY: dropped once, here (the arena is being dropped), and never used again.
+        unsafe { ManuallyDrop::drop(self.chunks.get_mut()) };
+    }
+
+    /// The loop of `Drop`.
     fn discard_all(&mut self) {
         let mut pending = Pending::new(Ending::Abandoned);
         while let Some(popped) = self.pop() {

@@ -279,11 +279,20 @@ pub(super) fn report_not_run(site: Site) {
 impl<S: Threading> Drop for AsyncExitStack<'_, S> {
     /// Runs the sync entries now; async entries (and one left in flight by a cancelled
     /// `aclose`) are reported as [`NotRunError`], or spawned with `spawn_on_drop`. Never blocks.
+    #[inline]
     fn drop(&mut self) {
-        let closing = self.closing.take();
-        if closing.is_none() && self.sync.is_empty() {
-            return;
+        if self.closing.is_some() || !self.sync.is_empty() {
+            self.drop_slow();
         }
+    }
+}
+
+impl<S: Threading> AsyncExitStack<'_, S> {
+    /// `Drop` of a stack with entries left, or a cancelled `aclose` under way.
+    #[cold]
+    #[inline(never)]
+    fn drop_slow(&mut self) {
+        let closing = self.closing.take();
         let spawner = self.spawner;
         let mut pending = match closing {
             Some(Closing { pending, in_flight }) => {

@@ -207,11 +207,8 @@ pub fn acquire(
         let args = locals[..k].iter().map(|local| quote!(&#local));
         let local = &locals[k];
         let later_failure = specs.len() > k + 1;
-        let binding = if spec.skip.is_none() && later_failure {
-            quote!(mut #local)
-        } else {
-            quote!(#local)
-        };
+        let mutable = (spec.skip.is_none() && later_failure).then(|| quote!(mut));
+        let binding = quote!(#mutable #local);
         let wrap = if spec.skip.is_none() {
             quote!(#private::Field::new(#value))
         } else {

@@ -3,6 +3,7 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::panic::Location;
 use std::ptr::NonNull;
 
@@ -46,7 +47,9 @@ use crate::unwind::run_all;
 /// assert_eq!(*log.borrow(), ["registered last, runs first", "registered first, runs last"]);
 /// ```
 pub struct ExitStack<'a, S: Threading = Local> {
-    arena: Arena,
+    /// Dropped by `ExitStack::drop` only when it holds entries or memory, so that dropping the
+    /// common stack (unwound, never past its inline words) is one inline check.
+    arena: ManuallyDrop<Arena>,
     /// Invariant in `'a`: a stack must not be coerced to accept shorter-lived cleanups.
     _entries: PhantomData<(Invariant<'a>, S)>,
 }
@@ -120,7 +123,7 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     #[inline]
     pub(crate) fn from_arena(arena: Arena) -> Self {
         ExitStack {
-            arena,
+            arena: ManuallyDrop::new(arena),
             _entries: PhantomData,
         }
     }
@@ -503,7 +506,7 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// ```
     #[track_caller]
     pub fn push_stack(&self, mut other: ExitStack<'a, S>) -> Handle<'_> {
-        self.push(Nested(Box::new(std::mem::take(&mut other.arena))))
+        self.push(Nested(Box::new(std::mem::take(&mut *other.arena))))
     }
 
     /// Whether nothing is registered (cancelled entries not yet unwound still count).
@@ -590,20 +593,24 @@ impl<S: Threading> Drop for ExitStack<'_, S> {
     /// Runs every entry as abandoned (or panicked); errors go to the report channel.
     #[inline]
     fn drop(&mut self) {
-        if !self.arena.is_empty() {
-            self.unwind_dropped();
+        if !self.arena.is_pristine() {
+            self.drop_slow();
         }
     }
 }
 
 impl<S: Threading> ExitStack<'_, S> {
-    /// `Drop` of a stack that still holds entries.
+    /// `Drop` of a stack that holds entries or memory.
     #[cold]
     #[inline(never)]
-    fn unwind_dropped(&self) {
-        let mut pending = Pending::new(dropped_ending());
-        self.unwind(&mut pending, None);
-        pending.finish_unobserved();
+    fn drop_slow(&mut self) {
+        if !self.arena.is_empty() {
+            let mut pending = Pending::new(dropped_ending());
+            self.unwind(&mut pending, None);
+            pending.finish_unobserved();
+        }
+        // SAFETY: dropped once, here (the stack is being dropped), and never used again.
+        unsafe { ManuallyDrop::drop(&mut self.arena) };
     }
 }
 

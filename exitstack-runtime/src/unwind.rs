@@ -9,6 +9,7 @@ use crate::caught;
 use crate::ending::Ending;
 use crate::pending::Pending;
 use crate::report::ReportReason;
+use crate::site::Site;
 
 /// Runs every entry, newest first, until the arena is empty. Entries pushed while this runs
 /// (and the entries of nested stacks) are run next. Never recursive and never unwinds out:
@@ -43,7 +44,9 @@ pub(crate) unsafe fn run_popped(
     scope_error: Option<&(dyn Error + 'static)>,
     popped: Popped,
 ) {
-    let (run, body) = (popped.vtable.run, popped.body);
+    // Taken apart first: only the site is needed after the call.
+    let Popped { body, vtable, site } = popped;
+    let run = vtable.run;
     // SAFETY: per the contract the body is run exactly once, here; `run` moves it out of the
     // slot before calling any user code that could push over it.
     let step = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
@@ -51,18 +54,18 @@ pub(crate) unsafe fn run_popped(
     }));
     match step.map(Step::into_rare) {
         Ok(None) => {}
-        Ok(Some(rare)) => record(arena, pending, *rare, popped),
-        Err(payload) => pending.record_panic(payload, Some(&popped.site)),
+        Ok(Some(rare)) => record(arena, pending, *rare, site),
+        Err(payload) => pending.record_panic(payload, Some(&site)),
     }
 }
 
 /// `run_popped` for the steps that change something.
 #[cold]
 #[inline(never)]
-fn record(arena: &Arena, pending: &mut Pending, rare: Rare, popped: Popped) {
+fn record(arena: &Arena, pending: &mut Pending, rare: Rare, site: Site) {
     match rare {
-        Rare::Failed(error) => pending.record_error(error, popped.site),
-        Rare::Suppress => pending.suppress(popped.site),
+        Rare::Failed(error) => pending.record_error(error, site),
+        Rare::Suppress => pending.suppress(site),
         // No `Entered` reference can point into the nested arena (the nested stack was moved
         // in by value), so moving its entries disturbs nothing.
         Rare::Splice(nested) => arena.splice(*nested),

@@ -112,6 +112,14 @@ impl Arena {
         self.inline.get().cast::<Word>()
     }
 
+    /// Whether the arena holds no entry and no memory: dropping it does nothing.
+    #[inline]
+    pub(crate) fn is_pristine(&self) -> bool {
+        // SAFETY: a method of `Arena` (see `chunks`).
+        let chunks = unsafe { self.chunks() };
+        chunks.inline_used == 0 && !chunks.owns_memory()
+    }
+
     /// Whether no entry (live or tombstoned) is left.
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
@@ -196,22 +204,23 @@ impl Arena {
     pub(crate) fn pop(&self) -> Option<Popped> {
         // SAFETY: a method of `Arena` (see `chunks`).
         let chunks = unsafe { self.chunks() };
-        // One read path for every source, so the entry is read straight into registers.
-        let (base, used) = if chunks.top.used != 0 {
-            (chunks.top.base.as_ptr(), &mut chunks.top.used)
-        } else if chunks.below.is_empty() {
-            // No chunk holds an entry: the inline words, if any.
-            if chunks.inline_used == 0 {
-                return None;
-            }
-            (self.inline_base(), &mut chunks.inline_used)
-        } else {
+        let top = &mut chunks.top;
+        if top.used != 0 {
+            // SAFETY: `used > 0` words of the chunk are entries, ending in the top one.
+            return Some(unsafe { take_top(top.base.as_ptr(), &mut top.used) });
+        }
+        if !chunks.below.is_empty() {
             chunks.refill();
-            (chunks.top.base.as_ptr(), &mut chunks.top.used)
-        };
-        // SAFETY: `*used > 0` words at `base` are entries, ending in the top one (checked, or
-        // `refill` made a non-empty chunk the top).
-        Some(unsafe { take_top(base, used) })
+            let top = &mut chunks.top;
+            // SAFETY: `refill` made a non-empty chunk the top.
+            return Some(unsafe { take_top(top.base.as_ptr(), &mut top.used) });
+        }
+        // No chunk holds an entry: the inline words, if any.
+        if chunks.inline_used == 0 {
+            return None;
+        }
+        // SAFETY: `inline_used > 0` inline words are entries, ending in the top one.
+        Some(unsafe { take_top(self.inline_base(), &mut chunks.inline_used) })
     }
 
     /// Moves every entry of `other` on top of this arena's, keeping their order: `other`'s
@@ -273,6 +282,7 @@ impl Chunks {
     }
 
     /// Whether any heap memory is held (a chunk, or room for the list of chunks).
+    #[inline]
     fn owns_memory(&self) -> bool {
         self.top.capacity != 0 || self.below.capacity() != 0 || self.spare.is_some()
     }
@@ -351,9 +361,8 @@ impl Drop for Arena {
     /// reported if the thread is already panicking.
     #[inline]
     fn drop(&mut self) {
-        let chunks = self.chunks.get_mut();
         // Most arenas never allocated and are empty here (their stack unwound them).
-        if chunks.inline_used != 0 || chunks.owns_memory() {
+        if !self.is_pristine() {
             self.drop_slow();
         }
     }

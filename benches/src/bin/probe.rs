@@ -106,5 +106,9 @@ fn main() {
             std::process::exit(2);
         }
     }
-    assert_eq!(counter.get(), (per_unit * n * rounds) as u64, "every cleanup ran once");
+    assert_eq!(
+        counter.get(),
+        (per_unit * n * rounds) as u64,
+        "every cleanup ran once"
+    );
 }

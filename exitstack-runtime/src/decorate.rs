@@ -175,7 +175,7 @@ pub fn enter_failed(error: impl Into<BoxError>) -> UnwindError {
 /// (`E: Error`), [`ViewSendSync`] (`E: AsRef<dyn Error + Send + Sync>`: `anyhow::Error`,
 /// `eyre::Report`, `Box<dyn Error + Send + Sync>`), [`ViewLocal`] (`E: AsRef<dyn Error>`:
 /// `Box<dyn Error>`) and [`ViewUnsupported`] that applies gives a tag whose `view` shows the
-/// error to exit handlers. The last one is a compile error ([`ShownToHandlers`]): an error that
+/// error to exit handlers. The last one is a compile error (`ShownToHandlers`): an error that
 /// handlers cannot see is never silently passed as "no error".
 pub struct ErrorView<'e, E>(pub &'e E);
 
@@ -277,7 +277,7 @@ impl<E> ViewUnsupported for ErrorView<'_, E> {
 
 /// Converts cleanup errors into a decorated function's error type `E`; the generated code probes
 /// [`ConvertFrom`] (`E: From<UnwindError>`), then [`ConvertIo`] (`E = io::Error`), then
-/// [`ConvertUnsupported`] (a compile error naming [`HoldsCleanupErrors`]), by autoref.
+/// [`ConvertUnsupported`] (a compile error naming `HoldsCleanupErrors`), by autoref.
 pub struct Convert<E>(PhantomData<fn() -> E>);
 
 impl<E> Convert<E> {

@@ -64,7 +64,7 @@ struct Chunks {
     below: Vec<Chunk>,
     /// One emptied chunk kept back, so a stack that fills and empties repeatedly at a chunk
     /// boundary does not allocate each time.
-    spare: Option<Chunk>,
+    spare: Chunk,
     /// How many of the inline words hold entries.
     inline_used: usize,
 }
@@ -86,7 +86,7 @@ impl Default for Arena {
             chunks: UnsafeCell::new(ManuallyDrop::new(Chunks {
                 top: Chunk::NONE,
                 below: Vec::new(),
-                spare: None,
+                spare: Chunk::NONE,
                 inline_used: 0,
             })),
             inline: UnsafeCell::new([const { MaybeUninit::uninit() }; INLINE_WORDS]),
@@ -112,12 +112,14 @@ impl Arena {
         self.inline.get().cast::<Word>()
     }
 
-    /// Whether the arena holds no entry and no memory: dropping it does nothing.
+    /// Whether the arena holds no entry and no memory (no chunk, no room for a list of
+    /// chunks): dropping it does nothing.
     #[inline]
     pub(crate) fn is_pristine(&self) -> bool {
         // SAFETY: a method of `Arena` (see `chunks`).
         let chunks = unsafe { self.chunks() };
-        chunks.inline_used == 0 && !chunks.owns_memory()
+        (chunks.inline_used | chunks.top.capacity | chunks.below.capacity() | chunks.spare.capacity)
+            == 0
     }
 
     /// Whether no entry (live or tombstoned) is left.
@@ -125,8 +127,8 @@ impl Arena {
     pub(crate) fn is_empty(&self) -> bool {
         // SAFETY: a method of `Arena` (see `chunks`).
         let chunks = unsafe { self.chunks() };
-        // Chunks below the top are never empty (see `Chunks::refill`).
-        chunks.top.used == 0 && chunks.inline_used == 0 && chunks.below.is_empty()
+        // Chunks below the top are never empty (see `Chunks::refill`). One test, no branches.
+        (chunks.top.used | chunks.inline_used | chunks.below.len()) == 0
     }
 
     /// Writes a body and its header at the top and returns where it went.
@@ -251,8 +253,8 @@ impl Chunks {
     /// Makes `top` a chunk with at least `needed` free words, keeping the old one below.
     fn grow(&mut self, needed: usize) {
         let last = self.top.capacity;
-        let fresh = match self.spare.take() {
-            Some(spare) if spare.capacity >= needed => spare,
+        let fresh = match std::mem::replace(&mut self.spare, Chunk::NONE) {
+            spare if spare.capacity >= needed => spare,
             _ => {
                 let capacity = (last * 2)
                     .clamp(FIRST_CHUNK_WORDS, MAX_CHUNK_WORDS)
@@ -281,22 +283,11 @@ impl Chunks {
         }
     }
 
-    /// Whether any heap memory is held (a chunk, or room for the list of chunks).
-    #[inline]
-    fn owns_memory(&self) -> bool {
-        self.top.capacity != 0 || self.below.capacity() != 0 || self.spare.is_some()
-    }
-
     /// Keeps an emptied chunk as the spare if it is larger than the current one.
     fn keep_spare(&mut self, chunk: Chunk) {
         debug_assert_eq!(chunk.used, 0);
-        let keep = chunk.capacity > 0
-            && self
-                .spare
-                .as_ref()
-                .is_none_or(|spare| spare.capacity < chunk.capacity);
-        if keep {
-            self.spare = Some(chunk);
+        if chunk.capacity > self.spare.capacity {
+            self.spare = chunk;
         }
     }
 
@@ -313,8 +304,8 @@ impl Chunks {
             self.keep_spare(old_top);
         }
         self.below.append(&mut other.below);
-        if self.spare.is_none() {
-            self.spare = other.spare.take();
+        if self.spare.capacity == 0 {
+            self.spare = std::mem::replace(&mut other.spare, Chunk::NONE);
         }
     }
 }

@@ -12,7 +12,7 @@ use super::entry::{start_future, EntryFuture, Flowed, SendSite};
 use super::errors::NotRunError;
 use super::limit::{Deadline, Spawner, TimeLimit};
 use super::stack::AsyncExitStack;
-use crate::arena::{Arena, StackRef};
+use crate::arena::{Arena, Popped, StackRef, StartAsync};
 use crate::caught::{drop_caught, Payload};
 use crate::ending::{Ending, Flow};
 use crate::error::{CleanupError, UnwindError};
@@ -70,22 +70,6 @@ fn record_flowed(pending: &mut Pending, result: Result<Flowed, Payload>, site: S
 }
 
 impl<'a, S: Threading> AsyncExitStack<'a, S> {
-    /// Starts an unwind with `ending`, unless one is already under way (a cancelled `aclose`),
-    /// which is then resumed.
-    pub(super) fn begin_unwind(
-        &mut self,
-        ending: Ending,
-        scope_error: bool,
-        panic: Option<Payload>,
-    ) {
-        if self.closing.is_none() {
-            self.closing = Some(Closing {
-                pending: Pending::for_scope(ending, scope_error, panic),
-                in_flight: None,
-            });
-        }
-    }
-
     /// Starts the unwind at the end of a scope. If the body left a cancelled `aclose` behind,
     /// that unwind continues with the scope's ending; the earlier panic, if any, stays first.
     pub(super) fn begin_scope_unwind(
@@ -95,7 +79,12 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
         panic: Option<Payload>,
     ) {
         match self.closing.as_mut() {
-            None => self.begin_unwind(ending, scope_error, panic),
+            None => {
+                self.closing = Some(Box::new(Closing {
+                    pending: Pending::for_scope(ending, scope_error, panic),
+                    in_flight: None,
+                }));
+            }
             Some(closing) => closing.pending.restart_scope(ending, scope_error, panic),
         }
     }
@@ -124,8 +113,8 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
         let Some(closing) = self.closing.take() else {
             return (false, Ok(()));
         };
-        let suppressed = closing.pending.suppressed();
-        (suppressed, closing.pending.finish(scope_error))
+        let Closing { pending, .. } = *closing;
+        (pending.suppressed(), pending.finish(scope_error))
     }
 
     /// Runs every entry, newest first, awaiting async ones, and returns every error in order.
@@ -189,45 +178,86 @@ fn drive<'a, S: Threading>(
             }
             record_flowed(pending, result, site.0);
         }
-        // Sync entries run in this inner loop, which leaves only for an async entry (so a sync
-        // entry costs what it costs in the sync loop).
-        let (popped, start) = loop {
-            let Some(popped) = arena.pop() else {
-                return Poll::Ready(());
-            };
-            match popped.vtable.start_async {
-                // SAFETY: the entry was just popped: its body is run exactly once, here.
-                None => unsafe { run_popped(arena, stack, pending, scope_error, popped) },
-                Some(start) => break (popped, start),
-            }
+        let Some((popped, start)) = run_until_async(arena, stack, pending, scope_error) else {
+            return Poll::Ready(());
         };
-        let exit = Exit::view(pending, scope_error);
-        // SAFETY: the entry was popped, so its body is moved out exactly once, here; it was
-        // pushed on this stack, of mode `S` and lifetime `'a`.
-        let started = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
-            start_future::<S>(start, popped.body, &exit)
-        }));
-        let future = match started {
-            Ok(future) => future,
-            Err(payload) => {
-                pending.record_panic(payload, Some(&popped.site));
-                continue;
-            }
+        *in_flight = start_entry(pending, popped, start, limit, scope_error);
+    }
+}
+
+/// Runs sync entries until an async one comes off the top (returned, not started) or the
+/// arena is empty. A sync entry here costs what it costs in the sync loop.
+#[inline]
+fn run_until_async(
+    arena: &Arena,
+    stack: StackRef,
+    pending: &mut Pending,
+    scope_error: Option<&(dyn Error + 'static)>,
+) -> Option<(Popped, StartAsync)> {
+    loop {
+        let popped = arena.pop()?;
+        match popped.vtable.start_async {
+            // SAFETY: the entry was just popped: its body is run exactly once, here.
+            None => unsafe { run_popped(arena, stack, pending, scope_error, popped) },
+            Some(start) => return Some((popped, start)),
+        }
+    }
+}
+
+/// Builds a popped async entry's future and starts its deadline; `None` (recorded) if building
+/// it panicked.
+#[cold]
+#[inline(never)]
+fn start_entry<'a, S: Threading>(
+    pending: &mut Pending,
+    popped: Popped,
+    start: StartAsync,
+    limit: Option<&TimeLimit<'a, S>>,
+    scope_error: Option<&(dyn Error + 'static)>,
+) -> Option<InFlight<'a, S>> {
+    let exit = Exit::view(pending, scope_error);
+    // SAFETY: the entry was popped, so its body is moved out exactly once, here; it was pushed
+    // on this stack, of mode `S` and lifetime `'a`.
+    let started = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
+        start_future::<S>(start, popped.body, &exit)
+    }));
+    let future = match started {
+        Ok(future) => future,
+        Err(payload) => {
+            pending.record_panic(payload, Some(&popped.site));
+            return None;
+        }
+    };
+    // A timer that panics when started is recorded like any panic, and the entry still runs,
+    // without a time limit: dropping it unpolled would lose the cleanup.
+    let deadline = match panic::catch_unwind(AssertUnwindSafe(|| limit.map(TimeLimit::start))) {
+        Ok(deadline) => deadline,
+        Err(payload) => {
+            pending.record_panic(payload, Some(&popped.site));
+            None
+        }
+    };
+    Some(InFlight {
+        future,
+        site: SendSite(popped.site),
+        deadline,
+    })
+}
+
+impl<'a, S: Threading> AsyncExitStack<'a, S> {
+    /// The start of an `aclose` with no unwind under way: sync entries run as in
+    /// `ExitStack::close`, and the resumable state (`Closing`) is made only when an async entry
+    /// is reached. Returns the result if no async entry was left.
+    #[inline]
+    fn close_until_async(&mut self) -> Option<Result<(), UnwindError>> {
+        let mut pending = Pending::new(Ending::Closed);
+        let (arena, stack) = (self.sync.arena(), self.sync.stack_ref());
+        let Some((popped, start)) = run_until_async(arena, stack, &mut pending, None) else {
+            return Some(pending.finish(None));
         };
-        // A timer that panics when started is recorded like any panic, and the entry still
-        // runs, without a time limit: dropping it unpolled would lose the cleanup.
-        let deadline = match panic::catch_unwind(AssertUnwindSafe(|| limit.map(TimeLimit::start))) {
-            Ok(deadline) => deadline,
-            Err(payload) => {
-                pending.record_panic(payload, Some(&popped.site));
-                None
-            }
-        };
-        *in_flight = Some(InFlight {
-            future,
-            site: SendSite(popped.site),
-            deadline,
-        });
+        let in_flight = start_entry(&mut pending, popped, start, self.limit.as_ref(), None);
+        self.closing = Some(Box::new(Closing { pending, in_flight }));
+        None
     }
 }
 
@@ -254,7 +284,11 @@ impl<S: Threading> Future for Aclose<'_, '_, S> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let stack = &mut *self.get_mut().stack;
-        stack.begin_unwind(Ending::Closed, false, None);
+        if stack.closing.is_none() {
+            if let Some(result) = stack.close_until_async() {
+                return Poll::Ready(result);
+            }
+        }
         match stack.poll_unwind(cx, None) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(()) => Poll::Ready(stack.finish_unwind(None).1),
@@ -295,7 +329,8 @@ impl<S: Threading> AsyncExitStack<'_, S> {
         let closing = self.closing.take();
         let spawner = self.spawner;
         let mut pending = match closing {
-            Some(Closing { pending, in_flight }) => {
+            Some(closing) => {
+                let Closing { pending, in_flight } = *closing;
                 let mut pending = pending;
                 pending.refresh();
                 if pending.ending() == Ending::Closed {

@@ -72,7 +72,9 @@ use crate::threading::{Admits, Local, Sendable, Threading};
 pub struct AsyncExitStack<'a, S: Threading = Local> {
     pub(super) sync: ExitStack<'a, S>,
     /// The state of a started, unfinished unwind (a cancelled `aclose`).
-    pub(super) closing: Option<Closing<'a, S>>,
+    /// Boxed: made only when an `aclose` reaches an async entry, and a stack that never does
+    /// stays small to move and cheap to drop.
+    pub(super) closing: Option<Box<Closing<'a, S>>>,
     pub(super) limit: Option<TimeLimit<'a, S>>,
     pub(super) spawner: Option<Spawner<'a, S>>,
 }

@@ -365,10 +365,11 @@ pub fn stack_callback(input: TokenStream) -> TokenStream {
 /// runs at the block's end).
 ///
 /// **Methods and `async fn`.** Methods work (`&self` can be used in deferred blocks). On an
-/// `async fn` returning a `Result` whose error implements `Error` (the async scope's bound, so
-/// not yet `anyhow::Error` or a `Box<dyn Error>`: a compile error) the body gets an
-/// `&mut AsyncExitStack`, unwound (awaiting async entries) with the real result; add `send`
-/// for a `Send` future, to spawn it (its body is then an `async move` block).
+/// `async fn` returning a `Result` the body gets an `&mut AsyncExitStack`, unwound (awaiting
+/// async entries) with the real result; its error types are those of a synchronous function,
+/// shown to exit handlers (sync and async) and holding cleanup errors alike. Add `send` for a
+/// `Send` future, to spawn it (its body is then an `async move` block; the error type must be
+/// `Send + Sync` too: `anyhow::Error`, `Box<dyn Error + Send + Sync>`, not `Box<dyn Error>`).
 ///
 /// Options: a binding name, `context = expr`, `send`, `crate = path`. Without a binding name
 /// the stack is the macro's own and the body cannot name it.

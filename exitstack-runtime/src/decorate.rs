@@ -6,10 +6,12 @@ use std::io;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 
+use crate::async_stack::{AsyncExitStack, SendScopeFuture};
 use crate::error::{BoxError, CleanupError, UnwindError};
 use crate::report::{self, ReportReason};
 use crate::scope::{unwind_scope, Outcome, ScopeResult};
 use crate::stack::ExitStack;
+use crate::threading::{Local, Sendable};
 
 /// A return type that is a `Result`: its parts. An `async fn` under `#[with_stack]` names its
 /// error type through it.
@@ -163,6 +165,27 @@ impl<R> RunPlain<R> for Decorated<R> {
         }
         value
     }
+}
+
+/// The scope of an `async fn` under `#[with_stack]`: [`AsyncExitStack::scope`] for any error
+/// type, with the error shown to exit handlers through `view` (the closure the sync expansion
+/// passes to [`RunResult::run`], built by the same probes).
+pub async fn async_scope<'a, T, E, F, V>(body: F, view: V) -> ScopeResult<T, E>
+where
+    F: AsyncFnOnce(&mut AsyncExitStack<'a, Local>) -> Result<T, E>,
+    V: for<'e> Fn(&'e E) -> Option<&'e (dyn Error + 'static)>,
+{
+    AsyncExitStack::scope_viewed(body, view).await
+}
+
+/// [`async_scope`] for `#[with_stack(send)]`: [`AsyncExitStack::scope_send`] for any error
+/// type, with `view`. The future is `Send` when the error type is `Send + Sync`.
+pub async fn async_scope_send<'a, T, E, F, V>(body: F, view: V) -> ScopeResult<T, E>
+where
+    F: for<'s> FnOnce(&'s mut AsyncExitStack<'a, Sendable>) -> SendScopeFuture<'s, T, E>,
+    V: for<'e> Fn(&'e E) -> Option<&'e (dyn Error + 'static)>,
+{
+    AsyncExitStack::scope_send_viewed(body, view).await
 }
 
 /// The failure of a context given to `#[with_stack(context = ..)]` whose `enter` failed, as a

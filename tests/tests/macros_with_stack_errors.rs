@@ -209,3 +209,224 @@ fn bare_defers_share_the_lifo_order_of_async_functions() {
     runtime.block_on(order_async()).unwrap();
     assert_eq!(taken(), ["async entry", "bare, registered first"]);
 }
+
+// `async fn`: the same error types reach the same handlers, sync (`push_exit`), async
+// (`push_async_exit`) and `defer!(stack => |err| ..)`, through the async scope's view.
+
+/// [`record_error!`], plus an async exit handler and a `defer!` that see the error too.
+macro_rules! record_error_async {
+    ($stack:ident) => {
+        record_error!($stack);
+        $stack.push_async_exit(|exit| {
+            let line = match exit.error() {
+                Some(error) => {
+                    let io = error.downcast_ref::<io::Error>().is_some();
+                    format!("async saw {error} (io: {io})")
+                }
+                None => format!("async: {:?} without an error", exit.ending()),
+            };
+            async move {
+                tokio::task::yield_now().await;
+                log(line);
+                exitstack::Flow::Propagate
+            }
+        });
+        defer!($stack => |err| { log(format!("defer saw {err}")); });
+    };
+}
+
+/// Runs a future to completion on a current-thread runtime (the log is thread-local).
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
+/// Spawns a future, which must be `Send`, and waits for it on a current-thread runtime (the
+/// task runs on this thread, so the thread-local log still sees it).
+fn spawned<F>(future: F) -> F::Output
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    block_on(async { tokio::spawn(future).await.unwrap() })
+}
+
+/// The three handlers' lines for an error `gone` (an `io::Error` underneath).
+const SAW_GONE: [&str; 3] = [
+    "defer saw gone",
+    "async saw gone (io: true)",
+    "saw gone (io: true)",
+];
+
+#[with_stack(stack)]
+async fn with_anyhow_async(fail: bool) -> anyhow::Result<u32> {
+    record_error_async!(stack);
+    tokio::task::yield_now().await;
+    if fail {
+        Err(not_found())?;
+    }
+    Ok(1)
+}
+
+#[test]
+fn anyhow_errors_reach_exit_handlers_async() {
+    assert_eq!(block_on(with_anyhow_async(false)).unwrap(), 1);
+    assert_eq!(
+        taken(),
+        ["async: Closed without an error", "Closed without an error"]
+    );
+    let error = block_on(with_anyhow_async(true)).unwrap_err();
+    assert!(error.downcast_ref::<io::Error>().is_some());
+    assert_eq!(taken(), SAW_GONE);
+}
+
+#[with_stack(stack)]
+async fn with_eyre_async() -> eyre::Result<u32> {
+    record_error_async!(stack);
+    tokio::task::yield_now().await;
+    Err(not_found())?
+}
+
+#[test]
+fn eyre_reports_reach_exit_handlers_async() {
+    assert!(block_on(with_eyre_async()).is_err());
+    assert_eq!(taken(), SAW_GONE);
+}
+
+#[with_stack(stack)]
+async fn with_local_box_async() -> Result<u32, Box<dyn Error>> {
+    record_error_async!(stack);
+    tokio::task::yield_now().await;
+    Err(not_found())?
+}
+
+#[with_stack(stack)]
+async fn with_send_box_async() -> Result<u32, Box<dyn Error + Send + Sync>> {
+    record_error_async!(stack);
+    tokio::task::yield_now().await;
+    Err(not_found())?
+}
+
+#[test]
+fn boxed_errors_reach_exit_handlers_async() {
+    assert!(block_on(with_local_box_async()).is_err());
+    assert_eq!(taken(), SAW_GONE);
+    assert!(block_on(with_send_box_async()).is_err());
+    assert_eq!(taken(), SAW_GONE);
+}
+
+#[with_stack(stack, send)]
+async fn with_anyhow_send(fail: bool) -> anyhow::Result<u32> {
+    record_error_async!(stack);
+    tokio::task::yield_now().await;
+    if fail {
+        Err(not_found())?;
+    }
+    Ok(1)
+}
+
+#[with_stack(stack, send)]
+async fn with_eyre_send() -> eyre::Result<u32> {
+    record_error_async!(stack);
+    tokio::task::yield_now().await;
+    Err(not_found())?
+}
+
+#[with_stack(stack, send)]
+async fn with_send_box_send() -> Result<u32, Box<dyn Error + Send + Sync>> {
+    record_error_async!(stack);
+    tokio::task::yield_now().await;
+    Err(not_found())?
+}
+
+#[test]
+fn send_forms_are_spawned_and_their_errors_reach_exit_handlers() {
+    assert_eq!(spawned(with_anyhow_send(false)).unwrap(), 1);
+    assert_eq!(
+        taken(),
+        ["async: Closed without an error", "Closed without an error"]
+    );
+    let error = spawned(with_anyhow_send(true)).unwrap_err();
+    assert!(error.downcast_ref::<io::Error>().is_some());
+    assert_eq!(taken(), SAW_GONE);
+    assert!(spawned(with_eyre_send()).is_err());
+    assert_eq!(taken(), SAW_GONE);
+    assert!(spawned(with_send_box_send()).is_err());
+    assert_eq!(taken(), SAW_GONE);
+}
+
+/// An async exit handler suppresses the error (found by downcasting through `anyhow`): older
+/// handlers see a closed scope, and the function still returns it, as in the sync form.
+#[with_stack(stack)]
+async fn suppressed_anyhow() -> anyhow::Result<u32> {
+    record_error!(stack);
+    stack.push_async_exit(|exit| {
+        let suppress = exit
+            .error()
+            .and_then(|e| e.downcast_ref::<io::Error>())
+            .is_some_and(|e| e.kind() == io::ErrorKind::NotFound);
+        async move { exitstack::Flow::suppress_if(suppress) }
+    });
+    Err(not_found())?
+}
+
+#[test]
+fn a_suppressed_anyhow_error_is_still_returned_async() {
+    let error = block_on(suppressed_anyhow()).unwrap_err();
+    assert!(error.downcast_ref::<io::Error>().is_some());
+    assert_eq!(taken(), ["Closed without an error"]);
+}
+
+/// `Ok`, then cleanups fail: the cleanup errors become the function's `anyhow::Error`.
+#[with_stack(stack)]
+async fn cleanup_fails_anyhow() -> anyhow::Result<u32> {
+    stack.try_callback(|| Err("sync cleanup failed"));
+    stack.try_push_async_callback(|| async {
+        tokio::task::yield_now().await;
+        Err::<(), _>("async cleanup failed")
+    });
+    record_error_async!(stack);
+    Ok(5)
+}
+
+#[with_stack(stack, send)]
+async fn cleanup_fails_send_box() -> Result<u32, Box<dyn Error + Send + Sync>> {
+    stack.try_push_async_callback(|| async { Err::<(), _>("async cleanup failed") });
+    Ok(5)
+}
+
+#[with_stack(stack)]
+async fn cleanup_fails_local_box() -> Result<u32, Box<dyn Error>> {
+    stack.try_callback(|| Err("sync cleanup failed"));
+    Ok(5)
+}
+
+/// The messages of the cleanup errors in an `UnwindError`.
+fn messages(errors: &UnwindError) -> Vec<String> {
+    errors.iter().map(|e| e.error().to_string()).collect()
+}
+
+#[test]
+fn cleanup_errors_after_ok_become_the_functions_error_async() {
+    let error = block_on(cleanup_fails_anyhow()).unwrap_err();
+    let cleanup = error.downcast_ref::<UnwindError>().unwrap();
+    assert_eq!(
+        messages(cleanup),
+        ["async cleanup failed", "sync cleanup failed"]
+    );
+    // The handlers ran on a closed scope: the body had no error.
+    assert_eq!(
+        taken(),
+        ["async: Closed without an error", "Closed without an error"]
+    );
+
+    let error = spawned(cleanup_fails_send_box()).unwrap_err();
+    let cleanup = error.downcast_ref::<UnwindError>().unwrap();
+    assert_eq!(messages(cleanup), ["async cleanup failed"]);
+
+    let error = block_on(cleanup_fails_local_box()).unwrap_err();
+    let cleanup = error.downcast_ref::<UnwindError>().unwrap();
+    assert_eq!(messages(cleanup), ["sync cleanup failed"]);
+}

@@ -168,6 +168,28 @@ pub async fn asynchronous_local() -> Result<(), AppError> {
     Ok(())
 }
 
+/// The async decorator on an alias of a boxed error, `send`.
+///
+/// # Errors
+///
+/// Never.
+#[with_stack(stack, send)]
+pub async fn asynchronous_boxed() -> Res<u8> {
+    defer!(stack => |err| { drop(err.to_string()); });
+    Ok(4)
+}
+
+/// The async decorator on a local boxed error.
+///
+/// # Errors
+///
+/// Never.
+#[with_stack(stack)]
+pub async fn asynchronous_local_box() -> Result<u8, Box<dyn std::error::Error>> {
+    defer!(stack => async { tick(1); });
+    Ok(5)
+}
+
 /// The decorator on a `Result` of `impl Trait`.
 ///
 /// # Errors
@@ -244,6 +266,8 @@ fn every_form_runs() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(plain(), 2);
     drop(asynchronous());
     drop(asynchronous_local());
+    drop(asynchronous_boxed());
+    drop(asynchronous_local_box());
     assert_eq!(opaque(3)?.sum::<u32>(), 3);
     drop(opaque_async(1));
     assert_eq!(Service(1).run()?, 1);

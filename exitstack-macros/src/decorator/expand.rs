@@ -3,8 +3,9 @@
 //! Synchronous: `(&Decorated::<R>::new()).run(body, view, convert)`, where autoref picks the
 //! runtime's `RunResult` when `R` is a `Result` and `RunPlain` otherwise; `view` shows the error
 //! to exit handlers and `convert` turns cleanup errors into it, both by autoref probes over the
-//! error type (no type name is guessed). Async: the async scope, with the error type named
-//! through `DecoratedResult`.
+//! error type (no type name is guessed). Async: the runtime's `async_scope` (or
+//! `async_scope_send`) with the same `view` and `convert`, the error type named through
+//! `DecoratedResult`.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
@@ -150,6 +151,7 @@ fn async_body(
         error,
         errors,
         convert,
+        view,
         ..
     } = names;
     // The error type, from the return type with each `impl Trait` as `()`: the `Ok` type of a
@@ -157,14 +159,26 @@ fn async_body(
     // not a `Result`, or whose error cannot be shown or hold cleanup errors, is reported.
     let declared = ty;
     let ty = replace_impl_trait(ty, |span| syn::parse_quote_spanned!(span=> ()));
-    let err = quote_spanned!(ty.span()=> <#ty as #private::DecoratedResult>::Err);
+    let span = ty.span();
+    let err = quote_spanned!(span=> <#ty as #private::DecoratedResult>::Err);
     let converter = Ident::new("converter", Span::mixed_site());
-    let define_convert = quote_spanned! {ty.span()=>
+    let define_convert = quote_spanned! {span=>
         let #convert = |#errors: #private::UnwindError, #converter: #private::Convert<#err>| {
             #[allow(unused_imports)]
             use #private::{ConvertFrom as _, ConvertIo as _, ConvertUnsupported as _};
             (&&#converter).tag().convert(#errors)
         };
+    };
+    // The view of the sync expansion, by the same probes: the scope shows the error to exit
+    // handlers through it.
+    let view_probe = quote_spanned! {span=>
+        |#view: &#err| {
+            #[allow(unused_imports)]
+            use #private::{
+                ViewError as _, ViewLocal as _, ViewSendSync as _, ViewUnsupported as _,
+            };
+            (&&&#private::ErrorView(#view)).tag().view(#view)
+        }
     };
     let fail = quote! {
         ::core::result::Result::Err(
@@ -184,12 +198,13 @@ fn async_body(
         // The runtime's send scope takes a boxed `Send` future: rustc cannot yet prove an
         // async closure's future `Send` for every lifetime of the stack it receives.
         quote! {
-            #private::AsyncExitStack::scope_send(|#param| {
-                #private::std::boxed::Box::pin(async move { #output })
-            })
+            #private::async_scope_send(
+                |#param| #private::std::boxed::Box::pin(async move { #output }),
+                #view_probe,
+            )
         }
     } else {
-        quote!(#private::AsyncExitStack::scope(async |#param| #output))
+        quote!(#private::async_scope(async |#param| #output, #view_probe))
     };
     quote! {
         #define_convert

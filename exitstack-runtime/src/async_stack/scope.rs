@@ -53,9 +53,19 @@ impl<'a> AsyncExitStack<'a, Local> {
         F: AsyncFnOnce(&mut AsyncExitStack<'a, Local>) -> Result<T, E>,
         E: Error + 'static,
     {
+        Self::scope_viewed(body, |error| Some(error)).await
+    }
+
+    /// [`scope`](AsyncExitStack::scope) for any error type: `view` shows the body's error to
+    /// exit handlers (`#[with_stack]` on an `async fn`, through `__private::async_scope`).
+    pub(crate) async fn scope_viewed<T, E, F, V>(body: F, view: V) -> ScopeResult<T, E>
+    where
+        F: AsyncFnOnce(&mut AsyncExitStack<'a, Local>) -> Result<T, E>,
+        V: for<'e> Fn(&'e E) -> Option<&'e (dyn Error + 'static)>,
+    {
         let mut stack = AsyncExitStack::new();
         let result = catch_panic(body(&mut stack)).await;
-        unwind_scope(stack, result).await
+        unwind_scope(stack, result, view).await
     }
 }
 
@@ -106,9 +116,19 @@ impl<'a> AsyncExitStack<'a, Sendable> {
         F: for<'s> FnOnce(&'s mut AsyncExitStack<'a, Sendable>) -> SendScopeFuture<'s, T, E>,
         E: Error + 'static,
     {
+        Self::scope_send_viewed(body, |error| Some(error)).await
+    }
+
+    /// [`scope_send`](AsyncExitStack::scope_send) for any error type: `view` shows the body's
+    /// error to exit handlers (`#[with_stack(send)]`, through `__private::async_scope_send`).
+    pub(crate) async fn scope_send_viewed<T, E, F, V>(body: F, view: V) -> ScopeResult<T, E>
+    where
+        F: for<'s> FnOnce(&'s mut AsyncExitStack<'a, Sendable>) -> SendScopeFuture<'s, T, E>,
+        V: for<'e> Fn(&'e E) -> Option<&'e (dyn Error + 'static)>,
+    {
         let mut stack = AsyncExitStack::new_send();
         let result = catch_panic(body(&mut stack)).await;
-        unwind_scope(stack, result).await
+        unwind_scope(stack, result, view).await
     }
 }
 
@@ -125,14 +145,19 @@ async fn catch_panic<F: Future>(body: F) -> Result<F::Output, Box<dyn Any + Send
     .await
 }
 
-/// Unwinds the scope's stack with the body's outcome and builds the scope's result.
-async fn unwind_scope<S, T, E>(
+/// Unwinds the scope's stack with the body's outcome and builds the scope's result; `view`
+/// shows the body's error to exit handlers, as in the sync `unwind_scope`.
+///
+/// The view is taken again at each poll, never held across an await: a `&dyn Error` is not
+/// `Send`, and the scope's future of a `Send + Sync` error must stay `Send`.
+async fn unwind_scope<S, T, E, V>(
     mut stack: AsyncExitStack<'_, S>,
     result: Result<Result<T, E>, Box<dyn Any + Send>>,
+    view: V,
 ) -> ScopeResult<T, E>
 where
     S: Threading,
-    E: Error + 'static,
+    V: for<'e> Fn(&'e E) -> Option<&'e (dyn Error + 'static)>,
 {
     let end = BodyEnd::new(result);
     let ending = end.ending();
@@ -141,10 +166,10 @@ where
         error,
         panic: payload,
     } = end;
-    stack.begin_scope_unwind(ending, error.is_some(), payload);
-    poll_fn(|cx| stack.poll_unwind(cx, error.as_ref().map(|e| e as &(dyn Error + 'static)))).await;
-    let (suppressed, cleanup) =
-        stack.finish_unwind(error.as_ref().map(|e| e as &(dyn Error + 'static)));
+    let shown = error.as_ref().and_then(&view).is_some();
+    stack.begin_scope_unwind(ending, shown, payload);
+    poll_fn(|cx| stack.poll_unwind(cx, error.as_ref().and_then(&view))).await;
+    let (suppressed, cleanup) = stack.finish_unwind(error.as_ref().and_then(&view));
     drop(stack);
     scope_result(value, error, suppressed, cleanup.err())
 }

@@ -67,6 +67,23 @@ async fn asynchronous() -> Result<(), AppError> {
     Ok(())
 }
 
+/// Boxed errors on `async fn`; with `send`, the future is `Send`.
+#[with_stack(stack, send)]
+async fn spawnable() -> Result<(), BoxError> {
+    stack.push_async_callback(|| async {});
+    Ok(())
+}
+
+#[with_stack(stack)]
+async fn local_box() -> Result<(), Box<dyn std::error::Error>> {
+    defer!(stack => |err| { println!("{err}"); });
+    Ok(())
+}
+
+fn assert_send<F: Send>(future: F) -> F {
+    future
+}
+
 fn main() {
     named().unwrap();
     unnamed();
@@ -74,4 +91,6 @@ fn main() {
     renamed("x");
     Service.method().unwrap();
     drop(asynchronous());
+    drop(assert_send(spawnable()));
+    drop(local_box());
 }

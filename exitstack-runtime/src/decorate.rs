@@ -2,9 +2,11 @@
 //! with the body's real return value, so exit handlers see the returned `Err`.
 
 use std::error::Error;
+use std::future::{Future, Pending};
 use std::io;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
+use std::pin::Pin;
 
 use crate::async_stack::{AsyncExitStack, SendScopeFuture};
 use crate::error::{BoxError, CleanupError, UnwindError};
@@ -13,50 +15,23 @@ use crate::scope::{unwind_scope, Outcome, ScopeResult};
 use crate::stack::ExitStack;
 use crate::threading::{Local, Sendable};
 
-/// A return type that is a `Result`: its parts. An `async fn` under `#[with_stack]` names its
-/// error type through it.
+/// A return type that is a `Result`. No type but `Result` implements it: an `async fn` under
+/// `#[with_stack]` whose return type is not a `Result` is one error, this trait's, on the return
+/// type (through [`RunAsyncPlain`]).
 #[diagnostic::on_unimplemented(
     message = "`#[with_stack]` on an `async fn` needs a `Result` return type, not `{Self}`",
     label = "not a `Result`"
 )]
-pub trait DecoratedResult: Sized {
-    /// The `Ok` type.
-    type Ok;
-    /// The `Err` type.
-    type Err;
-    /// Splits the result.
-    fn into_result(self) -> Result<Self::Ok, Self::Err>;
-    /// Rebuilds the result.
-    fn from_result(result: Result<Self::Ok, Self::Err>) -> Self;
-}
+pub trait DecoratedResult {}
 
-impl<T, E> DecoratedResult for Result<T, E> {
-    type Ok = T;
-    type Err = E;
-    fn into_result(self) -> Self {
-        self
-    }
-    fn from_result(result: Self) -> Self {
-        result
-    }
-}
-
-/// An async body's value as the scope's `Result` (through [`DecoratedResult`], like
-/// [`declared`]).
-pub fn scope_result<R: DecoratedResult>(value: R) -> Result<R::Ok, R::Err> {
-    value.into_result()
-}
-
-/// An async body's result as the declared return type `R` (through [`DecoratedResult`], so a
-/// return type that is not a `Result` is one error, where it is written).
-pub fn declared<R: DecoratedResult>(result: Result<R::Ok, R::Err>) -> R {
-    R::from_result(result)
-}
+impl<T, E> DecoratedResult for Result<T, E> {}
 
 /// The declared return type `R` of a decorated function. The generated code calls
 /// `(&Decorated::<R>::new()).run(..)`: autoref picks [`RunResult`] when `R` is a `Result` (under
 /// any name: an alias, `io::Result`, `anyhow::Result`), and [`RunPlain`] otherwise. No type name
-/// is guessed.
+/// is guessed. An `async fn` calls `Decorated::<R>::new().run_async(..)` (or `run_async_send`):
+/// the inherent method of `Decorated<Result<T, E>>` when `R` is a `Result`, else
+/// [`RunAsyncPlain`]'s, a compile error.
 pub struct Decorated<R>(PhantomData<fn() -> R>);
 
 impl<R> Decorated<R> {
@@ -135,6 +110,96 @@ impl<T, E> RunResult<T, E> for &Decorated<Result<T, E>> {
     }
 }
 
+impl<T, E> Decorated<Result<T, E>> {
+    /// Runs an async body that returns a `Result` with a new [`AsyncExitStack`], then unwinds
+    /// the stack (awaiting async entries) with the outcome, as [`RunResult::run`] does for a
+    /// sync body: `view` shows the error to exit handlers, `convert` turns cleanup errors after
+    /// an `Ok` into the function's error.
+    pub async fn run_async<'a, B, V, C>(self, body: B, view: V, convert: C) -> Result<T, E>
+    where
+        B: AsyncFnOnce(&mut AsyncExitStack<'a, Local>, ResultFail<C>) -> Result<T, E>,
+        V: for<'e> Fn(&'e E) -> Option<&'e (dyn Error + 'static)>,
+        C: Fn(UnwindError, Convert<E>) -> E + Copy,
+    {
+        let body = async move |stack: &mut AsyncExitStack<'a, Local>| {
+            body(stack, ResultFail(convert)).await
+        };
+        let result = async_scope(body, view).await;
+        from_scope(result, |errors| convert(errors, Convert::new()))
+    }
+
+    /// [`run_async`](Decorated::run_async) with a `Send` stack, for `#[with_stack(send)]`: the
+    /// body returns its future boxed by [`boxed`]. The future is `Send` when the error type is
+    /// `Send + Sync`.
+    pub async fn run_async_send<'a, B, V, C>(self, body: B, view: V, convert: C) -> Result<T, E>
+    where
+        B: for<'s> FnOnce(
+            &'s mut AsyncExitStack<'a, Sendable>,
+            ResultFail<C>,
+        ) -> BoxedBody<'s, Result<T, E>>,
+        V: for<'e> Fn(&'e E) -> Option<&'e (dyn Error + 'static)>,
+        C: Fn(UnwindError, Convert<E>) -> E + Copy,
+    {
+        let result = async_scope_send(move |stack| body(stack, ResultFail(convert)), view).await;
+        from_scope(result, |errors| convert(errors, Convert::new()))
+    }
+}
+
+/// An `async fn` body's future, boxed and `Send`: [`SendScopeFuture`] of any output.
+pub type BoxedBody<'s, R> = Pin<Box<dyn Future<Output = R> + Send + 's>>;
+
+/// Boxes a `#[with_stack(send)]` body's future; its output is inferred from the call's expected
+/// type (the declared return type), so `?` in the body converts into the declared error.
+pub fn boxed<'s, R, F>(body: F) -> BoxedBody<'s, R>
+where
+    F: Future<Output = R> + Send + 's,
+{
+    Box::pin(body)
+}
+
+/// The `async fn` runs of a return type that is not a `Result`: a compile error, one, on the
+/// return type (`R: DecoratedResult`). `view` and `convert` are typed for `io::Error`, as for
+/// [`RunPlain`], so that nothing else is reported.
+pub trait RunAsyncPlain<R> {
+    /// A compile error: `R` is not a `Result`.
+    fn run_async<'a, B, V, C>(self, body: B, view: V, convert: C) -> Pending<R>
+    where
+        R: DecoratedResult,
+        B: AsyncFnOnce(&mut AsyncExitStack<'a, Local>, PanicFail) -> R,
+        V: for<'e> Fn(&'e io::Error) -> Option<&'e (dyn Error + 'static)>,
+        C: Fn(UnwindError, Convert<io::Error>) -> io::Error + Copy;
+
+    /// A compile error: `R` is not a `Result`.
+    fn run_async_send<'a, B, V, C>(self, body: B, view: V, convert: C) -> Pending<R>
+    where
+        R: DecoratedResult,
+        B: for<'s> FnOnce(&'s mut AsyncExitStack<'a, Sendable>, PanicFail) -> BoxedBody<'s, R>,
+        V: for<'e> Fn(&'e io::Error) -> Option<&'e (dyn Error + 'static)>,
+        C: Fn(UnwindError, Convert<io::Error>) -> io::Error + Copy;
+}
+
+impl<R> RunAsyncPlain<R> for Decorated<R> {
+    fn run_async<'a, B, V, C>(self, _: B, _: V, _: C) -> Pending<R>
+    where
+        R: DecoratedResult,
+        B: AsyncFnOnce(&mut AsyncExitStack<'a, Local>, PanicFail) -> R,
+        V: for<'e> Fn(&'e io::Error) -> Option<&'e (dyn Error + 'static)>,
+        C: Fn(UnwindError, Convert<io::Error>) -> io::Error + Copy,
+    {
+        unreachable!("only `Result` is a `DecoratedResult`, and it has its own `run_async`")
+    }
+
+    fn run_async_send<'a, B, V, C>(self, _: B, _: V, _: C) -> Pending<R>
+    where
+        R: DecoratedResult,
+        B: for<'s> FnOnce(&'s mut AsyncExitStack<'a, Sendable>, PanicFail) -> BoxedBody<'s, R>,
+        V: for<'e> Fn(&'e io::Error) -> Option<&'e (dyn Error + 'static)>,
+        C: Fn(UnwindError, Convert<io::Error>) -> io::Error + Copy,
+    {
+        unreachable!("only `Result` is a `DecoratedResult`, and it has its own `run_async_send`")
+    }
+}
+
 /// Runs a body that returns any other type with a new stack, then closes the stack; cleanup
 /// errors go to the report channel (the return type has no room for them). A panic in the body
 /// unwinds the stack as [`Ending::Panicked`](crate::Ending::Panicked) and is resumed. `view`
@@ -167,9 +232,9 @@ impl<R> RunPlain<R> for Decorated<R> {
     }
 }
 
-/// The scope of an `async fn` under `#[with_stack]`: [`AsyncExitStack::scope`] for any error
-/// type, with the error shown to exit handlers through `view` (the closure the sync expansion
-/// passes to [`RunResult::run`], built by the same probes).
+/// The scope of an `async fn` under `#[with_stack]` (run by [`Decorated::run_async`]):
+/// [`AsyncExitStack::scope`] for any error type, with the error shown to exit handlers through
+/// `view` (the closure the expansion builds by the view probes, as for [`RunResult::run`]).
 pub async fn async_scope<'a, T, E, F, V>(body: F, view: V) -> ScopeResult<T, E>
 where
     F: AsyncFnOnce(&mut AsyncExitStack<'a, Local>) -> Result<T, E>,
@@ -178,8 +243,9 @@ where
     AsyncExitStack::scope_viewed(body, view).await
 }
 
-/// [`async_scope`] for `#[with_stack(send)]`: [`AsyncExitStack::scope_send`] for any error
-/// type, with `view`. The future is `Send` when the error type is `Send + Sync`.
+/// [`async_scope`] for `#[with_stack(send)]` (run by [`Decorated::run_async_send`]):
+/// [`AsyncExitStack::scope_send`] for any error type, with `view`. The future is `Send` when
+/// the error type is `Send + Sync`.
 pub async fn async_scope_send<'a, T, E, F, V>(body: F, view: V) -> ScopeResult<T, E>
 where
     F: for<'s> FnOnce(&'s mut AsyncExitStack<'a, Sendable>) -> SendScopeFuture<'s, T, E>,
@@ -299,8 +365,12 @@ impl<E> ViewUnsupported for ErrorView<'_, E> {
 }
 
 /// Converts cleanup errors into a decorated function's error type `E`; the generated code probes
-/// [`ConvertFrom`] (`E: From<UnwindError>`), then [`ConvertIo`] (`E = io::Error`), then
-/// [`ConvertUnsupported`] (a compile error naming `HoldsCleanupErrors`), by autoref.
+/// by autoref, first applicable first: [`ConvertFrom`] (`E: From<UnwindError>`), [`ConvertIo`]
+/// (`E = io::Error`), then, for an error that exit handlers can see but that cannot hold
+/// cleanup errors, [`ConvertViewError`], [`ConvertViewSendSync`] and [`ConvertViewLocal`] (the
+/// bounds of the view probes: a compile error naming `HoldsCleanupErrors`), and last
+/// [`ConvertUnsupported`], for an error type that handlers cannot see either: the view probe
+/// reports that one, so a type that fails both is one error, not two.
 pub struct Convert<E>(PhantomData<fn() -> E>);
 
 impl<E> Convert<E> {
@@ -320,8 +390,10 @@ impl<E> Default for Convert<E> {
 pub struct ByFrom;
 /// Tag: `io::Error`.
 pub struct ByIo;
-/// Tag: no conversion.
+/// Tag: no conversion, for an error that handlers can see.
 pub struct ByNothing;
+/// Tag: no conversion, for an error that handlers cannot see: the view reports it.
+pub struct ByView;
 
 impl ByFrom {
     /// `E::from(errors)`.
@@ -344,6 +416,15 @@ impl ByNothing {
     }
 }
 
+impl ByView {
+    /// Never compiled into a program: it is picked only for an error type that no view probe
+    /// takes, so the view's `ShownToHandlers` bound has already failed the build. No second
+    /// error is added for the same type.
+    pub fn convert<E>(self, _: UnwindError) -> E {
+        unreachable!("`#[with_stack]`: an error type that handlers cannot see does not compile")
+    }
+}
+
 /// An error type that can hold cleanup errors without `From<UnwindError>`. No type implements
 /// it: it names the mistake in the compile error.
 #[diagnostic::on_unimplemented(
@@ -362,7 +443,7 @@ pub trait ConvertFrom {
     /// The tag.
     fn tag(self) -> ByFrom;
 }
-impl<E: From<UnwindError>> ConvertFrom for &&Convert<E> {
+impl<E: From<UnwindError>> ConvertFrom for &&&&&Convert<E> {
     fn tag(self) -> ByFrom {
         ByFrom
     }
@@ -373,20 +454,55 @@ pub trait ConvertIo {
     /// The tag.
     fn tag(self) -> ByIo;
 }
-impl ConvertIo for &Convert<io::Error> {
+impl ConvertIo for &&&&Convert<io::Error> {
     fn tag(self) -> ByIo {
         ByIo
     }
 }
 
-/// The last probe: anything else, a compile error when converted.
-pub trait ConvertUnsupported {
+/// The third probe: an `Error` (the bound of [`ViewError`]) that cannot hold cleanup errors, a
+/// compile error when converted.
+pub trait ConvertViewError {
     /// The tag.
     fn tag(self) -> ByNothing;
 }
-impl<E> ConvertUnsupported for Convert<E> {
+impl<E: Error + 'static> ConvertViewError for &&&Convert<E> {
     fn tag(self) -> ByNothing {
         ByNothing
+    }
+}
+
+/// The fourth probe: the bound of [`ViewSendSync`], a compile error when converted.
+pub trait ConvertViewSendSync {
+    /// The tag.
+    fn tag(self) -> ByNothing;
+}
+impl<E: AsRef<dyn Error + Send + Sync + 'static>> ConvertViewSendSync for &&Convert<E> {
+    fn tag(self) -> ByNothing {
+        ByNothing
+    }
+}
+
+/// The fifth probe: the bound of [`ViewLocal`], a compile error when converted.
+pub trait ConvertViewLocal {
+    /// The tag.
+    fn tag(self) -> ByNothing;
+}
+impl<E: AsRef<dyn Error + 'static>> ConvertViewLocal for &Convert<E> {
+    fn tag(self) -> ByNothing {
+        ByNothing
+    }
+}
+
+/// The last probe: an error type that handlers cannot see either (the view probe's
+/// [`ViewUnsupported`]), whose one compile error is the view's.
+pub trait ConvertUnsupported {
+    /// The tag.
+    fn tag(self) -> ByView;
+}
+impl<E> ConvertUnsupported for Convert<E> {
+    fn tag(self) -> ByView {
+        ByView
     }
 }
 

@@ -78,9 +78,10 @@ pub use threading::{Admits, Local, Sendable, Threading};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::decorate::{
-        async_scope, async_scope_send, declared, enter_failed, from_scope, scope_result, Convert,
-        ConvertFrom, ConvertIo, ConvertUnsupported, Decorated, DecoratedResult, ErrorView,
-        RunPlain, RunResult, ViewError, ViewLocal, ViewSendSync, ViewUnsupported,
+        async_scope, async_scope_send, boxed, enter_failed, from_scope, BoxedBody, Convert,
+        ConvertFrom, ConvertIo, ConvertUnsupported, ConvertViewError, ConvertViewLocal,
+        ConvertViewSendSync, Decorated, DecoratedResult, ErrorView, RunAsyncPlain, RunPlain,
+        RunResult, ViewError, ViewLocal, ViewSendSync, ViewUnsupported,
     };
     pub use crate::defer::{Defer, DeferIf};
     pub use crate::managed::{

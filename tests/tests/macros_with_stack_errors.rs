@@ -430,3 +430,65 @@ fn cleanup_errors_after_ok_become_the_functions_error_async() {
     let cleanup = error.downcast_ref::<UnwindError>().unwrap();
     assert_eq!(messages(cleanup), ["sync cleanup failed"]);
 }
+
+/// A context that logs its exit with the error it saw, or fails to enter.
+struct Logged(&'static str, bool);
+
+impl exitstack::Context for Logged {
+    type Target = &'static str;
+    type Error = io::Error;
+    fn enter(self) -> io::Result<&'static str> {
+        if self.1 {
+            return Err(io::Error::other(format!("{} refused", self.0)));
+        }
+        Ok(self.0)
+    }
+    fn exit(name: &'static str, exit: &exitstack::Exit<'_>) -> io::Result<exitstack::Flow> {
+        let seen = exit.error().map(ToString::to_string);
+        log(format!("exit {name}: {seen:?}"));
+        Ok(exitstack::Flow::Propagate)
+    }
+}
+
+#[with_stack(context = Logged("outer", false), context = Logged("inner", refuse))]
+async fn with_contexts_async(refuse: bool) -> anyhow::Result<u32> {
+    tokio::task::yield_now().await;
+    Err(not_found())?
+}
+
+#[with_stack(context = Logged("outer", false), context = Logged("inner", refuse), send)]
+async fn with_contexts_send(refuse: bool) -> Result<u32, Box<dyn Error + Send + Sync>> {
+    tokio::task::yield_now().await;
+    Err(not_found())?
+}
+
+#[test]
+fn contexts_see_the_error_and_a_failed_enter_becomes_it_async() {
+    let error = block_on(with_contexts_async(false)).unwrap_err();
+    assert!(error.downcast_ref::<io::Error>().is_some());
+    assert_eq!(
+        taken(),
+        [r#"exit inner: Some("gone")"#, r#"exit outer: Some("gone")"#]
+    );
+    // The inner context refuses: the outer one exits, and the failure is the function's error.
+    let error = block_on(with_contexts_async(true)).unwrap_err();
+    let cleanup = error.downcast_ref::<UnwindError>().unwrap();
+    assert_eq!(messages(cleanup), ["inner refused"]);
+    assert_eq!(
+        taken(),
+        [r#"exit outer: Some("cleanup failed: inner refused")"#]
+    );
+
+    assert!(spawned(with_contexts_send(false)).is_err());
+    assert_eq!(
+        taken(),
+        [r#"exit inner: Some("gone")"#, r#"exit outer: Some("gone")"#]
+    );
+    let error = spawned(with_contexts_send(true)).unwrap_err();
+    let cleanup = error.downcast_ref::<UnwindError>().unwrap();
+    assert_eq!(messages(cleanup), ["inner refused"]);
+    assert_eq!(
+        taken(),
+        [r#"exit outer: Some("cleanup failed: inner refused")"#]
+    );
+}

@@ -3,9 +3,10 @@
 //! Synchronous: `(&Decorated::<R>::new()).run(body, view, convert)`, where autoref picks the
 //! runtime's `RunResult` when `R` is a `Result` and `RunPlain` otherwise; `view` shows the error
 //! to exit handlers and `convert` turns cleanup errors into it, both by autoref probes over the
-//! error type (no type name is guessed). Async: the runtime's `async_scope` (or
-//! `async_scope_send`) with the same `view` and `convert`, the error type named through
-//! `DecoratedResult`.
+//! error type (no type name is guessed). Async: `Decorated::<R>::new().run_async(..).await` (or
+//! `run_async_send`) with the same body, `view` and `convert`: the inherent method of
+//! `Decorated<Result<T, E>>` (the async scope with the view), or, for any other `R`, the
+//! `RunAsyncPlain` one, whose bound is the one error.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
@@ -51,12 +52,7 @@ pub fn expand(plan: Plan, mut function: ItemFn) -> TokenStream {
         quote!(_)
     };
     let private = plan.options.krate.private();
-    let body = match (&plan.returns, function.sig.asyncness) {
-        (Returns::Declared(ty), Some(_)) => {
-            async_body(&plan, &function, ty, &param, &names, &private)
-        }
-        (returns, _) => sync_body(&plan, &function, returns, &param, &names, &private),
-    };
+    let body = decorated_body(&plan, &function, &param, &names, &private);
     let attrs = &function.attrs;
     let vis = &function.vis;
     let sig = &function.sig;
@@ -81,10 +77,9 @@ fn contexts(plan: &Plan, names: &Names, fail: &TokenStream) -> TokenStream {
     quote!(#(#contexts)*)
 }
 
-fn sync_body(
+fn decorated_body(
     plan: &Plan,
     function: &ItemFn,
-    returns: &Returns,
     param: &TokenStream,
     names: &Names,
     private: &TokenStream,
@@ -106,18 +101,41 @@ fn sync_body(
     let block = &function.block;
     // The probes are spanned on the return type: an error type that cannot be shown to exit
     // handlers, or cannot hold cleanup errors, is reported there.
-    let span = match returns {
+    let span = match &plan.returns {
         Returns::Declared(ty) => ty.span(),
         Returns::Plain => Span::call_site(),
     };
     let view_probe = quote_spanned!(span=> (&&&#private::ErrorView(#view)).tag().view(#view));
-    let convert_probe = quote_spanned!(span=> (&&#convert).tag().convert(#errors));
+    let convert_probe = quote_spanned!(span=> (&&&&&#convert).tag().convert(#errors));
+    let asynchronous = function.sig.asyncness.is_some();
+    let body = match (asynchronous, plan.options.send.is_some()) {
+        (false, _) => quote!(|#param, #fail_param| { #contexts #block }),
+        (true, false) => quote!(async |#param, #fail_param| { #contexts #block }),
+        // The send scope takes a boxed `Send` future: rustc cannot yet prove an async closure's
+        // future `Send` for every lifetime of the stack it receives.
+        (true, true) => quote! {
+            |#param, #fail_param| #private::boxed(async move { #contexts #block })
+        },
+    };
     let arguments = quote! {
-        |#param, #fail_param| { #contexts #block },
+        #body,
         |#view| #view_probe,
         |#errors, #convert| #convert_probe,
     };
-    let call = match returns {
+    let call = match &plan.returns {
+        Returns::Declared(ty) if asynchronous => {
+            // By value: the inherent `run_async` of `Decorated<Result<T, E>>` when the type is a
+            // `Result`, else `RunAsyncPlain`'s, whose one error is on the return type.
+            let ty = replace_impl_trait(ty, |span| syn::parse_quote_spanned!(span=> _));
+            let run = if plan.options.send.is_some() {
+                quote_spanned!(ty.span()=> run_async_send)
+            } else {
+                quote_spanned!(ty.span()=> run_async)
+            };
+            quote_spanned! {ty.span()=>
+                #private::Decorated::<#ty>::new().#run(#arguments).await
+            }
+        }
         Returns::Declared(ty) => {
             let ty = replace_impl_trait(ty, |span| syn::parse_quote_spanned!(span=> _));
             quote_spanned! {ty.span()=>
@@ -131,87 +149,12 @@ fn sync_body(
     quote! {
         #[allow(unused_imports)]
         use #private::{
-            ConvertFrom as _, ConvertIo as _, ConvertUnsupported as _, RunPlain as _,
+            ConvertFrom as _, ConvertIo as _, ConvertUnsupported as _, ConvertViewError as _,
+            ConvertViewLocal as _, ConvertViewSendSync as _, RunAsyncPlain as _, RunPlain as _,
             RunResult as _, ViewError as _, ViewLocal as _, ViewSendSync as _,
             ViewUnsupported as _,
         };
         #call
-    }
-}
-
-fn async_body(
-    plan: &Plan,
-    function: &ItemFn,
-    ty: &Type,
-    param: &TokenStream,
-    names: &Names,
-    private: &TokenStream,
-) -> TokenStream {
-    let Names {
-        error,
-        errors,
-        convert,
-        view,
-        ..
-    } = names;
-    // The error type, from the return type with each `impl Trait` as `()`: the `Ok` type of a
-    // `Result` does not change its `Err` type. Spanned on the return type, where a type that is
-    // not a `Result`, or whose error cannot be shown or hold cleanup errors, is reported.
-    let declared = ty;
-    let ty = replace_impl_trait(ty, |span| syn::parse_quote_spanned!(span=> ()));
-    let span = ty.span();
-    let err = quote_spanned!(span=> <#ty as #private::DecoratedResult>::Err);
-    let converter = Ident::new("converter", Span::mixed_site());
-    let define_convert = quote_spanned! {span=>
-        let #convert = |#errors: #private::UnwindError, #converter: #private::Convert<#err>| {
-            #[allow(unused_imports)]
-            use #private::{ConvertFrom as _, ConvertIo as _, ConvertUnsupported as _};
-            (&&#converter).tag().convert(#errors)
-        };
-    };
-    // The view of the sync expansion, by the same probes: the scope shows the error to exit
-    // handlers through it.
-    let view_probe = quote_spanned! {span=>
-        |#view: &#err| {
-            #[allow(unused_imports)]
-            use #private::{
-                ViewError as _, ViewLocal as _, ViewSendSync as _, ViewUnsupported as _,
-            };
-            (&&&#private::ErrorView(#view)).tag().view(#view)
-        }
-    };
-    let fail = quote! {
-        ::core::result::Result::Err(
-            #convert(#private::enter_failed(#error), #private::Convert::new())
-        )
-    };
-    let contexts = contexts(plan, names, &fail);
-    let block = &function.block;
-    // The body runs in an inner async block whose value goes through `DecoratedResult`, spanned
-    // on the return type like the function's result: a return type that is not a `Result` is
-    // one error there, not a cascade of mismatches.
-    let declared_ty = replace_impl_trait(declared, |span| syn::parse_quote_spanned!(span=> _));
-    let into_scope = quote_spanned!(declared.span()=> #private::scope_result::<#declared_ty>);
-    let from_scope = quote_spanned!(declared.span()=> #private::declared::<#declared_ty>);
-    let output = quote!(#into_scope(async move { #contexts #block }.await));
-    let scope = if plan.options.send.is_some() {
-        // The runtime's send scope takes a boxed `Send` future: rustc cannot yet prove an
-        // async closure's future `Send` for every lifetime of the stack it receives.
-        quote! {
-            #private::async_scope_send(
-                |#param| #private::std::boxed::Box::pin(async move { #output }),
-                #view_probe,
-            )
-        }
-    } else {
-        quote!(#private::async_scope(async |#param| #output, #view_probe))
-    };
-    quote! {
-        #define_convert
-        #from_scope(#private::from_scope(
-            #scope.await,
-            |#errors| #convert(#errors, #private::Convert::new()),
-        ))
     }
 }
 

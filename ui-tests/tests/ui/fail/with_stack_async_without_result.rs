@@ -5,4 +5,9 @@ async fn run() -> u32 {
     1
 }
 
+#[with_stack(stack, send)]
+async fn spawnable() -> Option<u32> {
+    Some(1)
+}
+
 fn main() {}

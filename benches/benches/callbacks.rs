@@ -95,6 +95,23 @@ fn defer(c: &mut Criterion) {
     group.finish();
 }
 
+/// A function with two cleanups: two scope guards (the floor: no panic isolation, no errors),
+/// `ExitStack::scope`, and a `#[with_stack]` function.
+fn two_cleanups(c: &mut Criterion) {
+    let counter = Cell::new(0);
+    let mut group = c.benchmark_group("two_cleanups");
+    group.bench_function("two_scopeguards", |b| {
+        b.iter(|| work::two_scopeguards(black_box(&counter)))
+    });
+    group.bench_function("exitstack_scope", |b| {
+        b.iter(|| work::scope_two_callbacks(black_box(&counter)))
+    });
+    group.bench_function("with_stack", |b| {
+        b.iter(|| work::with_stack_two_callbacks(black_box(&counter)))
+    });
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_secs(1))
@@ -105,6 +122,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = callback_close, enter_close, pop_all, defer
+    targets = callback_close, enter_close, pop_all, defer, two_cleanups
 }
 criterion_main!(benches);

@@ -79,7 +79,7 @@ impl PanicFail {
 }
 
 /// Runs a body that returns a `Result` with a new stack, then unwinds the stack with the
-/// outcome: `Ok` closes it ([`Ending::Closed`](crate::Ending::Closed)); `Err` unwinds it as
+/// outcome: `Ok` closes it ([`Ending::Succeeded`](crate::Ending::Succeeded)); `Err` unwinds it as
 /// failed, with the error shown to exit handlers through `view`; a panic runs every entry and is
 /// resumed.
 ///

@@ -21,13 +21,13 @@
 ///     exitstack::Flow::Propagate
 /// });
 /// stack.close().unwrap();
-/// assert_eq!(seen.get(), Some(Ending::Closed));
+/// assert_eq!(seen.get(), Some(Ending::Succeeded));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Ending {
     /// `close` was called, or a scope body returned `Ok`, or it returned `Err` and an exit
-    /// handler suppressed that error (entries after the suppressing handler see `Closed`).
-    Closed,
+    /// handler suppressed that error (entries after the suppressing handler see `Succeeded`).
+    Succeeded,
     /// A scope body returned `Err`.
     Failed,
     /// The stack was dropped without `close`: a `?`, an early `return`, a `break`.
@@ -38,14 +38,14 @@ pub enum Ending {
 }
 
 impl Ending {
-    /// `true` for [`Ending::Closed`]: the scope finished normally.
+    /// `true` for [`Ending::Succeeded`]: the scope finished normally.
     ///
     /// ```
-    /// assert!(exitstack::Ending::Closed.is_success());
+    /// assert!(exitstack::Ending::Succeeded.is_success());
     /// assert!(!exitstack::Ending::Abandoned.is_success());
     /// ```
     pub fn is_success(self) -> bool {
-        self == Ending::Closed
+        self == Ending::Succeeded
     }
 }
 

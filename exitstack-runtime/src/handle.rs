@@ -125,7 +125,7 @@ impl<'s> Handle<'s> {
     /// assert!(stack.close().is_ok()); // it does not run again
     /// ```
     pub fn run(self) -> Result<(), UnwindError> {
-        let mut pending = Pending::new(Ending::Closed);
+        let mut pending = Pending::new(Ending::Succeeded);
         // A pushed stack splices its entries into the arena being unwound. Give it a fresh
         // one, so they run now, here, rather than later on top of this stack and out of order
         // (`misuse_handles.rs`, `run_of_a_pushed_stack_runs_its_entries_now`). Entries that

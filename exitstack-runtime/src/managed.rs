@@ -289,7 +289,7 @@ impl Running {
 /// Runs a teardown: `release` releases each field on the [`Running`] it is given, in teardown
 /// order; returns every error, in that order. A closer's panic is resumed once all have run.
 pub fn teardown(release: impl FnOnce(&mut Running)) -> Result<(), UnwindError> {
-    run_teardown(Ending::Closed, None, release)
+    run_teardown(Ending::Succeeded, None, release)
 }
 
 /// A teardown with the given ending and, for a rollback after a panic, that panic pending.

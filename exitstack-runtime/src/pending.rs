@@ -156,7 +156,7 @@ impl Pending {
         if self.scope_error == ScopeError::Pending {
             self.scope_error = ScopeError::Suppressed;
             if self.ending == Ending::Failed {
-                self.ending = Ending::Closed;
+                self.ending = Ending::Succeeded;
             }
         }
         for error in std::mem::take(&mut self.errors) {

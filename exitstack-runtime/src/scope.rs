@@ -294,7 +294,7 @@ impl<T, E> BodyEnd<T, E> {
         match (&self.error, &self.panic) {
             (_, Some(_)) => Ending::Panicked,
             (Some(_), None) => Ending::Failed,
-            (None, None) => Ending::Closed,
+            (None, None) => Ending::Succeeded,
         }
     }
 }

@@ -561,7 +561,7 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// ```
     #[inline]
     pub fn close(&mut self) -> Result<(), UnwindError> {
-        let mut pending = Pending::new(Ending::Closed);
+        let mut pending = Pending::new(Ending::Succeeded);
         self.unwind(&mut pending, None);
         pending.finish(None)
     }

@@ -97,7 +97,7 @@ async fn async_exit_handler_sees_and_suppresses_pending_errors() {
     let errors = stack.aclose().await.unwrap_err();
     assert_eq!(
         entries(&seen),
-        ["Closed: sync: suppressed, async: suppressed"]
+        ["Succeeded: sync: suppressed, async: suppressed"]
     );
     assert_eq!(errors.len(), 1);
     assert_eq!(
@@ -281,7 +281,7 @@ async fn conditional_entries_see_the_async_ending() {
     stack.callback_on_success(move || push(&l, "on success"));
     let l = log.clone();
     stack.push_async_exit(move |exit| {
-        assert_eq!(exit.ending(), Ending::Closed);
+        assert_eq!(exit.ending(), Ending::Succeeded);
         async move {
             push(&l, "async exit");
             Flow::Propagate

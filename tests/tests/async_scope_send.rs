@@ -33,7 +33,7 @@ async fn scope_ok_runs_cleanups_and_returns_the_value() {
     .await
     .unwrap();
     assert!(matches!(outcome, Outcome::Completed(42)));
-    assert_eq!(*log.lock().unwrap(), ["success", "Closed"]);
+    assert_eq!(*log.lock().unwrap(), ["success", "Succeeded"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]

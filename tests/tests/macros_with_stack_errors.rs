@@ -53,7 +53,10 @@ fn with_anyhow(fail: bool) -> anyhow::Result<u32> {
 fn anyhow_errors_reach_exit_handlers() {
     assert_eq!(with_anyhow(false).unwrap(), 1);
     assert!(with_anyhow(true).is_err());
-    assert_eq!(taken(), ["Closed without an error", "saw gone (io: true)"]);
+    assert_eq!(
+        taken(),
+        ["Succeeded without an error", "saw gone (io: true)"]
+    );
 }
 
 #[with_stack(stack)]
@@ -120,7 +123,7 @@ fn thiserror_enums_behind_an_alias_reach_exit_handlers() {
     assert!(matches!(with_alias(true), Err(AppError::Io(_))));
     assert_eq!(
         taken(),
-        ["Closed without an error", "saw app: gone (io: false)"]
+        ["Succeeded without an error", "saw app: gone (io: false)"]
     );
 }
 
@@ -275,7 +278,10 @@ fn anyhow_errors_reach_exit_handlers_async() {
     assert_eq!(block_on(with_anyhow_async(false)).unwrap(), 1);
     assert_eq!(
         taken(),
-        ["async: Closed without an error", "Closed without an error"]
+        [
+            "async: Succeeded without an error",
+            "Succeeded without an error"
+        ]
     );
     let error = block_on(with_anyhow_async(true)).unwrap_err();
     assert!(error.downcast_ref::<io::Error>().is_some());
@@ -346,7 +352,10 @@ fn send_forms_are_spawned_and_their_errors_reach_exit_handlers() {
     assert_eq!(spawned(with_anyhow_send(false)).unwrap(), 1);
     assert_eq!(
         taken(),
-        ["async: Closed without an error", "Closed without an error"]
+        [
+            "async: Succeeded without an error",
+            "Succeeded without an error"
+        ]
     );
     let error = spawned(with_anyhow_send(true)).unwrap_err();
     assert!(error.downcast_ref::<io::Error>().is_some());
@@ -376,7 +385,7 @@ async fn suppressed_anyhow() -> anyhow::Result<u32> {
 fn a_suppressed_anyhow_error_is_still_returned_async() {
     let error = block_on(suppressed_anyhow()).unwrap_err();
     assert!(error.downcast_ref::<io::Error>().is_some());
-    assert_eq!(taken(), ["Closed without an error"]);
+    assert_eq!(taken(), ["Succeeded without an error"]);
 }
 
 /// `Ok`, then cleanups fail: the cleanup errors become the function's `anyhow::Error`.
@@ -419,7 +428,10 @@ fn cleanup_errors_after_ok_become_the_functions_error_async() {
     // The handlers ran on a closed scope: the body had no error.
     assert_eq!(
         taken(),
-        ["async: Closed without an error", "Closed without an error"]
+        [
+            "async: Succeeded without an error",
+            "Succeeded without an error"
+        ]
     );
 
     let error = spawned(cleanup_fails_send_box()).unwrap_err();

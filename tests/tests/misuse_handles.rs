@@ -73,7 +73,10 @@ fn run_decides_conditional_entries_as_a_close_would() {
         Flow::Suppress
     });
     handler.run().unwrap();
-    assert_eq!(log.take(), ["on success", "handler: Closed, error false"]);
+    assert_eq!(
+        log.take(),
+        ["on success", "handler: Succeeded, error false"]
+    );
     assert!(stack.is_empty() || stack.close().is_ok());
     assert!(log.entries().is_empty(), "nothing ran twice");
 }

@@ -168,7 +168,7 @@ fn s09_an_exit_handler_sees_what_is_pending_when_it_runs() {
     drop(stack);
     assert_eq!(
         *seen.borrow(),
-        [r#"nothing pending: latest=None all=[] scope=false ending=Closed"#]
+        [r#"nothing pending: latest=None all=[] scope=false ending=Succeeded"#]
     );
 }
 
@@ -209,7 +209,7 @@ fn s09_an_exit_handler_sees_a_panic_and_a_drop() {
         *seen.borrow(),
         [
             "dropped: (false, true, Abandoned)",
-            "after a panicking entry: (true, false, Closed)",
+            "after a panicking entry: (true, false, Succeeded)",
             "dropped during a panic: (true, true, Panicked)",
             "scope body panicked: (true, true, Panicked)",
         ]
@@ -300,13 +300,13 @@ fn s11_ending_is_closed_only_for_success() {
         record(stack, &endings);
         Err::<(), _>(BodyError("x"))
     });
-    assert_eq!(*endings.borrow(), [Ending::Closed, Ending::Failed]);
+    assert_eq!(*endings.borrow(), [Ending::Succeeded, Ending::Failed]);
 }
 
 #[test]
 fn s10_once_the_scope_error_is_suppressed_the_rest_unwinds_as_a_success() {
     // P9's shape: a rollback registered before a handler that handles the body's error must
-    // not run, the commit must; entries after the handler see `Ending::Closed`.
+    // not run, the commit must; entries after the handler see `Ending::Succeeded`.
     let log = Log::new();
     let outcome = ExitStack::scope(|stack| {
         stack.callback_on_error(log.recorder("rolled back"));
@@ -330,7 +330,7 @@ fn s10_once_the_scope_error_is_suppressed_the_rest_unwinds_as_a_success() {
         log.entries(),
         [
             "first to run: Failed",
-            "before suppressing: Closed",
+            "before suppressing: Succeeded",
             "committed"
         ]
     );

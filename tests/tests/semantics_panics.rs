@@ -141,7 +141,7 @@ fn s12_a_stack_born_during_a_panic_reports_instead_of_resuming() {
         }))
     });
     assert_eq!(payload_text(&*result.unwrap_err()), "outer panic");
-    assert_eq!(log.entries(), ["Closed", "close returned Ok(())"]);
+    assert_eq!(log.entries(), ["Succeeded", "close returned Ok(())"]);
     let [report] = &reports[..] else {
         panic!("{reports:?}")
     };

@@ -250,7 +250,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     /// is reached. Returns the result if no async entry was left.
     #[inline]
     fn close_until_async(&mut self) -> Option<Result<(), UnwindError>> {
-        let mut pending = Pending::new(Ending::Closed);
+        let mut pending = Pending::new(Ending::Succeeded);
         let (arena, stack) = (self.sync.arena(), self.sync.stack_ref());
         let Some((popped, start)) = run_until_async(arena, stack, &mut pending, None) else {
             return Some(pending.finish(None));
@@ -333,7 +333,7 @@ impl<S: Threading> AsyncExitStack<'_, S> {
                 let Closing { pending, in_flight } = *closing;
                 let mut pending = pending;
                 pending.refresh();
-                if pending.ending() == Ending::Closed {
+                if pending.ending() == Ending::Succeeded {
                     pending.set_ending(dropped_ending());
                 }
                 if let Some(InFlight { future, site, .. }) = in_flight {

@@ -257,7 +257,7 @@ impl Model {
                 if unwind.scope_error.take().is_some() {
                     unwind.scope_suppressed = true;
                     if unwind.ending == Ending::Failed {
-                        unwind.ending = Ending::Closed;
+                        unwind.ending = Ending::Succeeded;
                     }
                 }
                 for error in std::mem::take(&mut unwind.errors) {
@@ -367,7 +367,7 @@ impl Model {
                 return Ok(Step::Done);
             }
             Entry::Closing { entries, .. } => {
-                let mut inner = Unwind::new(Ending::Closed, unwind.thread_panicking);
+                let mut inner = Unwind::new(Ending::Succeeded, unwind.thread_panicking);
                 inner.dropping_async = false; // a sync stack, closed
                 let mut entries = entries;
                 self.run_all(&mut inner, &mut entries);
@@ -506,7 +506,7 @@ impl Model {
     }
 
     fn close(&mut self, stack: Vec<Entry>, timer_panics: bool) -> Out {
-        let mut unwind = Unwind::new(Ending::Closed, false);
+        let mut unwind = Unwind::new(Ending::Succeeded, false);
         unwind.timer_panics = timer_panics;
         let mut stack = stack;
         self.run_all(&mut unwind, &mut stack);
@@ -559,7 +559,7 @@ impl Model {
                 if let Op::RunNow(_) | Op::InPanic { run: true, .. } = op {
                     // Runs as if the stack were closed; a panic goes straight to the caller,
                     // unless the thread is panicking (rule H7): then it is reported.
-                    let mut unwind = Unwind::new(Ending::Closed, in_panic);
+                    let mut unwind = Unwind::new(Ending::Succeeded, in_panic);
                     let label = label(id);
                     match self.run_entry(&unwind, entry, stack) {
                         Err(panic) => self.record_panic(&mut unwind, panic, &label),
@@ -619,7 +619,7 @@ impl Model {
     /// `aclose` resumes from there, a drop reports the entry in flight and carries on as a
     /// drop (abandoned) with the errors already pending.
     fn cut_off(&mut self, mut stack: Vec<Entry>, finish: Finish) {
-        let mut unwind = Unwind::new(Ending::Closed, false);
+        let mut unwind = Unwind::new(Ending::Succeeded, false);
         unwind.timer_panics = self.timer_panics;
         let in_flight = loop {
             match stack.pop() {
@@ -655,7 +655,7 @@ impl Model {
                 id,
                 error: current_error(&unwind),
                 panicking: unwind.panic.is_some(),
-                ending: Ending::Closed,
+                ending: Ending::Succeeded,
             });
         }
         if self.timer_panics {
@@ -678,7 +678,7 @@ impl Model {
             self.handle_op(op, &mut stack, &mut held);
         }
         let mut unwind = match body {
-            Body::Ok => Unwind::new(Ending::Closed, false),
+            Body::Ok => Unwind::new(Ending::Succeeded, false),
             Body::Err => Unwind::new(Ending::Failed, false),
             Body::Panic => Unwind::new(Ending::Panicked, false),
         };

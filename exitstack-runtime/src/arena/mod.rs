@@ -364,16 +364,16 @@ impl Arena {
     #[cold]
     #[inline(never)]
     fn drop_slow(&mut self) {
-        if !self.is_empty() {
-            self.discard_all();
-        }
+        let mut pending = Pending::new(Ending::Abandoned);
+        self.discard_all(&mut pending);
+        // Freed before the first panic is resumed, which must not leak the chunks.
         // SAFETY: dropped once, here (the arena is being dropped), and never used again.
         unsafe { ManuallyDrop::drop(self.chunks.get_mut()) };
+        let _ = pending.finish(None); // no errors: only a panic to resume
     }
 
-    /// The loop of `Drop`.
-    fn discard_all(&mut self) {
-        let mut pending = Pending::new(Ending::Abandoned);
+    /// The loop of `Drop`: every body dropped, their panics recorded.
+    fn discard_all(&mut self, pending: &mut Pending) {
         while let Some(popped) = self.pop() {
             let (discard, body) = (popped.vtable.discard, popped.body);
             // SAFETY: the entry was just popped, so its body is ours to drop exactly once.
@@ -383,6 +383,5 @@ impl Arena {
                 Err(payload) => pending.record_panic(payload, Some(&popped.site)),
             }
         }
-        let _ = pending.finish(None); // no errors: only a panic to resume
     }
 }

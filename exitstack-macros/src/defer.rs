@@ -1,12 +1,19 @@
 //! `defer!`: parse the form, then expand to a bare guard or a registration on a stack.
 //!
 //! Forms (`move` may precede any block, to move captured values into the closure):
-//! - `defer! { .. }`, `defer!(on_error { .. })`, `defer!(on_success { .. })`: a local guard;
+//! - `defer! { .. }`, `defer!(on_panic { .. })`, `defer!(on_no_panic { .. })`: a local guard;
 //! - `defer!(stack => { .. })`, `defer!(stack => on_error { .. })`,
-//!   `defer!(stack => on_success { .. })`, `defer!(stack => |err| { .. })`: a registration on
+//!   `defer!(stack => on_success { .. })`, `defer!(stack => on_panic { .. })`,
+//!   `defer!(stack => on_no_panic { .. })`, `defer!(stack => |err| { .. })`: a registration on
 //!   `stack`, whose value is the entry's handle;
 //! - `defer!(stack => async { .. })`: an async cleanup on an `AsyncExitStack`, awaited by
 //!   `aclose` (the block becomes an `async move` block).
+//!
+//! Each condition means one thing wherever it compiles. `on_error` / `on_success` follow the
+//! stack's `Ending` (a `?` is an error), so they need a stack: a bare `defer!(on_error ..)` is a
+//! compile error that names `on_panic` (a guard only sees panics) and the stack form. Inside
+//! `#[with_stack]`'s outermost block a bare `defer!` registers on the function's stack, so there
+//! `on_error` / `on_success` are the stack's.
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{quote, quote_spanned, ToTokens};
@@ -17,8 +24,14 @@ use crate::crate_path::CratePath;
 
 enum Kind {
     Always,
-    OnError,
-    OnSuccess,
+    /// `on_error`: the stack's error ending (failed, abandoned, panicked); needs a stack.
+    OnError(Span),
+    /// `on_success`: the stack's `Ending::Succeeded`; needs a stack.
+    OnSuccess(Span),
+    /// `on_panic`: only when a panic ends the scope.
+    OnPanic,
+    /// `on_no_panic`: unless a panic ends the scope (a `?` or an early `return` included).
+    OnNoPanic,
     /// `|err|`: runs with the pending error.
     WithError(syn::Pat),
     /// `async { .. }` on a stack: `push_async_callback`.
@@ -33,9 +46,10 @@ struct Defer {
     body: TokenStream,
 }
 
-const FORMS: &str = "expected `defer! { .. }`, `defer!(on_error { .. })`, \
-                     `defer!(on_success { .. })`, `defer!(stack => { .. })`, \
+const FORMS: &str = "expected `defer! { .. }`, `defer!(on_panic { .. })`, \
+                     `defer!(on_no_panic { .. })`, `defer!(stack => { .. })`, \
                      `defer!(stack => on_error { .. })`, `defer!(stack => on_success { .. })`, \
+                     `defer!(stack => on_panic { .. })`, `defer!(stack => on_no_panic { .. })`, \
                      `defer!(stack => |err| { .. })` or `defer!(stack => async { .. })`";
 
 impl Parse for Defer {
@@ -75,16 +89,24 @@ impl Parse for Defer {
             match ident.to_string().as_str() {
                 "on_error" => {
                     input.parse::<Ident>()?;
-                    Kind::OnError
+                    Kind::OnError(ident.span())
                 }
                 "on_success" => {
                     input.parse::<Ident>()?;
-                    Kind::OnSuccess
+                    Kind::OnSuccess(ident.span())
+                }
+                "on_panic" => {
+                    input.parse::<Ident>()?;
+                    Kind::OnPanic
+                }
+                "on_no_panic" => {
+                    input.parse::<Ident>()?;
+                    Kind::OnNoPanic
                 }
                 _ if stack.is_some() => {
                     return Err(syn::Error::new(
                         ident.span(),
-                        format!("unknown `defer!` condition `{ident}`; valid conditions are `on_error`, `on_success`, `|err|`"),
+                        format!("unknown `defer!` condition `{ident}`; valid conditions are `on_error`, `on_success`, `on_panic`, `on_no_panic`, `|err|`"),
                     ))
                 }
                 _ => Kind::Always,
@@ -145,8 +167,10 @@ pub fn bare_to_stack(input: TokenStream, stack: &Ident) -> Option<TokenStream> {
     }
     let condition = match defer.kind {
         Kind::Always => None,
-        Kind::OnError => Some(Ident::new("on_error", Span::call_site())),
-        Kind::OnSuccess => Some(Ident::new("on_success", Span::call_site())),
+        Kind::OnError(_) => Some(Ident::new("on_error", Span::call_site())),
+        Kind::OnSuccess(_) => Some(Ident::new("on_success", Span::call_site())),
+        Kind::OnPanic => Some(Ident::new("on_panic", Span::call_site())),
+        Kind::OnNoPanic => Some(Ident::new("on_no_panic", Span::call_site())),
         Kind::WithError(_) | Kind::Async => return None,
     };
     let prefix = defer.krate.prefix();
@@ -168,8 +192,27 @@ fn expand_defer(defer: &Defer, private: &TokenStream) -> TokenStream {
     let Some(stack) = &defer.stack else {
         let guard_type = match &defer.kind {
             Kind::Always => quote!(#private::Defer::new),
-            Kind::OnError => quote!(#private::DeferIf::on_panic),
-            Kind::OnSuccess => quote!(#private::DeferIf::on_success),
+            Kind::OnPanic => quote!(#private::DeferIf::on_panic),
+            Kind::OnNoPanic => quote!(#private::DeferIf::on_no_panic),
+            Kind::OnError(span) => {
+                return syn::Error::new(
+                    *span,
+                    "a bare guard cannot see errors, only panics: write `defer!(on_panic { .. })` \
+                     to run on a panic, or register on a stack to run on every error (a `?` \
+                     included): `defer!(stack => on_error { .. })`",
+                )
+                .to_compile_error()
+            }
+            Kind::OnSuccess(span) => {
+                return syn::Error::new(
+                    *span,
+                    "a bare guard cannot see errors, only panics: write \
+                     `defer!(on_no_panic { .. })` to run unless a panic ends the scope (a `?` \
+                     included), or register on a stack to run on success only: \
+                     `defer!(stack => on_success { .. })`",
+                )
+                .to_compile_error()
+            }
             Kind::Async => unreachable!("rejected while parsing"),
             Kind::WithError(pat) => {
                 return syn::Error::new_spanned(
@@ -188,8 +231,21 @@ fn expand_defer(defer: &Defer, private: &TokenStream) -> TokenStream {
     let stack = proc_macro2::Group::new(proc_macro2::Delimiter::None, stack.to_token_stream());
     let method = match &defer.kind {
         Kind::Always => quote!(callback),
-        Kind::OnError => quote!(callback_on_error),
-        Kind::OnSuccess => quote!(callback_on_success),
+        Kind::OnError(_) => quote!(callback_on_error),
+        Kind::OnSuccess(_) => quote!(callback_on_success),
+        Kind::OnPanic | Kind::OnNoPanic => {
+            // An exit handler that looks at the ending and never suppresses.
+            let exit = Ident::new("exit", Span::mixed_site());
+            let panicked = matches!(defer.kind, Kind::OnPanic);
+            return quote_spanned! {Span::call_site()=>
+                #stack.push_exit(#capture |#exit: &#private::Exit<'_>| {
+                    if (#private::Exit::ending(#exit) == #private::Ending::Panicked) == #panicked {
+                        #body
+                    }
+                    #private::Flow::Propagate
+                })
+            };
+        }
         // The future owns what the block uses (`async move`), so it outlives the closure call.
         Kind::Async => return quote!(#stack.push_async_callback(#capture || async move #body)),
         Kind::WithError(pat) => {

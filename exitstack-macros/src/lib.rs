@@ -188,16 +188,19 @@ pub fn managed(args: TokenStream, input: TokenStream) -> TokenStream {
 /// ```
 ///
 /// A bare guard has no `close`, so it cannot tell a `?` from a normal end; it only knows
-/// panics. `defer!(on_error { .. })` runs when the guard is dropped while the thread is
-/// panicking ([`Ending::Panicked`]); `defer!(on_success { .. })` runs otherwise. A guard made
-/// inside a destructor that runs during a panic cannot tell that panic from a new one, so it
-/// counts as dropped by a panic (when unsure, the error-only cleanup runs). For errors returned
-/// with `?`, register on a stack (or use `#[with_stack]`).
+/// panics, and its conditions say so. `defer!(on_panic { .. })` runs when the guard is dropped
+/// while the thread is panicking ([`Ending::Panicked`]); `defer!(on_no_panic { .. })` runs
+/// otherwise, after a `?` or an early `return` too. A guard made inside a destructor that runs
+/// during a panic cannot tell that panic from a new one, so it counts as dropped by a panic
+/// (when unsure, the panic-only cleanup runs). For errors returned with `?`, register on a stack
+/// (or use `#[with_stack]`): `on_error` and `on_success` are the stack's words, and a bare
+/// `defer!(on_error { .. })` is a compile error that says what to write instead.
 ///
 /// **On a stack**: `defer!(stack => { .. })` registers the block with `callback` and evaluates
 /// to the entry's [`Handle`] (cancel it, run it now, label it). The outcome variants follow the
 /// stack's [`Ending`]: `on_error` (`callback_on_error`: failed, abandoned, or panicked) and
-/// `on_success` (`callback_on_success`). `defer!(stack => |err| { .. })` is Zig's
+/// `on_success` (`callback_on_success`); `on_panic` and `on_no_panic` mean what they mean on a
+/// bare guard (ended [`Ending::Panicked`], or not). `defer!(stack => |err| { .. })` is Zig's
 /// `errdefer |err|`: an exit handler that runs the block with the pending error
 /// (`&dyn Error`) when there is one, and never suppresses it.
 ///

@@ -24,6 +24,8 @@ fn atom() -> impl Strategy<Value = &'static str> {
         "stack",
         "on_error",
         "on_success",
+        "on_panic",
+        "on_no_panic",
         "move",
         "async",
         "=",

@@ -2,12 +2,14 @@
 //! allocation (the guard is the closure plus, for the conditional forms, one `bool`).
 //!
 //! A bare guard has no `close`, so it cannot tell a `?` from a normal end of scope; it only knows
-//! panics. Its conditional forms follow [`Ending`](crate::Ending) for the one case it can see:
-//! `on_error` runs when the guard is dropped while the thread is panicking
-//! ([`Ending::Panicked`](crate::Ending::Panicked)), `on_success` runs otherwise. A guard made
+//! panics, and its conditions are named for what it sees: `on_panic` runs when the guard is
+//! dropped while the thread is panicking ([`Ending::Panicked`](crate::Ending::Panicked)),
+//! `on_no_panic` runs otherwise (a `?` or an early `return` included). The stack's words
+//! `on_error` / `on_success` mean the stack's [`Ending`](crate::Ending), which a guard cannot
+//! know, so a bare `defer!(on_error ..)` is a compile error that says what to write. A guard made
 //! inside a destructor that runs during a panic cannot tell that panic from a new one (Rust
 //! offers no way to): dropped while it goes on, it counts as dropped by a panic, because when
-//! unsure an error-only cleanup had better run than not. For errors
+//! unsure a panic-only cleanup had better run than not. For errors
 //! returned with `?`, register on a stack (`defer!(stack => on_error { .. })`).
 
 use std::mem::ManuallyDrop;
@@ -44,10 +46,10 @@ enum When {
     /// Only when dropped while the thread is panicking.
     OnPanic,
     /// Only when not dropped by such a panic.
-    OnSuccess,
+    OnNoPanic,
 }
 
-/// Runs `F` when dropped, if its condition holds (`defer!(on_error ..)`, `defer!(on_success ..)`).
+/// Runs `F` when dropped, if its condition holds (`defer!(on_panic ..)`, `defer!(on_no_panic ..)`).
 #[must_use = "a guard runs its closure when dropped: bind it to a local"]
 pub struct DeferIf<F: FnOnce()> {
     f: ManuallyDrop<F>,
@@ -63,8 +65,8 @@ impl<F: FnOnce()> DeferIf<F> {
 
     /// A guard that runs `f` unless it is dropped while the thread is panicking.
     #[inline]
-    pub fn on_success(f: F) -> Self {
-        DeferIf::new(When::OnSuccess, f)
+    pub fn on_no_panic(f: F) -> Self {
+        DeferIf::new(When::OnNoPanic, f)
     }
 
     #[inline]
@@ -83,7 +85,7 @@ impl<F: FnOnce()> Drop for DeferIf<F> {
         let f = unsafe { ManuallyDrop::take(&mut self.f) };
         // Dropped by a panic exactly when the thread is panicking now: a guard made in a
         // destructor that runs during a panic cannot tell that panic from a new one, and when
-        // unsure an error-only cleanup had better run (see `stack::dropped_ending`).
+        // unsure a panic-only cleanup had better run (see `stack::dropped_ending`).
         if std::thread::panicking() == (self.when == When::OnPanic) {
             f();
         }
@@ -107,13 +109,13 @@ mod tests {
         let succeeded = Cell::new(0);
         let _ = catch_unwind(AssertUnwindSafe(|| {
             let _e = DeferIf::new(When::OnPanic, || panicked.set(panicked.get() + 1));
-            let _s = DeferIf::new(When::OnSuccess, || succeeded.set(succeeded.get() + 1));
+            let _s = DeferIf::new(When::OnNoPanic, || succeeded.set(succeeded.get() + 1));
             panic!("boom");
         }));
         assert_eq!((panicked.get(), succeeded.get()), (1, 0));
         {
             let _e = DeferIf::new(When::OnPanic, || panicked.set(panicked.get() + 1));
-            let _s = DeferIf::new(When::OnSuccess, || succeeded.set(succeeded.get() + 1));
+            let _s = DeferIf::new(When::OnNoPanic, || succeeded.set(succeeded.get() + 1));
         }
         assert_eq!((panicked.get(), succeeded.get()), (1, 1));
     }
@@ -137,7 +139,7 @@ mod tests {
             fn drop(&mut self) {
                 let seen = self.0;
                 let _e = DeferIf::new(When::OnPanic, || seen.set((true, seen.get().1)));
-                let _s = DeferIf::new(When::OnSuccess, || seen.set((seen.get().0, true)));
+                let _s = DeferIf::new(When::OnNoPanic, || seen.set((seen.get().0, true)));
             }
         }
         let seen = Cell::new((false, false));

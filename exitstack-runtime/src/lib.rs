@@ -88,7 +88,7 @@ pub mod __private {
         rollback, rollback_panicked, teardown, teardown_in_drop, CloserOutput, Running,
     };
     pub use crate::{
-        AsyncExitStack, Close, Exit, ExitStack, Field, Flow, RollbackError, UnwindError,
+        AsyncExitStack, Close, Ending, Exit, ExitStack, Field, Flow, RollbackError, UnwindError,
     };
     pub use core;
     pub use std;

@@ -554,38 +554,38 @@ fn a_stack_dropped_by_a_panic_sees_panicked_and_one_dropped_normally_sees_abando
 }
 
 #[test]
-fn a_bare_on_error_guard_made_during_a_panic_runs_when_a_new_panic_drops_it() {
+fn a_bare_on_panic_guard_made_during_a_panic_runs_when_a_new_panic_drops_it() {
     let log = RefCell::new(Vec::new());
     during_a_panic(|| {
         let _ = catch_unwind(AssertUnwindSafe(|| {
-            defer!(on_error { log.borrow_mut().push("on error"); });
-            defer!(on_success { log.borrow_mut().push("on success"); });
+            defer!(on_panic { log.borrow_mut().push("on panic"); });
+            defer!(on_no_panic { log.borrow_mut().push("no panic"); });
             panic!("inner");
         }));
     });
-    assert_eq!(*log.borrow(), ["on error"]);
+    assert_eq!(*log.borrow(), ["on panic"]);
 }
 
 #[test]
-fn a_bare_on_error_guard_made_during_a_panic_and_dropped_normally_runs() {
+fn a_bare_on_panic_guard_made_during_a_panic_and_dropped_normally_runs() {
     let log = RefCell::new(Vec::new());
     during_a_panic(|| {
-        defer!(on_error { log.borrow_mut().push("on error"); });
-        defer!(on_success { log.borrow_mut().push("on success"); });
+        defer!(on_panic { log.borrow_mut().push("on panic"); });
+        defer!(on_no_panic { log.borrow_mut().push("no panic"); });
     });
     assert_eq!(
         *log.borrow(),
-        ["on error"],
-        "unsure: error-only cleanups run"
+        ["on panic"],
+        "unsure: panic-only cleanups run"
     );
 }
 
 #[test]
-fn a_bare_guard_made_and_dropped_outside_a_panic_runs_on_success_only() {
+fn a_bare_guard_made_and_dropped_outside_a_panic_runs_on_no_panic_only() {
     let log = RefCell::new(Vec::new());
     {
-        defer!(on_error { log.borrow_mut().push("on error"); });
-        defer!(on_success { log.borrow_mut().push("on success"); });
+        defer!(on_panic { log.borrow_mut().push("on panic"); });
+        defer!(on_no_panic { log.borrow_mut().push("no panic"); });
     }
-    assert_eq!(*log.borrow(), ["on success"]);
+    assert_eq!(*log.borrow(), ["no panic"]);
 }

@@ -43,15 +43,52 @@ fn bare_guard_runs_on_early_return_and_panic() {
 fn bare_outcome_variants_follow_panics() {
     let log = RefCell::new(Vec::new());
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        defer!(on_error { log.borrow_mut().push("error: ran on panic"); });
-        defer!(on_success { log.borrow_mut().push("success: must not run"); });
+        defer!(on_panic { log.borrow_mut().push("panic: ran"); });
+        defer!(on_no_panic { log.borrow_mut().push("no panic: must not run"); });
         panic!("boom");
     }));
     {
-        defer!(on_error { log.borrow_mut().push("error: must not run"); });
-        defer!(on_success { log.borrow_mut().push("success: ran"); });
+        defer!(on_panic { log.borrow_mut().push("panic: must not run"); });
+        defer!(on_no_panic { log.borrow_mut().push("no panic: ran"); });
     }
-    assert_eq!(*log.borrow(), ["error: ran on panic", "success: ran"]);
+    assert_eq!(*log.borrow(), ["panic: ran", "no panic: ran"]);
+}
+
+/// A bare guard sees panics only: `on_no_panic` runs after a `?` too, which its name says.
+#[test]
+fn bare_on_no_panic_runs_after_a_question_mark() {
+    let log = RefCell::new(Vec::new());
+    let fails = || -> Result<(), std::fmt::Error> {
+        defer!(on_panic { log.borrow_mut().push("on panic"); });
+        defer!(on_no_panic { log.borrow_mut().push("no panic"); });
+        Err(std::fmt::Error)?;
+        Ok(())
+    };
+    assert!(fails().is_err());
+    assert_eq!(*log.borrow(), ["no panic"]);
+}
+
+/// On a stack, `on_panic` / `on_no_panic` mean what they mean on a bare guard, and `on_error`
+/// keeps the stack's meaning (a returned error counts).
+#[test]
+fn stack_on_panic_and_on_no_panic_follow_panics_only() {
+    let log = RefCell::new(Vec::new());
+    let result = exitstack::ExitStack::scope(|stack| {
+        defer!(stack => on_panic { log.borrow_mut().push("on panic"); });
+        defer!(stack => on_no_panic { log.borrow_mut().push("no panic"); });
+        defer!(stack => on_error { log.borrow_mut().push("on error"); });
+        Err::<(), _>(std::fmt::Error)
+    });
+    assert!(result.is_err());
+    assert_eq!(*log.borrow(), ["on error", "no panic"]);
+    log.borrow_mut().clear();
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let stack = exitstack::ExitStack::new();
+        defer!(stack => on_panic { log.borrow_mut().push("on panic"); });
+        defer!(stack => on_no_panic { log.borrow_mut().push("no panic"); });
+        panic!("boom");
+    }));
+    assert_eq!(*log.borrow(), ["on panic"]);
 }
 
 #[test]

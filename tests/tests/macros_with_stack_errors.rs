@@ -160,6 +160,33 @@ fn order(fail: bool) -> Res<()> {
     Ok(())
 }
 
+#[with_stack(stack)]
+fn panic_only(how: &str) -> Res<()> {
+    defer!(on_panic { log("bare on_panic"); });
+    defer!(on_no_panic { log("bare on_no_panic"); });
+    defer!(stack => { log("stack entry, registered last"); });
+    match how {
+        "panic" => panic!("boom"),
+        "error" => Err(not_found())?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `on_panic` / `on_no_panic` keep their meaning when `#[with_stack]` registers them on the
+/// function's stack: a `?` is not a panic. They join the one LIFO order.
+#[test]
+fn bare_on_panic_registers_on_the_stack_and_still_means_panic() {
+    assert!(panic_only("error").is_err());
+    assert_eq!(
+        taken(),
+        ["stack entry, registered last", "bare on_no_panic"]
+    );
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| panic_only("panic")));
+    assert!(panicked.is_err());
+    assert_eq!(taken(), ["stack entry, registered last", "bare on_panic"]);
+}
+
 #[test]
 fn bare_defers_share_the_functions_lifo_order() {
     order(false).unwrap();

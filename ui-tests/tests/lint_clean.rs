@@ -236,8 +236,8 @@ impl Service {
 #[test]
 fn every_form_runs() -> Result<(), Box<dyn std::error::Error>> {
     defer! { tick(1); }
-    defer!(on_error { tick(1); });
-    defer!(on_success { tick(1); });
+    defer!(on_panic { tick(1); });
+    defer!(on_no_panic { tick(1); });
     let named = Named {
         socket: Socket(1).into(),
         items: vec![1].into(),

@@ -13,8 +13,8 @@ fn release(_: &str) -> Result<(), std::io::Error> {
 fn main() {
     defer! { println!("always"); }
     defer!(println!("one expression"));
-    defer!(on_error { println!("on panic"); });
-    defer!(on_success { println!("unless panicking"); });
+    defer!(on_panic { println!("on panic"); });
+    defer!(on_no_panic { println!("unless panicking"); });
     let owned = String::from("moved");
     defer!(move { drop(owned); });
 
@@ -23,6 +23,8 @@ fn main() {
     let _ = handle.label("labelled");
     defer!(stack => on_error { println!("on error"); });
     defer!(stack => on_success { println!("on success"); });
+    defer!(stack => on_panic { println!("on a panic"); });
+    defer!(stack => on_no_panic { println!("unless a panic"); });
     defer!(stack => |err| { println!("saw {err}"); });
     let moved = String::from("moved");
     defer!(stack => move { drop(moved); });

@@ -197,7 +197,7 @@ pub fn managed(args: TokenStream, input: TokenStream) -> TokenStream {
 /// `defer!(on_error { .. })` is a compile error that says what to write instead.
 ///
 /// **On a stack**: `defer!(stack => { .. })` registers the block with `callback` and evaluates
-/// to the entry's [`Handle`] (cancel it, run it now, label it). The outcome variants follow the
+/// to the entry's [`Handle`] (cancel it, release it now, label it). The outcome variants follow the
 /// stack's [`Ending`]: `on_error` (`callback_on_error`: failed, abandoned, or panicked) and
 /// `on_success` (`callback_on_success`); `on_panic` and `on_no_panic` mean what they mean on a
 /// bare guard (ended [`Ending::Panicked`], or not). `defer!(stack => |err| { .. })` is Zig's

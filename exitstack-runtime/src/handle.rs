@@ -1,5 +1,11 @@
-//! Handles to single entries: [`Handle`] (cancel it, run it now, label it) and [`Entered`]
+//! Handles to single entries: [`Handle`] (cancel it, release it now, label it) and [`Entered`]
 //! (the same, for an entry that owns a value, which it also lends out).
+//!
+//! Every handle ([`Handle`], [`Entered`], `AsyncHandle`, `AsyncEntered`) lets go of its entry in
+//! one of two ways, with the same two words: `release` runs the entry now (as the stack would)
+//! and removes it; `cancel` removes it without running it. One verb for "run this entry now":
+//! `release` reads right for an entry that owns a value (a lock, a file) and for a callback
+//! alike, and `close` would shadow the value's own `close` through `Entered`'s `Deref`.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -15,7 +21,7 @@ use crate::error::UnwindError;
 use crate::pending::Pending;
 use crate::unwind::{discard_popped, run_all, run_popped, value_or_panic};
 
-/// A registered entry, borrowed from its stack: cancel it, run it now, or label it.
+/// A registered entry, borrowed from its stack: cancel it, release it now, or label it.
 ///
 /// The handle borrows the stack, so it cannot outlive it, and `close`/`pop_all` (which need
 /// `&mut`) cannot run while it exists. Dropping the handle leaves the entry registered.
@@ -35,7 +41,7 @@ use crate::unwind::{discard_popped, run_all, run_popped, value_or_panic};
 /// assert!(!removed.get());
 /// ```
 pub struct Handle<'s> {
-    /// The stack's arena, borrowed: only its lifetime is needed (see `run`).
+    /// The stack's arena, borrowed: only its lifetime is needed (see `release`).
     arena: PhantomData<&'s Arena>,
     stack: StackRef,
     slot: Slot,
@@ -112,8 +118,8 @@ impl<'s> Handle<'s> {
         unsafe { discard_popped(self.slot.take()) }
     }
 
-    /// Runs the entry now (as if the stack were being closed) and removes it. Returns its error,
-    /// if it failed; a panic propagates to the caller, unless the thread is already panicking
+    /// Releases the entry now: runs it (as if the stack were being closed) and removes it.
+    /// Returns its error, if it failed; a panic propagates to the caller, unless the thread is already panicking
     /// (a handle run from a `Drop` during a panic): then it is caught and reported.
     ///
     /// ```
@@ -121,10 +127,10 @@ impl<'s> Handle<'s> {
     ///
     /// let mut stack = ExitStack::new();
     /// let flush = stack.try_callback(|| Err("flush failed"));
-    /// assert_eq!(flush.run().unwrap_err().first().error().to_string(), "flush failed");
+    /// assert_eq!(flush.release().unwrap_err().first().error().to_string(), "flush failed");
     /// assert!(stack.close().is_ok()); // it does not run again
     /// ```
-    pub fn run(self) -> Result<(), UnwindError> {
+    pub fn release(self) -> Result<(), UnwindError> {
         let mut pending = Pending::new(Ending::Succeeded);
         // A pushed stack splices its entries into the arena being unwound. Give it a fresh
         // one, so they run now, here, rather than later on top of this stack and out of order
@@ -279,7 +285,7 @@ impl<'s, T> Entered<'s, T> {
     /// assert_eq!(failing.release().unwrap_err().len(), 1);
     /// ```
     pub fn release(self) -> Result<(), UnwindError> {
-        self.handle.run()
+        self.handle.release()
     }
 }
 

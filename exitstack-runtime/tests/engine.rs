@@ -88,7 +88,7 @@ fn cancel_drops_without_running_and_run_now_runs_once() {
     let ran = stack.callback(|| runs.set(runs.get() + 1));
     cancelled.cancel();
     assert_eq!(drops.get(), 1);
-    ran.run().unwrap();
+    ran.release().unwrap();
     assert_eq!(runs.get(), 1);
     stack.close().unwrap();
     assert_eq!(runs.get(), 1);
@@ -128,7 +128,7 @@ fn labels_survive_relabelling_and_reach_the_error() {
 fn run_now_of_a_labelled_entry_keeps_its_label() {
     let stack = ExitStack::new();
     let handle = stack.try_callback(|| Err("now")).label("flush");
-    let error = handle.run().unwrap_err();
+    let error = handle.release().unwrap_err();
     assert_eq!(error.first().label(), Some("flush"));
 }
 

@@ -189,7 +189,7 @@ fn handles_of_inline_entries_run_cancel_and_label_in_place() {
     for extra in 0..3 {
         stack.callback(move || assert!(extra < 3)); // past the inline words
     }
-    third.run().unwrap();
+    third.release().unwrap();
     first.cancel();
     let errors = stack.close().unwrap_err();
     assert_eq!(errors.first().label(), Some("second"));

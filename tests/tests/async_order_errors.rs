@@ -217,7 +217,7 @@ async fn handles_cancel_run_release_and_take_back() {
         .cancel();
     let l = log.clone();
     let now = stack.push_async_callback(move || async move { push(&l, "run now") });
-    now.run().await.unwrap();
+    now.release().await.unwrap();
     let l = log.clone();
     let guard = stack.async_guard(5, move |v| async move { push(&l, format!("released {v}")) });
     guard.release().await.unwrap();
@@ -227,7 +227,7 @@ async fn handles_cancel_run_release_and_take_back() {
         .try_push_async_callback(|| async { Err("now") })
         .label("now");
     assert_eq!(
-        failing.run().await.unwrap_err().first().label(),
+        failing.release().await.unwrap_err().first().label(),
         Some("now")
     );
     stack.aclose().await.unwrap();

@@ -112,7 +112,7 @@ fn running_a_pushed_async_stack_runs_its_async_and_sync_entries_now_and_only_onc
         Err("b")
     });
     inner.callback(|| log.borrow_mut().push("c"));
-    let run = block_on(outer.push_async_stack(inner).run());
+    let run = block_on(outer.push_async_stack(inner).release());
     assert_eq!(
         *log.borrow(),
         ["c", "a"],

@@ -452,7 +452,7 @@ fn entered_cancel_of_an_entry_whose_drop_panics_during_a_panic_does_not_abort_th
 fn handle_run_of_a_panicking_entry_outside_a_panic_propagates_the_panic() {
     let mut stack = ExitStack::new();
     let handle = stack.callback(|| panic!("entry"));
-    assert_eq!(panic_of(|| handle.run()), "entry");
+    assert_eq!(panic_of(|| handle.release()), "entry");
     stack.close().unwrap();
     let value = stack.enter(PanicOnDrop("value drop"));
     assert_eq!(panic_of(|| value.release()), "value drop");

@@ -1,4 +1,4 @@
-//! Misuse and edge cases of single-entry handles: `Handle::run`, `Handle::cancel`,
+//! Misuse and edge cases of single-entry handles: `Handle::release`, `Handle::cancel`,
 //! `Entered::cancel` / `release`, each of which must leave the stack consistent.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -27,7 +27,7 @@ fn run_runs_the_entry_now_returns_its_error_and_it_never_runs_again() {
         })
         .label("flush");
     stack.callback(log.recorder("newest"));
-    let errors = flush.run().unwrap_err();
+    let errors = flush.release().unwrap_err();
     assert_eq!(messages(&errors), ["flush failed"]);
     assert_eq!(
         errors.first().label(),
@@ -45,7 +45,7 @@ fn run_propagates_a_panic_and_leaves_the_stack_usable() {
     let mut stack = ExitStack::new();
     stack.callback(log.recorder("other"));
     let bomb = stack.callback(|| panic!("ran by hand"));
-    let payload = catch_unwind(AssertUnwindSafe(|| bomb.run())).unwrap_err();
+    let payload = catch_unwind(AssertUnwindSafe(|| bomb.release())).unwrap_err();
     assert_eq!(payload.downcast_ref::<&str>(), Some(&"ran by hand"));
     stack.close().unwrap();
     assert_eq!(
@@ -60,9 +60,9 @@ fn run_decides_conditional_entries_as_a_close_would() {
     let log = Log::new();
     let mut stack = ExitStack::new();
     let on_success = stack.callback_on_success(log.recorder("on success"));
-    on_success.run().unwrap();
+    on_success.release().unwrap();
     let on_error = stack.callback_on_error(log.recorder("on error"));
-    on_error.run().unwrap();
+    on_error.release().unwrap();
     let l = log.clone();
     let handler = stack.push_exit(move |exit| {
         l.push(format!(
@@ -72,7 +72,7 @@ fn run_decides_conditional_entries_as_a_close_would() {
         ));
         Flow::Suppress
     });
-    handler.run().unwrap();
+    handler.release().unwrap();
     assert_eq!(
         log.take(),
         ["on success", "handler: Succeeded, error false"]
@@ -92,7 +92,7 @@ fn run_of_a_pushed_stack_runs_its_entries_now() {
     inner.callback(log.recorder("inner 2"));
     let nested = stack.push_stack(inner);
     stack.callback(log.recorder("outer newest"));
-    let errors = nested.run().unwrap_err();
+    let errors = nested.release().unwrap_err();
     assert_eq!(messages(&errors), ["inner failed"]);
     assert_eq!(log.take(), ["inner 2", "inner 1"]);
     stack.close().unwrap();
@@ -109,7 +109,7 @@ fn run_of_a_callback_with_stack_leaves_what_it_registers_on_the_stack() {
         stack.callback(l.recorder("registered by hand-run entry"));
     });
     stack.callback(log.recorder("newest"));
-    registering.run().unwrap();
+    registering.release().unwrap();
     assert_eq!(log.take(), ["registering"]);
     stack.close().unwrap();
     assert_eq!(log.take(), ["registered by hand-run entry", "newest"]);

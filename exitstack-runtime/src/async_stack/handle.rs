@@ -1,6 +1,6 @@
 //! Handles to single async entries: [`AsyncHandle`] and [`AsyncEntered`]. They cancel, label
-//! and lend out like [`Handle`] and [`Entered`](crate::Entered), and run the entry now by
-//! awaiting it.
+//! and lend out like [`Handle`] and [`Entered`](crate::Entered), and release the entry now
+//! (run it, awaited) with `release`, the one verb every handle uses.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -16,8 +16,8 @@ use crate::handle::{Entered, Handle};
 use crate::stack::ExitStack;
 use crate::threading::Threading;
 
-/// A registered async entry, borrowed from its stack: cancel it, label it, or run it now with
-/// [`run`](AsyncHandle::run). Dropping the handle leaves the entry registered.
+/// A registered async entry, borrowed from its stack: cancel it, label it, or release it now
+/// (run it, awaited) with [`release`](AsyncHandle::release). Dropping the handle leaves the entry registered.
 ///
 /// # Examples
 ///
@@ -94,8 +94,8 @@ impl<'s, S: Threading> AsyncHandle<'s, S> {
         self.handle.cancel()
     }
 
-    /// Runs the entry now (as if the stack were being closed), removes it, and returns its
-    /// error. The entry is taken out at once; the returned future runs it. A panic propagates
+    /// Releases the entry now: runs it (as if the stack were being closed), removes it, and
+    /// returns its error. The entry is taken out at once; the returned future runs it. A panic propagates
     /// (unless the thread is already panicking: then it is reported). For a stack pushed with
     /// [`push_async_stack`](AsyncExitStack::push_async_stack), its entries run now, async ones
     /// awaited.
@@ -106,11 +106,11 @@ impl<'s, S: Threading> AsyncHandle<'s, S> {
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// let mut stack = AsyncExitStack::new();
     /// let flush = stack.try_push_async_callback(|| async { Err("flush failed") });
-    /// assert!(flush.run().await.is_err());
+    /// assert!(flush.release().await.is_err());
     /// assert!(stack.aclose().await.is_ok()); // it does not run again
     /// # });
     /// ```
-    pub fn run(self) -> impl Future<Output = Result<(), UnwindError>> + 's {
+    pub fn release(self) -> impl Future<Output = Result<(), UnwindError>> + 's {
         // SAFETY: the handle borrows the stack, so the entry has not been popped.
         unsafe { run_slot::<S>(self.handle.slot()) }
     }

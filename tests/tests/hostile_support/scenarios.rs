@@ -138,14 +138,14 @@ pub fn bad_drop_error_dropped_during_a_panic() {
     assert_eq!(seen[1].message.as_deref(), Some("panicked: error drop"));
 }
 
-/// Rule 6: `Handle::run` in a `Drop` running during a panic, on an entry that panics: the
-/// panic is reported, `run` returns `Ok(())`, and the entry does not run again.
+/// Rule 6: `Handle::release` in a `Drop` running during a panic, on an entry that panics: the
+/// panic is reported, `release` returns `Ok(())`, and the entry does not run again.
 pub fn handle_run_in_a_drop_during_a_panic() {
     let log = RefCell::new(Vec::new());
     let ((), seen) = capture(|| {
         during_a_panic(|| {
             let mut stack = ExitStack::new();
-            let result = stack.callback(|| panic!("entry")).label("entry").run();
+            let result = stack.callback(|| panic!("entry")).label("entry").release();
             log.borrow_mut().push(format!("run: {result:?}"));
             log.borrow_mut()
                 .push(format!("close: {:?}", stack.close().is_ok()));

@@ -261,7 +261,7 @@ pub enum Op {
     Close,
     /// `pop_all()`: the moved stack is closed at the very end.
     PopAll,
-    /// Runs now (`run`) or cancels the held handle at this index inside a `Drop` that runs
+    /// Releases now (`release`) or cancels the held handle at this index inside a `Drop` that runs
     /// while the thread panics; the panic (`outer`) is caught and not logged.
     InPanic { index: usize, run: bool },
 }

@@ -316,7 +316,7 @@ pub(super) fn cancel(held: Held<'_>) {
 /// Runs a held entry now.
 pub(super) fn run_now(held: Held<'_>) -> Out {
     out(match held {
-        Held::Plain(handle) => catch_unwind(AssertUnwindSafe(|| handle.run())),
+        Held::Plain(handle) => catch_unwind(AssertUnwindSafe(|| handle.release())),
         Held::Value(entered) => catch_unwind(AssertUnwindSafe(|| entered.release())),
     })
 }

@@ -200,7 +200,7 @@ async fn handle_op<'s>(
             let (id, handle) = held.remove(index % held.len());
             let result = match handle {
                 AsyncHeld::Sync(handle) => real::run_now(handle),
-                AsyncHeld::Plain(handle) => out(caught(handle.run()).await),
+                AsyncHeld::Plain(handle) => out(caught(handle.release()).await),
                 AsyncHeld::Value(entered) => out(caught(entered.release()).await),
             };
             log(Event::RunNow(id, result));
@@ -212,7 +212,7 @@ async fn handle_op<'s>(
             in_panic(move || {
                 let result = match (handle, run) {
                     (AsyncHeld::Sync(handle), true) => real::run_now(handle),
-                    (AsyncHeld::Plain(handle), true) => out(block_on(caught(handle.run()))),
+                    (AsyncHeld::Plain(handle), true) => out(block_on(caught(handle.release()))),
                     (AsyncHeld::Value(entered), true) => out(block_on(caught(entered.release()))),
                     (AsyncHeld::Sync(handle), false) => return real::cancel(handle),
                     (AsyncHeld::Plain(handle), false) => return handle.cancel(),

@@ -95,6 +95,12 @@ def main():
         print(f"\nBare guard: scopeguard `defer!` {defer['scopeguard']:.2f} ns, "
               f"exitstack `defer!` {defer['exitstack']:.2f} ns.")
     enter = [per_entry(criterion, "enter_close", "exitstack", n) for n in SIZES]
+    two = {peer: estimate(criterion, "two_cleanups", peer)
+           for peer in ("two_scopeguards", "exitstack_scope", "with_stack")}
+    if all(value is not None for value in two.values()):
+        print("\nA function with two cleanups (ns per call): two scope guards "
+              f"{two['two_scopeguards']:.2f}, `ExitStack::scope` {two['exitstack_scope']:.2f}, "
+              f"`#[with_stack]` {two['with_stack']:.2f}.")
     print("\n`enter` + close of a three-word value (ns/entry): "
           + ", ".join(f"N={label(n)}: {fmt(t)}" for n, t in zip(SIZES, enter)))
 

@@ -62,7 +62,7 @@ mod unwind;
 
 pub use async_stack::{
     Aclose, AsyncContext, AsyncEntered, AsyncExitStack, AsyncHandle, NotRunError,
-    SendAsyncExitStack, SendScopeFuture, TimedOut,
+    SendAsyncExitStack, SendScopeFuture, TimedOutError,
 };
 pub use context::{Close, Context};
 pub use ending::{Ending, Flow};

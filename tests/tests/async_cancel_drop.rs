@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use exitstack::report::{self, Report, ReportReason};
-use exitstack::{AsyncExitStack, Ending, Flow, NotRunError, TimedOut};
+use exitstack::{AsyncExitStack, Ending, Flow, NotRunError, TimedOutError};
 
 type Reports = Arc<Mutex<Vec<(ReportReason, String, Option<String>)>>>;
 
@@ -185,7 +185,7 @@ async fn time_limit_cancels_a_slow_entry_and_the_rest_run() {
     let error = errors.first();
     assert_eq!(error.label(), Some("stuck"));
     assert_eq!(
-        error.downcast_ref::<TimedOut>().unwrap().limit(),
+        error.downcast_ref::<TimedOutError>().unwrap().limit(),
         Duration::from_millis(30)
     );
 }

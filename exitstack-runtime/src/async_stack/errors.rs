@@ -1,4 +1,4 @@
-//! The two errors only async entries produce: [`TimedOut`] and [`NotRunError`].
+//! The two errors only async entries produce: [`TimedOutError`] and [`NotRunError`].
 
 use std::error::Error;
 use std::fmt;
@@ -11,53 +11,53 @@ use std::time::Duration;
 /// # Examples
 ///
 /// ```
-/// use exitstack::TimedOut;
+/// use exitstack::TimedOutError;
 /// use std::time::Duration;
 ///
-/// let error = TimedOut::new(Duration::from_millis(20));
+/// let error = TimedOutError::new(Duration::from_millis(20));
 /// assert_eq!(error.limit(), Duration::from_millis(20));
 /// assert_eq!(error.to_string(), "async cleanup timed out after 20ms");
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TimedOut {
+pub struct TimedOutError {
     limit: Duration,
 }
 
-impl TimedOut {
+impl TimedOutError {
     /// The error for a cleanup cut off after `limit`.
     ///
     /// ```
-    /// use exitstack::{CleanupError, TimedOut};
+    /// use exitstack::{CleanupError, TimedOutError};
     /// use std::time::Duration;
     ///
-    /// let error = CleanupError::new(TimedOut::new(Duration::from_secs(1)));
-    /// assert!(error.downcast_ref::<TimedOut>().is_some());
+    /// let error = CleanupError::new(TimedOutError::new(Duration::from_secs(1)));
+    /// assert!(error.downcast_ref::<TimedOutError>().is_some());
     /// assert_eq!(error.error().to_string(), "async cleanup timed out after 1s");
     /// ```
     pub fn new(limit: Duration) -> Self {
-        TimedOut { limit }
+        TimedOutError { limit }
     }
 
     /// The limit that was exceeded.
     ///
     /// ```
-    /// use exitstack::TimedOut;
+    /// use exitstack::TimedOutError;
     /// use std::time::Duration;
     ///
-    /// assert_eq!(TimedOut::new(Duration::from_millis(250)).limit(), Duration::from_millis(250));
+    /// assert_eq!(TimedOutError::new(Duration::from_millis(250)).limit(), Duration::from_millis(250));
     /// ```
     pub fn limit(&self) -> Duration {
         self.limit
     }
 }
 
-impl fmt::Display for TimedOut {
+impl fmt::Display for TimedOutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "async cleanup timed out after {:?}", self.limit)
     }
 }
 
-impl Error for TimedOut {}
+impl Error for TimedOutError {}
 
 /// An async cleanup that never ran: its stack was dropped without `aclose` (or during a
 /// cancelled `aclose`), and no runtime could take it. It reaches the

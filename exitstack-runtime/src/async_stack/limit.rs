@@ -8,7 +8,7 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use super::entry::{EntryFuture, SendSite};
-use super::errors::TimedOut;
+use super::errors::TimedOutError;
 use super::stack::AsyncExitStack;
 use crate::error::BoxError;
 use crate::threading::{Admits, Sendable, Threading};
@@ -48,12 +48,12 @@ pub(crate) struct Deadline<'a, S> {
 unsafe impl Send for Deadline<'_, Sendable> {}
 
 impl<S> Deadline<'_, S> {
-    /// `Ready` with a [`TimedOut`] error once the limit has passed.
+    /// `Ready` with a [`TimedOutError`] error once the limit has passed.
     pub(crate) fn poll_expired(&mut self, cx: &mut TaskContext<'_>) -> Poll<BoxError> {
         self.sleep
             .as_mut()
             .poll(cx)
-            .map(|()| Box::new(TimedOut::new(self.limit)) as BoxError)
+            .map(|()| Box::new(TimedOutError::new(self.limit)) as BoxError)
     }
 }
 
@@ -64,18 +64,18 @@ pub(crate) type Spawner<'a, S> =
 impl<'a, S: Threading> AsyncExitStack<'a, S> {
     /// Limits each async cleanup to `limit`, measured by `sleep` (the runtime's timer, e.g.
     /// `tokio::time::sleep`; the crate depends on no runtime). A cleanup still running when the
-    /// sleep finishes is dropped (cancelled) and fails with [`TimedOut`]; the next entry runs.
+    /// sleep finishes is dropped (cancelled) and fails with [`TimedOutError`]; the next entry runs.
     /// Sync entries are not limited.
     ///
     /// ```
-    /// use exitstack::{AsyncExitStack, TimedOut};
+    /// use exitstack::{AsyncExitStack, TimedOutError};
     /// use std::time::Duration;
     ///
     /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
     /// let mut stack = AsyncExitStack::new().with_time_limit(Duration::from_millis(10), tokio::time::sleep);
     /// stack.push_async_callback(|| std::future::pending::<()>()); // never finishes
     /// let errors = stack.aclose().await.unwrap_err();
-    /// assert!(errors.first().downcast_ref::<TimedOut>().is_some());
+    /// assert!(errors.first().downcast_ref::<TimedOutError>().is_some());
     /// # });
     /// ```
     #[must_use]

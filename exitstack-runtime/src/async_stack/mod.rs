@@ -20,7 +20,7 @@
 //! | `handle.rs` | handles to async entries |
 //! | `context.rs` | the `AsyncContext` trait |
 //! | `limit.rs` | per-entry time limit, spawning on drop (`tokio`) |
-//! | `errors.rs` | `TimedOut`, `NotRunError` |
+//! | `errors.rs` | `TimedOutError`, `NotRunError` |
 
 mod close;
 mod context;
@@ -33,7 +33,7 @@ mod stack;
 
 pub use close::Aclose;
 pub use context::AsyncContext;
-pub use errors::{NotRunError, TimedOut};
+pub use errors::{NotRunError, TimedOutError};
 pub use handle::{AsyncEntered, AsyncHandle};
 pub use scope::SendScopeFuture;
 pub use stack::{AsyncExitStack, SendAsyncExitStack};

@@ -72,23 +72,23 @@ mod stack_callback;
 /// - `close = path`: the closer, a function or method taking the field **by value** and
 ///   returning `()` or `Result<(), E>` with `E: Into<BoxError>` (`Type::method`, `Self::f`,
 ///   `exitstack::Close::close`). Without it the field is dropped in its turn, and errors its
-///   `Drop` hands to `report::from_drop` (a nested `#[managed]` struct) join the result.
+///   `Drop` hands to `report::error_in_drop` (a nested `#[managed]` struct) join the result.
 /// - `skip`: not torn down; the field keeps its type and Rust drops it after the teardown.
 /// - `label = "text"`: names the field in error reports (default: the field's name).
 ///
 /// # What it generates
 ///
-/// - The struct, with each torn-down field's type `T` wrapped in [`Field<T>`], which derefs
+/// - The struct, with each torn-down field's type `T` wrapped in [`ManagedField<T>`], which derefs
 ///   to `T`.
 /// - `new(field: T, ..) -> Self`: the struct from plain values, one parameter per field in
 ///   declaration order, named after the field (its doc comment lists them with their types, and
 ///   a missing or wrong argument is reported on the field). A struct with its own `new` renames
-///   this one: `#[managed(new = from_parts)]`. `Field::new(value)` / `value.into()` build a
+///   this one: `#[managed(new = from_parts)]`. `ManagedField::new(value)` / `value.into()` build a
 ///   field by hand, for a struct literal.
 /// - `close(self) -> Result<(), UnwindError>`: every field's error, in teardown order.
 /// - `impl Close`, so `stack.enter_closing(value)` releases it through `close`.
 /// - `impl Drop`, running the same teardown when `close` was not called; its errors go to
-///   `report::from_drop`, so `stack.enter(value)` puts them in the stack's result too, and
+///   `report::error_in_drop`, so `stack.enter(value)` puts them in the stack's result too, and
 ///   outside a stack they reach the reporter.
 /// - `acquire(f0, f1, ..)`, one fallible acquisition per field in declaration order (each gets
 ///   references to the fields before it; the doc comment lists each one's signature): if
@@ -141,11 +141,11 @@ mod stack_callback;
 /// `order = reverse | declaration`, `new = name` (the constructor's name), and `crate = path`
 /// for crates that re-export exitstack (generated code then names `path::__private`).
 ///
-/// # Why `Field<T>`, and `new`
+/// # Why `ManagedField<T>`, and `new`
 ///
 /// The teardown moves each field out (a closer takes it by value) from `Drop`, which only has
 /// `&mut self`. Without `unsafe` in your crate (which may `#![forbid(unsafe_code)]`), that needs
-/// a field that can be emptied: `Field<T>`. Keeping the declared types would mean a struct
+/// a field that can be emptied: `ManagedField<T>`. Keeping the declared types would mean a struct
 /// without `Drop`, whose closers and order are silently skipped whenever it is dropped instead
 /// of closed; so the fields stay wrapped, and `new` takes the plain values.
 ///
@@ -163,7 +163,7 @@ mod stack_callback;
 /// with generics, lifetimes, where-clauses, field `#[cfg]` and `#[cfg_attr]`; not on enums,
 /// unions or unit structs.
 ///
-/// [`Field<T>`]: ../exitstack/struct.Field.html
+/// [`ManagedField<T>`]: ../exitstack/struct.ManagedField.html
 /// [`RollbackError`]: ../exitstack/struct.RollbackError.html
 #[proc_macro_attribute]
 pub fn managed(args: TokenStream, input: TokenStream) -> TokenStream {

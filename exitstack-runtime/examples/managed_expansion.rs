@@ -45,11 +45,11 @@ pub struct Session {
 mod expanded {
     use super::Conn;
 
-    // 1. The struct: each torn-down field's type is wrapped in `Field<T>` (it derefs to `T`), so
-    //    the teardown can move the value out of `&mut self` in `Drop` without `unsafe`.
+    // 1. The struct: each torn-down field's type is wrapped in `ManagedField<T>` (it derefs to
+    //    `T`), so the teardown can move the value out of `&mut self` in `Drop` without `unsafe`.
     pub struct Expanded {
-        pub(super) conn: ::exitstack::__private::Field<Conn>,
-        pub(super) log: ::exitstack::__private::Field<Vec<u8>>,
+        pub(super) conn: ::exitstack::__private::ManagedField<Conn>,
+        pub(super) log: ::exitstack::__private::ManagedField<Vec<u8>>,
     }
 
     // 2. Everything else sits in an anonymous const, so it adds no names to the module.
@@ -92,8 +92,8 @@ mod expanded {
             #[must_use]
             pub fn new(conn: Conn, log: Vec<u8>) -> Self {
                 Self {
-                    conn: ::exitstack::__private::Field::new(conn),
-                    log: ::exitstack::__private::Field::new(log),
+                    conn: ::exitstack::__private::ManagedField::new(conn),
+                    log: ::exitstack::__private::ManagedField::new(log),
                 }
             }
 
@@ -120,7 +120,7 @@ mod expanded {
                     ::core::panic::AssertUnwindSafe(acquire_0), // (generated: `|| acquire_0()`)
                 ) {
                     ::core::result::Result::Ok(::core::result::Result::Ok(value)) => {
-                        ::exitstack::__private::Field::new(value)
+                        ::exitstack::__private::ManagedField::new(value)
                     }
                     ::core::result::Result::Ok(::core::result::Result::Err(error)) => {
                         // Nothing acquired yet: nothing to roll back.
@@ -137,7 +137,7 @@ mod expanded {
                     ::core::panic::AssertUnwindSafe(|| acquire_1(&field_0)),
                 ) {
                     ::core::result::Result::Ok(::core::result::Result::Ok(value)) => {
-                        ::exitstack::__private::Field::new(value)
+                        ::exitstack::__private::ManagedField::new(value)
                     }
                     ::core::result::Result::Ok(::core::result::Result::Err(error)) => {
                         // Roll back what was acquired, in teardown order.
@@ -180,7 +180,7 @@ mod expanded {
         }
 
         // 4. `Drop`: the same teardown when `close` was not called. Errors go to
-        //    `report::from_drop`: into the result of a stack releasing the value, or else to
+        //    `report::error_in_drop`: into the result of a stack releasing the value, or else to
         //    the reporter.
         impl ::core::ops::Drop for Expanded {
             fn drop(&mut self) {

@@ -69,7 +69,7 @@ pub use ending::{Ending, Flow};
 pub use error::{BoxError, CleanupError, PanicError, UnwindError};
 pub use exit::Exit;
 pub use handle::{Entered, Handle};
-pub use managed::{Field, RollbackError};
+pub use managed::{ManagedField, RollbackError};
 pub use scope::{Outcome, ScopeError, ScopeResult};
 pub use stack::{ExitStack, SendExitStack};
 pub use threading::{Admits, Local, Sendable, Threading};
@@ -88,7 +88,8 @@ pub mod __private {
         rollback, rollback_panicked, teardown, teardown_in_drop, CloserOutput, Running,
     };
     pub use crate::{
-        AsyncExitStack, Close, Ending, Exit, ExitStack, Field, Flow, RollbackError, UnwindError,
+        AsyncExitStack, Close, Ending, Exit, ExitStack, Flow, ManagedField, RollbackError,
+        UnwindError,
     };
     pub use core;
     pub use std;

@@ -1,5 +1,6 @@
-//! Support for the macros: the field wrapper of `#[managed]` structs ([`Field`]), the error of
-//! a rolled-back construction ([`RollbackError`]), and the hidden helpers generated code calls.
+//! Support for the macros: the field wrapper of `#[managed]` structs ([`ManagedField`]), the
+//! error of a rolled-back construction ([`RollbackError`]), and the hidden helpers generated code
+//! calls.
 //!
 //! Field teardown reuses the stack's unwind state and rules (see [`Running`]), so a panicking
 //! closer never stops the others and nothing aborts during a panic.
@@ -19,37 +20,37 @@ use crate::site::Site;
 /// A field of a [`#[managed]`](crate::managed) struct: the value, which derefs to `T`, held so
 /// that the generated teardown can move it out and pass it to its closer by value.
 ///
-/// Build it with `Field::new(value)` or `value.into()`; use it like the value itself.
+/// Build it with `ManagedField::new(value)` or `value.into()`; use it like the value itself.
 ///
 /// ```
-/// use exitstack::Field;
+/// use exitstack::ManagedField;
 ///
-/// let mut names: Field<Vec<&str>> = Vec::new().into();
+/// let mut names: ManagedField<Vec<&str>> = Vec::new().into();
 /// names.push("used through DerefMut");
 /// assert_eq!(names.len(), 1);
 /// assert_eq!(names.into_inner(), ["used through DerefMut"]);
 /// ```
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Field<T> {
+pub struct ManagedField<T> {
     /// `None` only once the teardown has taken the value, after which nobody can reach it.
     value: Option<T>,
 }
 
-impl<T> Field<T> {
+impl<T> ManagedField<T> {
     /// Wraps a value.
     ///
     /// ```
-    /// let answer = exitstack::Field::new(42);
+    /// let answer = exitstack::ManagedField::new(42);
     /// assert_eq!(*answer, 42);
     /// ```
     pub const fn new(value: T) -> Self {
-        Field { value: Some(value) }
+        ManagedField { value: Some(value) }
     }
 
     /// Takes the value out; it will not be torn down by the struct.
     ///
     /// ```
-    /// let name = exitstack::Field::new(String::from("kept"));
+    /// let name = exitstack::ManagedField::new(String::from("kept"));
     /// assert_eq!(name.into_inner(), "kept");
     /// ```
     pub fn into_inner(self) -> T {
@@ -66,35 +67,35 @@ fn taken() -> ! {
 /// A field holding `T::default()` (so `#[derive(Default)]` works on a `#[managed]` struct).
 ///
 /// ```
-/// let count: exitstack::Field<u32> = Default::default();
+/// let count: exitstack::ManagedField<u32> = Default::default();
 /// assert_eq!(*count, 0);
 /// ```
-impl<T: Default> Default for Field<T> {
+impl<T: Default> Default for ManagedField<T> {
     fn default() -> Self {
-        Field::new(T::default())
+        ManagedField::new(T::default())
     }
 }
 
-impl<T> From<T> for Field<T> {
+impl<T> From<T> for ManagedField<T> {
     fn from(value: T) -> Self {
-        Field::new(value)
+        ManagedField::new(value)
     }
 }
 
-impl<T> Deref for Field<T> {
+impl<T> Deref for ManagedField<T> {
     type Target = T;
     fn deref(&self) -> &T {
         self.value.as_ref().unwrap_or_else(|| taken())
     }
 }
 
-impl<T> DerefMut for Field<T> {
+impl<T> DerefMut for ManagedField<T> {
     fn deref_mut(&mut self) -> &mut T {
         self.value.as_mut().unwrap_or_else(|| taken())
     }
 }
 
-impl<T: fmt::Debug> fmt::Debug for Field<T> {
+impl<T: fmt::Debug> fmt::Debug for ManagedField<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.value {
             Some(value) => fmt::Debug::fmt(value, f),
@@ -246,7 +247,7 @@ pub struct Running {
 impl Running {
     /// Releases a field through `closer`, now. A taken field is skipped.
     #[track_caller]
-    pub fn close<T, R, F>(&mut self, field: &mut Field<T>, label: &'static str, closer: F)
+    pub fn close<T, R, F>(&mut self, field: &mut ManagedField<T>, label: &'static str, closer: F)
     where
         F: FnOnce(T) -> R,
         R: CloserOutput,
@@ -256,10 +257,10 @@ impl Running {
         }
     }
 
-    /// Releases a field by dropping it, now; errors its `Drop` hands to [`report::from_drop`]
+    /// Releases a field by dropping it, now; errors its `Drop` hands to [`report::error_in_drop`]
     /// (a nested managed struct) join the teardown's result.
     #[track_caller]
-    pub fn drop<T>(&mut self, field: &mut Field<T>, label: &'static str) {
+    pub fn drop<T>(&mut self, field: &mut ManagedField<T>, label: &'static str) {
         if let Some(value) = field.value.take() {
             self.run(label, Location::caller(), || {
                 report::drop_collecting(value).map_err(BoxError::from)
@@ -305,11 +306,11 @@ fn run_teardown(
     running.pending.finish(None)
 }
 
-/// [`teardown`] from a `Drop`: errors go to [`report::from_drop`], so they join the result of a
+/// [`teardown`] from a `Drop`: errors go to [`report::error_in_drop`], so they join the result of a
 /// stack that is releasing the struct, or reach the reporter.
 pub fn teardown_in_drop(release: impl FnOnce(&mut Running)) {
     if let Err(errors) = teardown(release) {
-        report::from_drop_all(errors.into_vec());
+        report::errors_in_drop(errors.into_vec());
     }
 }
 

@@ -2,7 +2,7 @@
 //!
 //! That happens when a stack is dropped without `close`, when a panic is resumed while cleanup
 //! errors are pending, when a cleanup panics while the thread is already panicking, and when a
-//! value's `Drop` finds an error outside any stack (see [`from_drop`]). By default each report
+//! value's `Drop` finds an error outside any stack (see [`error_in_drop`]). By default each report
 //! is printed to standard error. [`set_reporter`] installs a process-wide reporter (for example
 //! `log_reporter` or `tracing_reporter` with the `log` / `tracing` features), and
 //! [`with_reporter`] overrides it on the current thread for the length of a closure, which is
@@ -169,7 +169,7 @@ static GLOBAL: RwLock<Option<Reporter>> = RwLock::new(None);
 
 thread_local! {
     static SCOPED: RefCell<Vec<Reporter>> = const { RefCell::new(Vec::new()) };
-    /// Errors handed to `from_drop` while `drop_collecting` runs, each with the depth (of nested
+    /// Errors handed to `error_in_drop` while `drop_collecting` runs, each with the depth (of nested
     /// `drop_collecting` calls) that will collect it.
     static DROP_SINKS: RefCell<Vec<(usize, CleanupError)>> = const { RefCell::new(Vec::new()) };
     /// How deep `drop_collecting` calls are nested, and how many errors `DROP_SINKS` holds: two
@@ -366,7 +366,7 @@ fn write_without_display(report: &Report<'_>, note: &str, payload: caught::Paylo
 /// struct Flusher;
 /// impl Drop for Flusher {
 ///     fn drop(&mut self) {
-///         report::from_drop(CleanupError::new("flush failed"));
+///         report::error_in_drop(CleanupError::new("flush failed"));
 ///     }
 /// }
 ///
@@ -375,14 +375,14 @@ fn write_without_display(report: &Report<'_>, note: &str, payload: caught::Paylo
 /// let errors = stack.close().unwrap_err();
 /// assert_eq!(errors.first().error().to_string(), "flush failed");
 /// ```
-pub fn from_drop(error: CleanupError) {
-    from_drop_all(vec![error]);
+pub fn error_in_drop(error: CleanupError) {
+    errors_in_drop(vec![error]);
 }
 
-/// [`from_drop`] for several errors at once (a `#[managed]` teardown in `Drop`): all of them are
+/// [`error_in_drop`] for several errors at once (a `#[managed]` teardown in `Drop`): all of them are
 /// collected or reported before any of them is dropped, so an error whose `Drop` panics cannot
 /// cut the others off.
-pub(crate) fn from_drop_all(errors: Vec<CleanupError>) {
+pub(crate) fn errors_in_drop(errors: Vec<CleanupError>) {
     let depth = DROP_STATE.try_with(|state| state.depth.get()).unwrap_or(0);
     let mut unclaimed = Some(errors);
     if depth > 0 {
@@ -422,7 +422,7 @@ fn take_collected(depth: usize) -> Vec<CleanupError> {
         .unwrap_or_default()
 }
 
-/// Drops `value`, collecting what its `Drop` hands to [`from_drop`] as the result.
+/// Drops `value`, collecting what its `Drop` hands to [`error_in_drop`] as the result.
 ///
 /// This runs for every entered value, so the common case (no error reported) only bumps and
 /// restores a thread-local depth and checks a thread-local count.

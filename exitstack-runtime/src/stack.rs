@@ -356,7 +356,7 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     }
 
     /// Moves `value` into the stack, which drops it when it unwinds; returns a handle that
-    /// derefs to it. Errors its `Drop` hands to [`report::from_drop`](crate::report::from_drop)
+    /// derefs to it. Errors its `Drop` hands to [`report::error_in_drop`](crate::report::error_in_drop)
     /// join the stack's result.
     ///
     /// ```

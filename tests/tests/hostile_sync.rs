@@ -12,7 +12,7 @@ use std::rc::Rc;
 use std::sync::Mutex;
 
 use exitstack::report::ReportReason;
-use exitstack::{defer, managed, ExitStack, Field, Flow};
+use exitstack::{defer, managed, ExitStack, Flow, ManagedField};
 
 use hostile_support::scenarios;
 use hostile_support::{
@@ -459,14 +459,14 @@ fn handle_run_of_a_panicking_entry_outside_a_panic_propagates_the_panic() {
     stack.close().unwrap();
 }
 
-// ---- Rule 9: `Field::default()` --------------------------------------------------------------
+// ---- Rule 9: `ManagedField::default()` -------------------------------------------------------
 
 #[test]
 fn field_default_is_field_new_of_the_default() {
-    let field = Field::<Vec<u8>>::default();
-    assert_eq!(field, Field::new(Vec::new()));
+    let field = ManagedField::<Vec<u8>>::default();
+    assert_eq!(field, ManagedField::new(Vec::new()));
     assert!(field.is_empty(), "derefs to the default value");
-    assert_eq!(Field::<u32>::default().into_inner(), 0);
+    assert_eq!(ManagedField::<u32>::default().into_inner(), 0);
 }
 
 /// A resource whose release is logged.

@@ -5,7 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
-use exitstack::{managed, report, CleanupError, ExitStack, Field};
+use exitstack::{managed, report, CleanupError, ExitStack, ManagedField};
 
 type Log = Rc<RefCell<Vec<String>>>;
 
@@ -418,7 +418,7 @@ fn cfg_attr_expanding_to_cfg_is_respected() {
 
 #[test]
 fn field_wrapper_reads_like_the_value() {
-    let mut field = Field::new(vec![1]);
+    let mut field = ManagedField::new(vec![1]);
     field.push(2);
     assert_eq!(*field, [1, 2]);
     assert_eq!(format!("{field:?}"), "[1, 2]");

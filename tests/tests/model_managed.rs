@@ -69,14 +69,14 @@ impl Part {
     }
 }
 
-/// A field released by dropping it; may hand an error to `report::from_drop`, may panic.
+/// A field released by dropping it; may hand an error to `report::error_in_drop`, may panic.
 struct Dropped(&'static str, bool, bool);
 
 impl Drop for Dropped {
     fn drop(&mut self) {
         log(Event::Released(self.0));
         if self.1 {
-            report::from_drop(CleanupError::new(format!("{} failed", self.0)));
+            report::error_in_drop(CleanupError::new(format!("{} failed", self.0)));
         }
         assert!(!self.2, "{} panicked", self.0);
     }
@@ -401,7 +401,7 @@ impl Model {
                 let result = model.teardown(case, 5, panicking, None);
                 let mut resumed = None;
                 if let (Ok(errors), End::Drop | End::DropDuringPanic) = (&result, case.end) {
-                    // `teardown_in_drop` hands them to `from_drop`: outside a stack, all are
+                    // `teardown_in_drop` hands them to `error_in_drop`: outside a stack, all are
                     // reported, then dropped; the first error-drop panic goes on, unless the
                     // thread is panicking, and the others are reported.
                     for error in errors {

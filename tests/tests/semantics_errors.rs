@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use exitstack::report::from_drop;
+use exitstack::report::error_in_drop;
 use exitstack::{CleanupError, Ending, ExitStack, Flow, Outcome};
 use exitstack_tests::{capture_reports, here, messages, site_of, Log};
 
@@ -23,7 +23,7 @@ impl std::error::Error for BodyError {}
 struct FailingDrop(&'static str);
 impl Drop for FailingDrop {
     fn drop(&mut self) {
-        from_drop(CleanupError::new(self.0));
+        error_in_drop(CleanupError::new(self.0));
     }
 }
 

@@ -4,7 +4,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::process::Command;
 
-use exitstack::report::{from_drop, ReportReason};
+use exitstack::report::{error_in_drop, ReportReason};
 use exitstack::{CleanupError, ExitStack, Flow};
 use exitstack_tests::{capture_reports, here, Captured, Log};
 
@@ -217,7 +217,8 @@ fn s13_errors_of_a_stack_dropped_without_close_are_reported_in_order() {
 
 #[test]
 fn s13_an_error_from_a_drop_outside_any_stack_is_reported() {
-    let ((), reports) = capture_reports(|| from_drop(CleanupError::new("flush failed in drop")));
+    let ((), reports) =
+        capture_reports(|| error_in_drop(CleanupError::new("flush failed in drop")));
     assert_eq!(
         summary(&reports),
         [(ReportReason::DropOutsideStack, None, "flush failed in drop")]

@@ -42,12 +42,12 @@ pub fn type_text(ty: &syn::Type) -> String {
     text
 }
 
-/// `Self { a: Field::new(a), .. }` or `Self(Field::new(field_0), ..)` from `values`.
+/// `Self { a: ManagedField::new(a), .. }` or `Self(ManagedField::new(field_0), ..)` from `values`.
 fn construct(specs: &[FieldSpec], values: &[Ident], private: &TokenStream) -> TokenStream {
     let parts = specs.iter().zip(values).map(|(spec, value)| {
         let cfgs = &spec.cfgs;
         let wrapped = if spec.skip.is_none() {
-            quote!(#private::Field::new(#value))
+            quote!(#private::ManagedField::new(#value))
         } else {
             quote!(#value)
         };
@@ -91,7 +91,7 @@ pub fn new(
         .collect();
     let doc = format!(
         "Builds `{}` from plain values, one per field in declaration order (each torn-down \
-         field is wrapped in `Field`).\n\n# Parameters\n{lines}",
+         field is wrapped in `ManagedField`).\n\n# Parameters\n{lines}",
         item.ident
     );
     let body = construct(specs, &values, private);
@@ -210,7 +210,7 @@ pub fn acquire(
         let mutable = (spec.skip.is_none() && later_failure).then(|| quote!(mut));
         let binding = quote!(#mutable #local);
         let wrap = if spec.skip.is_none() {
-            quote!(#private::Field::new(#value))
+            quote!(#private::ManagedField::new(#value))
         } else {
             quote!(#value)
         };

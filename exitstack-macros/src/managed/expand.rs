@@ -1,4 +1,4 @@
-//! Expansion: the struct with its fields wrapped in `Field`, and inside an anonymous `const`
+//! Expansion: the struct with its fields wrapped in `ManagedField`, and inside an anonymous `const`
 //! the inherent `close` and `acquire`, `impl Close`, and `impl Drop`.
 //!
 //! Every teardown (in `close`, in `Drop`, in the rollback of `acquire`) is a closure that
@@ -81,7 +81,7 @@ pub fn expand(
     }
 }
 
-/// Wraps the type of every field that is torn down in `Field<T>`.
+/// Wraps the type of every field that is torn down in `ManagedField<T>`.
 pub fn wrap_fields(item: &mut DeriveInput, specs: &[FieldSpec], private: &TokenStream) {
     let Data::Struct(data) = &mut item.data else {
         return;
@@ -94,7 +94,7 @@ pub fn wrap_fields(item: &mut DeriveInput, specs: &[FieldSpec], private: &TokenS
     for (field, spec) in fields.into_iter().zip(specs) {
         if spec.skip.is_none() {
             let ty = &field.ty;
-            field.ty = syn::parse_quote_spanned!(ty.span()=> #private::Field<#ty>);
+            field.ty = syn::parse_quote_spanned!(ty.span()=> #private::ManagedField<#ty>);
         }
     }
 }

@@ -167,7 +167,7 @@ pub enum Spec {
     OnSuccess { id: Id, panic: bool },
     /// `push_exit` (or `try_push_exit` when it fails).
     Exit { id: Id, beh: ExitBeh },
-    /// `enter` of a value whose `Drop` may hand an error to `report::from_drop` and may panic;
+    /// `enter` of a value whose `Drop` may hand an error to `report::error_in_drop` and may panic;
     /// when `borrowing`, its `Drop` first builds, fills and cancels stacks borrowing its locals
     /// (which must leave no trace).
     Enter {

@@ -85,7 +85,7 @@ impl Drop for Token {
                 borrowing_stacks(self.id);
             }
             if report {
-                report::from_drop(CleanupError::new(format!("err-{}", self.id)));
+                report::error_in_drop(CleanupError::new(format!("err-{}", self.id)));
             }
             if panic {
                 panic!("panic-{}", self.id);

@@ -1,5 +1,12 @@
 //! The error types: one failed cleanup ([`CleanupError`]) and every failure of one unwind
 //! ([`UnwindError`]).
+//!
+//! One rule for every error type of the crate that wraps another ([`CleanupError`],
+//! [`UnwindError`], [`ScopeError`](crate::ScopeError), [`RollbackError`](crate::RollbackError)):
+//! its `Display` includes the wrapped error's text, so its `source()` is not that error but the
+//! wrapped error's own `source()`. A chain (`anyhow`'s `{:#}`, `.chain()`) then prints each text
+//! once. The wrapped error itself is reached through the type's own accessors
+//! ([`CleanupError::error`], [`CleanupError::downcast_ref`], [`UnwindError::iter`], ..).
 
 use std::any::Any;
 use std::borrow::Cow;
@@ -24,6 +31,9 @@ pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
 
 /// One cleanup that failed: its error, its label and the place it was registered.
 ///
+/// `Display` reads ``cleanup `label` failed: {error}``; `source()` is the error's own source (the
+/// error's text is already in `Display`, so a chain such as `anyhow`'s `{:#}` prints it once).
+///
 /// # Examples
 ///
 /// ```
@@ -46,15 +56,31 @@ pub struct CleanupError {
 impl CleanupError {
     /// Wraps an error that a cleanup returned.
     ///
+    /// A [`CleanupError`], or an [`UnwindError`] of one, is taken as it is rather than wrapped
+    /// again, so a message never reads `cleanup failed: cleanup failed: ..`.
+    ///
     /// ```
     /// use exitstack::CleanupError;
     ///
     /// let error = CleanupError::new("broken pipe").with_label("flush");
     /// assert_eq!(error.to_string(), "cleanup `flush` failed: broken pipe");
+    /// let again = CleanupError::new(error);
+    /// assert_eq!(again.to_string(), "cleanup `flush` failed: broken pipe");
     /// ```
     pub fn new(error: impl Into<BoxError>) -> Self {
+        let error = match error.into().downcast::<CleanupError>() {
+            Ok(one) => return *one,
+            Err(error) => error,
+        };
+        let error = match error.downcast::<UnwindError>() {
+            Ok(many) if many.len() == 1 => {
+                return many.into_vec().pop().expect("one error");
+            }
+            Ok(many) => many as BoxError,
+            Err(error) => error,
+        };
         CleanupError {
-            error: error.into(),
+            error,
             label: None,
             location: None,
         }
@@ -236,8 +262,9 @@ impl fmt::Display for CleanupError {
 }
 
 impl Error for CleanupError {
+    /// The error's own source: `Display` already includes the error's text.
     fn source(&self) -> Option<&(dyn Error + 'static)> {
-        Some(&*self.error)
+        self.error.source()
     }
 }
 
@@ -326,8 +353,9 @@ impl Error for PanicError {}
 
 /// Every error of one unwind, in the order the cleanups failed. Never empty.
 ///
-/// Iterate it to see each [`CleanupError`]; its `source` is the first one. The list is flat, so
-/// a million failures drop without recursion.
+/// Iterate it to see each [`CleanupError`]. `Display` shows every one (just the one when there is
+/// one), so `source()` is the first one's own `source()`, never a text `Display` already shows.
+/// The list is flat, so a million failures drop without recursion.
 ///
 /// # Examples
 ///
@@ -476,8 +504,9 @@ impl fmt::Display for UnwindError {
 }
 
 impl Error for UnwindError {
+    /// The first failure's own source: `Display` already includes every failure's text.
     fn source(&self) -> Option<&(dyn Error + 'static)> {
-        Some(&self.errors[0])
+        self.errors[0].source()
     }
 }
 

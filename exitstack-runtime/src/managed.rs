@@ -209,8 +209,9 @@ impl<E: fmt::Display> fmt::Display for RollbackError<E> {
 }
 
 impl<E: Error + 'static> Error for RollbackError<E> {
+    /// The acquisition error's own source: `Display` already includes its text.
     fn source(&self) -> Option<&(dyn Error + 'static)> {
-        Some(&self.error)
+        self.error.source()
     }
 }
 

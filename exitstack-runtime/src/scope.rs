@@ -185,10 +185,12 @@ impl<E: fmt::Display> fmt::Display for ScopeError<E> {
 }
 
 impl<E: Error + 'static> Error for ScopeError<E> {
+    /// The own source of the error `Display` starts with (the body's, else the cleanups'):
+    /// `Display` already includes their texts.
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match (&self.body, &self.cleanup) {
-            (Some(body), _) => Some(body),
-            (None, Some(cleanup)) => Some(cleanup),
+            (Some(body), _) => body.source(),
+            (None, Some(cleanup)) => cleanup.source(),
             (None, None) => None,
         }
     }

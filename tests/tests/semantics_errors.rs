@@ -437,3 +437,122 @@ fn s08_a_returned_cleanup_error_keeps_its_own_label() {
     assert_eq!(labelled.label(), Some("its own label"));
     assert_eq!(labelled.error().to_string(), "inner");
 }
+
+/// An error with a cause, as a library's error wraps an `io::Error`.
+#[derive(Debug)]
+struct Outer(std::io::Error);
+impl fmt::Display for Outer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("flush failed")
+    }
+}
+impl std::error::Error for Outer {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+fn chain_of(error: anyhow::Error) -> Vec<String> {
+    error.chain().map(ToString::to_string).collect()
+}
+
+/// `Display` includes the wrapped error's text, so `source()` is the wrapped error's own source:
+/// an `anyhow` chain prints every text once.
+#[test]
+fn a_chain_never_repeats_what_display_shows() {
+    let outer = || Outer(std::io::Error::other("disk full"));
+    let one = CleanupError::new(outer()).with_label("flush");
+    assert_eq!(
+        format!("{:#}", anyhow::Error::from(one)),
+        "cleanup `flush` failed: flush failed: disk full"
+    );
+    assert_eq!(
+        chain_of(anyhow::Error::from(CleanupError::new(outer()))),
+        ["cleanup failed: flush failed", "disk full"]
+    );
+    // No source: the chain is the one text.
+    assert_eq!(
+        chain_of(anyhow::Error::from(CleanupError::new("plain"))),
+        ["cleanup failed: plain"]
+    );
+
+    let mut stack = ExitStack::new();
+    stack.try_callback(move || Err(outer())).label("flush");
+    let errors = stack.close().unwrap_err();
+    assert_eq!(
+        chain_of(anyhow::Error::from(errors)),
+        ["cleanup `flush` failed: flush failed", "disk full"]
+    );
+
+    let mut stack = ExitStack::new();
+    stack.try_callback(|| Err("second"));
+    stack.try_callback(move || Err(outer()));
+    let errors = stack.close().unwrap_err();
+    assert_eq!(
+        chain_of(anyhow::Error::from(errors)),
+        [
+            "2 cleanups failed\n  1: cleanup failed: flush failed\n  2: cleanup failed: second",
+            "disk full"
+        ]
+    );
+
+    // A scope's error: the body's text, then the body's own source.
+    let error = ExitStack::scope(|stack| {
+        stack.try_callback(|| Err("close failed"));
+        Err::<(), _>(outer())
+    })
+    .unwrap_err();
+    assert_eq!(
+        chain_of(anyhow::Error::from(error)),
+        [
+            "flush failed; then cleanup failed: close failed",
+            "disk full"
+        ]
+    );
+
+    // A rolled-back construction: the acquisition error's text, then its own source.
+    let teardown = exitstack::UnwindError::from_errors(vec![CleanupError::new("close failed")]);
+    let rolled = exitstack::RollbackError::new(outer(), teardown);
+    assert_eq!(
+        chain_of(anyhow::Error::from(rolled)),
+        [
+            "flush failed; then rolling back, cleanup failed: close failed",
+            "disk full"
+        ]
+    );
+}
+
+/// A cleanup error is never wrapped in another: no `cleanup failed: cleanup failed: ..`.
+#[test]
+fn a_cleanup_error_is_never_wrapped_twice() {
+    let inner = || CleanupError::new("disk full").with_label("flush");
+    assert_eq!(
+        CleanupError::new(inner()).to_string(),
+        "cleanup `flush` failed: disk full"
+    );
+    let one = exitstack::UnwindError::from_errors(vec![inner()]).unwrap();
+    assert_eq!(
+        CleanupError::new(one).to_string(),
+        "cleanup `flush` failed: disk full"
+    );
+    // Returned by a cleanup, closed and reported: the same one text.
+    let mut stack = ExitStack::new();
+    stack.try_callback(move || Err(inner()));
+    let errors = stack.close().unwrap_err();
+    assert_eq!(errors.to_string(), "cleanup `flush` failed: disk full");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = std::sync::Arc::clone(&seen);
+    exitstack::report::with_reporter(
+        move |report: &exitstack::report::Report<'_>| *sink.lock().unwrap() = report.to_string(),
+        || {
+            let stack = ExitStack::new();
+            stack.try_callback(move || Err(inner()));
+        },
+    );
+    let shown = seen.lock().unwrap().clone();
+    assert_eq!(
+        shown.matches("failed").count(),
+        1,
+        "one `failed` in the report: {shown}"
+    );
+}

@@ -76,7 +76,8 @@ pub type SendExitStack<'a> = ExitStack<'a, Sendable>;
 unsafe impl Send for ExitStack<'_, Sendable> {}
 
 impl<'a> ExitStack<'a, Local> {
-    /// An empty stack. Allocates nothing until the first registration.
+    /// An empty stack. Its first entries (four of up to three words, or more smaller ones)
+    /// live in the stack itself: a small stack allocates nothing.
     ///
     /// ```
     /// let mut stack = exitstack::ExitStack::new();
@@ -506,6 +507,8 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// ```
     #[track_caller]
     pub fn push_stack(&self, mut other: ExitStack<'a, S>) -> Handle<'_> {
+        // Moving `other`'s entries (its inline words too) is sound: it is owned here, so no
+        // `Entered` or `Handle` points into it (see the `arena` module).
         self.push(Nested(Box::new(std::mem::take(&mut *other.arena))))
     }
 
@@ -541,6 +544,8 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// ```
     pub fn pop_all(&mut self) -> ExitStack<'a, S> {
         let mut moved = ExitStack::empty();
+        // `&mut self`: no `Entered` or `Handle` points into the entries, so they may move
+        // (the inline ones are copied; the chunks never move).
         std::mem::swap(&mut self.arena, &mut moved.arena);
         moved
     }

@@ -97,7 +97,8 @@ pub struct AsyncExitStack<'a, S: Threading = Local> {
 pub type SendAsyncExitStack<'a> = AsyncExitStack<'a, Sendable>;
 
 impl<'a> AsyncExitStack<'a, Local> {
-    /// An empty stack. Allocates nothing until the first registration.
+    /// An empty stack. Its first entries live in the stack itself: a small stack allocates
+    /// nothing.
     ///
     /// ```
     /// let stack = exitstack::AsyncExitStack::new();

@@ -1,5 +1,5 @@
-//! Semantics points 1, 2, 4, 5, 6 and 7 (`shared/reference/semantics.md`, "Entries and
-//! order"). Point 3 (scale) is in `semantics_03_scale.rs`.
+//! The rules of `SEMANTICS.md`, "Order" and "Exactly once" (repository root). Unwinding
+//! without recursion, at scale, is in `semantics_03_scale.rs`.
 
 use std::cell::Cell;
 use std::convert::Infallible;

@@ -1,4 +1,4 @@
-//! Semantics points 8-11 (`shared/reference/semantics.md`, "Errors (values)"), and the labels
+//! The rules of `SEMANTICS.md`, "Errors" (repository root), and the labels
 //! and `#[track_caller]` registration sites that errors carry.
 
 use std::cell::RefCell;

@@ -1,4 +1,4 @@
-//! Semantics points 12-14 (`shared/reference/semantics.md`, "Panics" and "Drop"): panicking
+//! The rules of `SEMANTICS.md`, "Panics" and "Drop" (repository root): panicking
 //! entries, the report channel, and stacks dropped without `close`.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};

@@ -1,5 +1,5 @@
-//! The reference model: a plain `Vec` of entries and a few lines per rule of
-//! `/work/shared/reference/semantics.md`, written from the rules, not from the runtime's code.
+//! The reference model: a plain `Vec` of entries and a few lines per rule of `SEMANTICS.md`
+//! (repository root), written from the rules, not from the runtime's code.
 //! It predicts the whole event log of a [`Program`].
 
 use exitstack::report::ReportReason;

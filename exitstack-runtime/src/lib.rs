@@ -37,6 +37,7 @@
 //! `std::mem::forget` on a stack (or a reference cycle that keeps it alive) skips its cleanups,
 //! as it does for any Rust value: forgetting is safe, and the entries are leaked, not run.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 

@@ -264,6 +264,7 @@ pub fn stderr_reporter(report: &Report<'_>) {
 /// # exitstack::report::set_reporter(exitstack::report::stderr_reporter);
 /// ```
 #[cfg(feature = "log")]
+#[cfg_attr(docsrs, doc(cfg(feature = "log")))]
 pub fn log_reporter(report: &Report<'_>) {
     log::error!(target: "exitstack", "{report}");
 }
@@ -275,6 +276,7 @@ pub fn log_reporter(report: &Report<'_>) {
 /// # exitstack::report::set_reporter(exitstack::report::stderr_reporter);
 /// ```
 #[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
 pub fn tracing_reporter(report: &Report<'_>) {
     tracing::error!(
         target: "exitstack",

@@ -95,6 +95,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
 }
 
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 impl AsyncExitStack<'static, Sendable> {
     /// On drop without `aclose`, spawns each un-run async cleanup (and one left in flight by a
     /// cancelled `aclose`) on the current tokio runtime instead of reporting it (feature

@@ -2,6 +2,7 @@
 
 use std::error::Error;
 use std::fmt;
+use std::io;
 use std::panic::{self, AssertUnwindSafe};
 
 use crate::arena::Arena;
@@ -192,6 +193,46 @@ impl<E: Error + 'static> Error for ScopeError<E> {
             (Some(body), _) => body.source(),
             (None, Some(cleanup)) => cleanup.source(),
             (None, None) => None,
+        }
+    }
+}
+
+/// `?` on a scope's error in a function returning `io::Result`, when the body's error is an
+/// `io::Error`: the body's error itself when it is all there is (its kind kept); otherwise an
+/// error of the body's kind (or `Other`) whose source is the whole scope error, so cleanup
+/// errors and a suppressed error are not dropped.
+///
+/// ```
+/// use exitstack::ExitStack;
+/// use std::io;
+///
+/// fn read_config() -> io::Result<u32> {
+///     let outcome = ExitStack::scope(|stack| {
+///         stack.try_callback(|| Err("flush failed"));
+///         Err::<u32, _>(io::Error::from(io::ErrorKind::NotFound))
+///     })?;
+///     Ok(outcome.completed().unwrap_or(0))
+/// }
+///
+/// let error = read_config().unwrap_err();
+/// assert_eq!(error.kind(), io::ErrorKind::NotFound);
+/// assert!(error.to_string().contains("flush failed")); // the cleanup's error came along
+/// ```
+impl From<ScopeError<io::Error>> for io::Error {
+    fn from(error: ScopeError<io::Error>) -> io::Error {
+        match error.into_parts() {
+            (Some(body), None, None) => body,
+            (body, suppressed, cleanup) => {
+                let kind = body.as_ref().map_or(io::ErrorKind::Other, io::Error::kind);
+                io::Error::new(
+                    kind,
+                    ScopeError {
+                        body,
+                        suppressed,
+                        cleanup,
+                    },
+                )
+            }
         }
     }
 }

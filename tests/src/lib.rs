@@ -4,6 +4,7 @@
 //!   were released in. It is `Send`, so it also works with `SendExitStack` and threads.
 //! - [`capture_reports`]: runs a closure with a thread-scoped reporter and returns what was sent
 //!   to the report channel, flattened to plain strings a test can compare.
+//! - [`executor`]: a minimal busy-polling executor; [`thread_log`]: a log on the current thread.
 //! - [`demo`]: the demo program (`cargo run -p exitstack-tests --example demo`), as a library
 //!   module so that `tests/demo.rs` can run it and check what it left behind.
 
@@ -14,6 +15,8 @@ use exitstack::report::{self, ReportReason};
 use exitstack::CleanupError;
 
 pub mod demo;
+pub mod executor;
+pub mod thread_log;
 
 /// An ordered, shareable record of events.
 ///

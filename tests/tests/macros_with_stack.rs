@@ -31,17 +31,7 @@ impl From<UnwindError> for AppError {
     }
 }
 
-thread_local! {
-    static LOG: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-}
-
-fn log(line: impl Into<String>) {
-    LOG.with(|log| log.borrow_mut().push(line.into()));
-}
-
-fn taken() -> Vec<String> {
-    LOG.with(|log| std::mem::take(&mut *log.borrow_mut()))
-}
+use exitstack_tests::thread_log::{log, taken};
 
 #[with_stack(stack)]
 fn work(fail: bool) -> Result<u32, AppError> {

@@ -1,7 +1,6 @@
 //! `#[with_stack]` on `async fn`: the body gets an `AsyncExitStack`, unwound (awaiting async
 //! entries) with the function's real return value.
 
-use std::cell::RefCell;
 use std::fmt;
 
 use exitstack::{defer, with_stack, UnwindError};
@@ -21,17 +20,7 @@ impl From<UnwindError> for Error {
     }
 }
 
-thread_local! {
-    static LOG: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-}
-
-fn log(line: impl Into<String>) {
-    LOG.with(|log| log.borrow_mut().push(line.into()));
-}
-
-fn taken() -> Vec<String> {
-    LOG.with(|log| std::mem::take(&mut *log.borrow_mut()))
-}
+use exitstack_tests::thread_log::{log, taken};
 
 #[with_stack(stack)]
 async fn fetch(fail: bool) -> Result<u32, Error> {

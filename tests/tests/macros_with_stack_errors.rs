@@ -2,23 +2,12 @@
 //! `Exit::error`, under any name (no type name is guessed); and one LIFO order for every cleanup
 //! of the function, bare `defer!` included.
 
-use std::cell::RefCell;
 use std::error::Error;
 use std::io;
 
 use exitstack::{defer, with_stack, UnwindError};
 
-thread_local! {
-    static LOG: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-}
-
-fn log(line: impl Into<String>) {
-    LOG.with(|log| log.borrow_mut().push(line.into()));
-}
-
-fn taken() -> Vec<String> {
-    LOG.with(|log| std::mem::take(&mut *log.borrow_mut()))
-}
+use exitstack_tests::thread_log::{log, taken};
 
 /// What an exit handler sees: the error's text, and whether it downcasts to `io::Error`.
 macro_rules! record_error {

@@ -12,14 +12,13 @@ pub mod scenarios;
 use std::any::Any;
 use std::error::Error;
 use std::fmt;
-use std::future::{poll_fn, Future};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::pin::{pin, Pin};
 use std::process::{Command, Output};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context as TaskContext, Poll, Waker};
 
 use exitstack::report::{self, Report, ReportReason};
+#[allow(unused_imports)] // each test binary uses a part of the executor
+pub use exitstack_tests::executor::{block_on, caught, poll_once, yield_once};
 
 /// The reason of a panic payload forgotten because its `Drop` panicked. The only name in the
 /// hostile tests that the engine before the fix does not have.
@@ -169,48 +168,6 @@ pub fn summary(seen: &[Seen]) -> Vec<(ReportReason, Option<&str>, Option<&str>)>
     seen.iter()
         .map(|s| (s.reason, s.label.as_deref(), s.message.as_deref()))
         .collect()
-}
-
-/// Polls `future` once with a waker that does nothing.
-pub fn poll_once<F: Future>(future: Pin<&mut F>) -> Poll<F::Output> {
-    future.poll(&mut TaskContext::from_waker(Waker::noop()))
-}
-
-/// Polls `future` until it is ready (every future here wakes itself, or is ready next poll).
-pub fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    loop {
-        if let Poll::Ready(output) = poll_once(future.as_mut()) {
-            return output;
-        }
-    }
-}
-
-/// Pending once, then ready.
-pub async fn yield_once() {
-    let mut yielded = false;
-    poll_fn(|cx| {
-        if yielded {
-            return Poll::Ready(());
-        }
-        yielded = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    })
-    .await;
-}
-
-/// Awaits `future`, turning a panic in any of its polls into `Err`.
-pub async fn caught<F: Future>(future: F) -> std::thread::Result<F::Output> {
-    let mut future = pin!(future);
-    poll_fn(
-        |cx| match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-            Err(payload) => Poll::Ready(Err(payload)),
-        },
-    )
-    .await
 }
 
 /// The environment variable that names the test a child process runs.

@@ -2,56 +2,20 @@
 //! [`runs_async`]) is registered in its async form, whose future is pending once before it
 //! acts, so each one is in flight across a poll. Driven by a minimal busy-polling executor.
 
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::{pin, Pin};
 use std::task::{Context as TaskContext, Poll, Waker};
 
 use exitstack::Local;
 use exitstack::{AsyncContext, AsyncEntered, AsyncExitStack, AsyncHandle, Exit, Flow};
+pub use exitstack_tests::executor::block_on;
+use exitstack_tests::executor::{caught, yield_once};
 
 use super::real::Token;
 use super::real::{self, act, answer, in_panic, log, logged, out, ran, scope_out, seen};
 use super::real::{BodyError, Held};
 use super::{runs_async, settle, Beh, Body, Event, ExitBeh, Finish, Id, Op, Out, Program, Spec};
-
-/// Polls `future` until it is ready (every future here wakes itself when pending).
-pub fn block_on<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    let mut cx = TaskContext::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-    }
-}
-
-/// Pending once, then ready.
-async fn yield_once() {
-    let mut yielded = false;
-    poll_fn(|cx| {
-        if yielded {
-            return Poll::Ready(());
-        }
-        yielded = true;
-        cx.waker().wake_by_ref();
-        Poll::Pending
-    })
-    .await
-}
-
-/// Awaits `future`, catching a panic in any of its polls.
-async fn caught<F: Future>(future: F) -> std::thread::Result<F::Output> {
-    let mut future = pin!(future);
-    poll_fn(
-        |cx| match catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-            Err(payload) => Poll::Ready(Err(payload)),
-        },
-    )
-    .await
-}
 
 struct AsyncCtx {
     token: Token,

@@ -32,6 +32,77 @@
 //! - errors that cannot be returned go to a [report channel](report), never nowhere;
 //! - resources move out of a scope all at once with [`ExitStack::pop_all`].
 //!
+//! # The story
+//!
+//! **Register** what to undo as you acquire it: [`ExitStack::callback`] for a closure,
+//! [`ExitStack::enter`] for a value to drop (it derefs to the value), [`ExitStack::guard`] for a
+//! value with its own teardown, [`ExitStack::enter_context`] for a [`Context`] (Python's
+//! `__enter__`/`__exit__`), [`ExitStack::push_exit`] for a handler that sees the error in
+//! flight. Each returns a handle to cancel the entry, release it now, or label it for reports.
+//!
+//! **Unwind** on every path: [`ExitStack::close`] runs everything newest first and returns every
+//! error; [`ExitStack::scope`] runs a body and unwinds with its real outcome, so handlers see the
+//! body's `Err` and error-only cleanups run on it; a stack dropped without `close` (a `?`, an
+//! early return, a panic) still runs every entry and reports what it could not return.
+//!
+//! ```
+//! use exitstack::{ExitStack, Flow};
+//! use std::cell::RefCell;
+//!
+//! let log = RefCell::new(Vec::new());
+//! let outcome = ExitStack::scope(|stack| {
+//!     stack.callback_on_error(|| log.borrow_mut().push("rolled back"));
+//!     stack.push_exit(|exit| {
+//!         log.borrow_mut().push("saw the error");
+//!         Flow::suppress_if(exit.error().is_some()) // handled: the scope reports it suppressed
+//!     });
+//!     Err::<(), _>(std::fmt::Error)
+//! })
+//! .unwrap();
+//! assert!(outcome.is_suppressed());
+//! // The handler ran first (last in, first out); once it had suppressed the error the scope
+//! // unwound as one that succeeded, so the rollback did not run.
+//! assert_eq!(*log.borrow(), ["saw the error"]);
+//! ```
+//!
+//! **Hand over** what a scope acquired only when all of it succeeded: [`ExitStack::pop_all`]
+//! moves every entry into a new stack in constant time (see the first example).
+//!
+//! **Structs and functions**: [`#[managed]`](macro@managed) gives a struct ordered, fallible,
+//! panic-safe teardown of its fields and a rolling-back constructor; [`defer!`] is a scope guard,
+//! or a registration on a stack; [`#[with_stack]`](macro@with_stack) gives a function a stack that
+//! unwinds with the function's real return value.
+//!
+//! **Async**: [`AsyncExitStack`] holds sync and async cleanups in one order;
+//! [`aclose`](AsyncExitStack::aclose) awaits the async ones, and a cancelled `aclose` loses
+//! nothing.
+//!
+//! **Small stacks cost little**: the first entries (four of up to three words each) live in the
+//! stack itself, so a small stack allocates nothing; a cleanup costs a few dozen instructions.
+//!
+//! # Pitfalls
+//!
+//! - **A bare [`defer!`] only sees panics.** Outside a stack, `defer!(on_panic { .. })` runs when
+//!   a panic drops the guard and `defer!(on_no_panic { .. })` otherwise, after a `?` too. To run
+//!   on an `Err` or a `?`, register on a stack: `defer!(stack => on_error { .. })`.
+//! - **Inside `#[with_stack]`, a bare `defer!` in the function's outermost block joins the
+//!   function's stack** (so every cleanup there shares one order). Like every entry of that
+//!   stack it may not borrow the body's locals: move what it needs into it.
+//! - **A handle borrows its stack.** While an [`Entered`] or [`Handle`] lives, the stack cannot
+//!   be closed or `pop_all`ed (both take `&mut self`); turn an `Entered` into a plain reference
+//!   with [`Entered::into_mut`] when you only need the value.
+//! - **A cleanup that needs `&mut` access to a value** cannot borrow it while the body still
+//!   uses it: hand the value to the stack with [`ExitStack::guard`] (its teardown receives it by
+//!   value) and reach it through the returned [`Entered`] meanwhile.
+//! - **Dropping is not closing.** A dropped stack runs its entries, but its errors can only be
+//!   reported; call `close` (or use `scope`) where you want them back.
+//! - **Async entries need `aclose`.** Dropping an [`AsyncExitStack`] runs its sync entries and
+//!   reports the async ones as not run (or spawns them with the `tokio` feature's
+//!   `spawn_on_drop`); it never blocks.
+//!
+//! The rules the tests pin are in `SEMANTICS.md`, what holds against misbehaving values in
+//! `RELIABILITY.md`, and the measured costs in `BENCHMARKS.md` (repository root).
+//!
 //! # Leaking
 //!
 //! `std::mem::forget` on a stack (or a reference cycle that keeps it alive) skips its cleanups,

@@ -164,3 +164,20 @@ pub fn site_of(error: &CleanupError) -> Option<(String, u32)> {
 pub fn messages(errors: &exitstack::UnwindError) -> Vec<String> {
     errors.iter().map(|e| e.error().to_string()).collect()
 }
+
+/// Runs `f` on a thread with a 2 MiB stack (the default for spawned threads, set explicitly),
+/// so that recursion per entry would overflow it, and returns what it returns; a panic in `f`
+/// fails the caller.
+///
+/// ```
+/// assert_eq!(exitstack_tests::on_small_stack(|| 6 * 7), 42);
+/// ```
+pub fn on_small_stack<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
+    std::thread::Builder::new()
+        .name("2 MiB stack".into())
+        .stack_size(2 << 20)
+        .spawn(f)
+        .expect("spawn a thread with a 2 MiB stack")
+        .join()
+        .expect("the body on the 2 MiB stack panicked")
+}

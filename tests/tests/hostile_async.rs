@@ -12,12 +12,12 @@ use std::panic::{catch_unwind, panic_any, AssertUnwindSafe};
 use std::time::Duration;
 
 use exitstack::report::ReportReason;
-use exitstack::{AsyncExitStack, Flow};
+use exitstack::AsyncExitStack;
 
 use hostile_support::scenarios;
 use hostile_support::{
-    block_on, capture, caught, during_a_panic, in_child, payload_text, reasons, summary,
-    yield_once, BadPayload, PAYLOAD_DROP_PANICKED,
+    block_on, capture, caught, during_a_panic, in_child, payload_text, reasons, record_ending,
+    summary, yield_once, BadPayload, PAYLOAD_DROP_PANICKED,
 };
 
 // ---- Rule 2: a cancelled `aclose` keeps a panic; the stack is dropped during another panic ---
@@ -179,12 +179,7 @@ fn a_timer_that_panics_when_started_still_lets_every_async_cleanup_finish() {
 /// cleanup.
 fn recording_stack<'l>(log: &'l RefCell<Vec<String>>) -> AsyncExitStack<'l> {
     let stack = AsyncExitStack::new();
-    stack.callback_on_success(|| log.borrow_mut().push("on success".to_owned()));
-    stack.callback_on_error(|| log.borrow_mut().push("on error".to_owned()));
-    stack.push_exit(|exit| {
-        log.borrow_mut().push(format!("{:?}", exit.ending()));
-        Flow::Propagate
-    });
+    record_ending(&stack, log);
     stack
 }
 

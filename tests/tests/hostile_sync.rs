@@ -13,11 +13,13 @@ use std::sync::Mutex;
 
 use exitstack::report::ReportReason;
 use exitstack::{defer, managed, ExitStack, Flow, ManagedField};
+use exitstack_tests::on_small_stack;
 
 use hostile_support::scenarios;
 use hostile_support::{
-    capture, during_a_panic, has_line_starting, in_child, panic_of, reasons, summary, BadDisplay,
-    BadDrop, BadPayload, PanicOnDrop, PanicsWithBadPayload, RunsInDrop, PAYLOAD_DROP_PANICKED,
+    assert_bad_payload_reported, capture, during_a_panic, has_line_starting, in_child, panic_of,
+    reasons, record_ending, summary, BadDisplay, BadDrop, BadPayload, PanicOnDrop,
+    PanicsWithBadPayload, RunsInDrop, PAYLOAD_DROP_PANICKED,
 };
 
 // ---- Rule 1: what `cancel()` cancelled is released before it returns ----------------------
@@ -164,16 +166,6 @@ fn size(full: usize, miri: usize) -> usize {
     }
 }
 
-/// Runs `body` on a thread with a 2 MiB stack.
-fn on_small_stack(body: impl FnOnce() + Send + 'static) {
-    std::thread::Builder::new()
-        .stack_size(2 << 20)
-        .spawn(body)
-        .expect("spawn")
-        .join()
-        .expect("the body panicked");
-}
-
 /// `depth` stacks, each pushed into the next, each holding a clone of `value`.
 fn chain(depth: usize, value: &Rc<()>) -> ExitStack<'static> {
     let mut stack = ExitStack::new();
@@ -246,13 +238,7 @@ fn close_runs_every_entry_when_a_later_panic_payload_panics_on_drop_and_resumes_
     drop(stack);
     assert_eq!(payload, "first");
     assert_eq!(ran_by_close, 3, "close ran every entry, older ones too");
-    assert_eq!(
-        reasons(&seen),
-        [ReportReason::PanicDuringPanic, PAYLOAD_DROP_PANICKED],
-        "{seen:?}"
-    );
-    assert_eq!(seen[0].label.as_deref(), Some("bad payload"));
-    assert!(seen[0].is_panic);
+    assert_bad_payload_reported(&seen);
 }
 
 #[test]
@@ -509,12 +495,7 @@ fn a_managed_struct_built_with_default_can_be_used_and_closed() {
 /// cleanup; returns it for the caller to drop.
 fn recording_stack<'l>(log: &'l RefCell<Vec<String>>) -> ExitStack<'l> {
     let stack = ExitStack::new();
-    stack.callback_on_success(|| log.borrow_mut().push("on success".to_owned()));
-    stack.callback_on_error(|| log.borrow_mut().push("on error".to_owned()));
-    stack.push_exit(|exit| {
-        log.borrow_mut().push(format!("{:?}", exit.ending()));
-        Flow::Propagate
-    });
+    record_ending(&stack, log);
     stack
 }
 

@@ -5,17 +5,9 @@ use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use exitstack::ExitStack;
+use exitstack_tests::on_small_stack;
 
 const MILLION: usize = if cfg!(miri) { 1_000 } else { 1_000_000 };
-
-fn on_small_stack<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-    std::thread::Builder::new()
-        .stack_size(2 << 20)
-        .spawn(f)
-        .unwrap()
-        .join()
-        .unwrap()
-}
 
 /// Generous even for an unoptimized build on a loaded machine; an optimized build takes a few
 /// milliseconds. It catches accidental quadratic behaviour, not small regressions.

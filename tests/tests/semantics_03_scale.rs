@@ -3,25 +3,13 @@
 //! Miri runs the same code at a scale it can finish.
 
 use std::cell::Cell;
-use std::thread;
 
 use exitstack::ExitStack;
+use exitstack_tests::on_small_stack;
 
 const TEN_MILLION: usize = if cfg!(miri) { 1_000 } else { 10_000_000 };
 const MANY_ERRORS: usize = if cfg!(miri) { 1_000 } else { 1_000_000 };
 const DEEP: usize = if cfg!(miri) { 100 } else { 100_000 };
-
-/// Runs `f` on a thread with a 2 MiB stack (the default size for spawned threads), so that
-/// recursion per entry would overflow it.
-fn on_small_stack<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
-    thread::Builder::new()
-        .name("2 MiB stack".into())
-        .stack_size(2 << 20)
-        .spawn(f)
-        .unwrap()
-        .join()
-        .unwrap()
-}
 
 #[test]
 fn s03_ten_million_entries_close_on_a_2_mib_stack() {

@@ -9,6 +9,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use exitstack::{report, ExitStack};
+use exitstack_tests::on_small_stack;
 
 /// `full` normally, `full / 100` with `EXITSTACK_STRESS=small`, `miri` under Miri.
 fn size(full: usize, miri: usize) -> usize {
@@ -19,16 +20,6 @@ fn size(full: usize, miri: usize) -> usize {
     } else {
         full
     }
-}
-
-/// Runs `body` on a thread with the default 2 MiB stack of spawned threads, set explicitly.
-fn on_small_stack(body: impl FnOnce() + Send + 'static) {
-    std::thread::Builder::new()
-        .stack_size(2 << 20)
-        .spawn(body)
-        .expect("spawn")
-        .join()
-        .expect("the stress body panicked");
 }
 
 #[test]

@@ -206,3 +206,30 @@ pub fn in_child(test: &str, scenario: impl FnOnce()) -> Option<String> {
 pub fn has_line_starting(stderr: &str, prefix: &str) -> bool {
     stderr.lines().any(|line| line.starts_with(prefix))
 }
+
+/// Registers on `stack` an exit handler that logs the ending it sees, then an error-only and a
+/// success-only cleanup that log themselves (the sync and async tests of the dropped-by-a-panic
+/// rule share it: an async stack derefs to its sync registrations).
+pub fn record_ending<'l>(
+    stack: &exitstack::ExitStack<'l>,
+    log: &'l std::cell::RefCell<Vec<String>>,
+) {
+    stack.callback_on_success(|| log.borrow_mut().push("on success".to_owned()));
+    stack.callback_on_error(|| log.borrow_mut().push("on error".to_owned()));
+    stack.push_exit(|exit| {
+        log.borrow_mut().push(format!("{:?}", exit.ending()));
+        exitstack::Flow::Propagate
+    });
+}
+
+/// A payload whose `Drop` panics, resumed or not, is reported twice: its panic (caught, with
+/// the entry's label), then the panic of its drop.
+pub fn assert_bad_payload_reported(seen: &[Seen]) {
+    assert_eq!(
+        reasons(seen),
+        [ReportReason::PanicDuringPanic, PAYLOAD_DROP_PANICKED],
+        "{seen:?}"
+    );
+    assert_eq!(seen[0].label.as_deref(), Some("bad payload"));
+    assert!(seen[0].is_panic);
+}

@@ -13,8 +13,9 @@ use exitstack::report::{self, Report, ReportReason};
 use exitstack::{AsyncExitStack, ExitStack};
 
 use super::{
-    capture, during_a_panic, payload_text, poll_once, reasons, summary, yield_once, BadDisplay,
-    BadDrop, BadPayload, PanicOnDrop, PanicsWithBadPayload, Seen, PAYLOAD_DROP_PANICKED,
+    assert_bad_payload_reported, capture, during_a_panic, payload_text, poll_once, reasons,
+    summary, yield_once, BadDisplay, BadDrop, BadPayload, PanicOnDrop, PanicsWithBadPayload, Seen,
+    PAYLOAD_DROP_PANICKED,
 };
 
 /// Sorts reports by reason and label, for rules that fix which reports are made but not in
@@ -56,13 +57,7 @@ pub fn sync_stack_with_a_bad_payload_dropped_during_a_panic() {
     });
     assert_eq!(payload_text(&*result.unwrap_err()), "outer");
     assert_eq!(ran.get(), 2, "both other entries ran");
-    assert_eq!(
-        reasons(&seen),
-        [ReportReason::PanicDuringPanic, PAYLOAD_DROP_PANICKED],
-        "{seen:?}"
-    );
-    assert_eq!(seen[0].label.as_deref(), Some("bad payload"));
-    assert!(seen[0].is_panic);
+    assert_bad_payload_reported(&seen);
 }
 
 /// Rule 4: an error whose `Display` panics, in a stack dropped without close, with the default

@@ -71,3 +71,57 @@ fn handle_cancel_of_an_entry_whose_drop_panics_during_a_panic_does_not_abort() {
 fn entered_cancel_of_an_entry_whose_drop_panics_during_a_panic_does_not_abort() {
     scenarios::entered_cancel_in_a_drop_during_a_panic();
 }
+
+// A payload that throws a payload that throws ... forever: the engine follows a few rounds,
+// reporting each, then forgets the last payload instead of dropping it. Forgetting leaks it on
+// purpose, so this is skipped under the leak check and Miri (both would rightly flag it).
+
+/// A panic payload whose `Drop` panics with another payload of its kind, without end.
+struct Rethrows(u32);
+
+impl Drop for Rethrows {
+    fn drop(&mut self) {
+        std::panic::panic_any(Rethrows(self.0 + 1));
+    }
+}
+
+#[test]
+#[cfg_attr(
+    miri,
+    ignore = "forgets a payload on purpose: Miri's leak check would flag it"
+)]
+fn a_payload_that_rethrows_forever_is_followed_a_few_rounds_then_forgotten() {
+    if std::env::var_os("EXITSTACK_LEAK_CHECK").is_some() {
+        return; // forgets a payload on purpose: valgrind would rightly report it
+    }
+    let ((), seen) = hostile_support::capture(|| {
+        hostile_support::during_a_panic(|| {
+            let stack = exitstack::ExitStack::new();
+            stack
+                .callback(|| std::panic::panic_any(Rethrows(0)))
+                .label("rethrows");
+        });
+    });
+    let reasons = hostile_support::reasons(&seen);
+    let dropped = &reasons[1..];
+    assert_eq!(
+        reasons[0],
+        exitstack::report::ReportReason::PanicDuringPanic
+    );
+    assert_eq!(dropped.len(), 4, "four rounds of payload drops: {seen:?}");
+    assert!(dropped
+        .iter()
+        .all(|r| *r == hostile_support::PAYLOAD_DROP_PANICKED));
+    assert!(
+        seen.iter().all(|s| s.label.as_deref() == Some("rethrows")),
+        "{seen:?}"
+    );
+    let last = seen
+        .last()
+        .and_then(|s| s.message.as_deref())
+        .unwrap_or_default();
+    assert!(
+        last.contains("forgotten"),
+        "the last report says it was forgotten: {last}"
+    );
+}

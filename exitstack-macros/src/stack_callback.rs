@@ -91,11 +91,11 @@ fn expand_call(call: &StackCallback, private: &TokenStream) -> TokenStream {
         }
     };
     // Spanned on the function, so a wrong return type is reported there.
-    let into_result = respan(quote!(#private::CloserOutput::into_result), span);
+    let into_result = respan(quote!(#private::CleanupOutput::into_result), span);
     let register = if call.asynchronous {
-        quote!(#stack.try_push_async_callback(move || async move { #into_result(#invoke.await) }))
+        quote!(#stack.push_async_callback(move || async move { #into_result(#invoke.await) }))
     } else {
-        quote!(#stack.try_callback(move || #into_result(#invoke)))
+        quote!(#stack.callback(move || #into_result(#invoke)))
     };
     quote! {
         {

@@ -21,8 +21,8 @@ use crate::exit::Exit;
 ///
 /// let mut outer = ExitStack::new();
 /// let mut inner = ExitStack::new();
-/// inner.try_callback(|| Err("inner cleanup failed"));
-/// outer.try_callback(move || inner.close()); // its errors join the outer result
+/// inner.callback(|| Err("inner cleanup failed"));
+/// outer.callback(move || inner.close()); // its errors join the outer result
 /// assert_eq!(outer.close().unwrap_err().len(), 1);
 /// ```
 ///
@@ -91,7 +91,7 @@ pub trait Close {
 ///         Ok(self)
 ///     }
 ///     fn exit(target: Self, exit: &Exit<'_>) -> Result<Flow, Infallible> {
-///         target.0.borrow_mut().push(format!("exit, failing: {}", exit.is_failure()));
+///         target.0.borrow_mut().push(format!("exit, failing: {}", !exit.ending().is_success()));
 ///         Ok(Flow::Propagate)
 ///     }
 /// }
@@ -146,11 +146,12 @@ pub trait Context: Sized {
     ///     }
     /// }
     ///
-    /// let outcome = ExitStack::scope(|stack| {
+    /// let error = ExitStack::scope(|stack| {
     ///     stack.enter_context(Suppress).unwrap();
     ///     Err::<(), _>(std::fmt::Error)
-    /// });
-    /// assert!(outcome.unwrap().is_suppressed());
+    /// })
+    /// .unwrap_err();
+    /// assert!(error.is_suppressed());
     /// ```
     fn exit(target: Self::Target, exit: &Exit<'_>) -> Result<Flow, Self::Error>;
 }

@@ -11,7 +11,7 @@ use std::pin::Pin;
 use crate::async_stack::{AsyncExitStack, SendScopeFuture};
 use crate::error::{BoxError, CleanupError, UnwindError};
 use crate::report::{self, ReportReason};
-use crate::scope::{unwind_scope, Outcome, ScopeResult};
+use crate::scope::{unwind_scope, ScopeResult};
 use crate::stack::ExitStack;
 use crate::threading::{Local, Sendable};
 
@@ -520,8 +520,7 @@ pub fn from_scope<T, E>(
     convert: impl FnOnce(UnwindError) -> E,
 ) -> Result<T, E> {
     match result {
-        Ok(Outcome::Completed(value)) => Ok(value),
-        Ok(Outcome::Suppressed(error)) => Err(error),
+        Ok(value) => Ok(value),
         Err(error) => {
             let (body, suppressed, cleanup) = error.into_parts();
             // The body's error, suppressed or not, is the function's; cleanup errors after it

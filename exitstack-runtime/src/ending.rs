@@ -59,7 +59,7 @@ impl Ending {
 ///
 /// let mut stack = ExitStack::new();
 /// stack.push_exit(|_| Flow::Suppress);
-/// stack.try_callback(|| Err("handled by the exit handler"));
+/// stack.callback(|| Err("handled by the exit handler"));
 /// assert!(stack.close().is_ok());
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -9,6 +9,7 @@ use crate::context::{Close, Context};
 use crate::ending::Flow;
 use crate::error::BoxError;
 use crate::exit::Exit;
+use crate::output::{CleanupOutput, ExitOutput};
 use crate::pending::Pending;
 use crate::report;
 
@@ -143,27 +144,17 @@ impl<B: Holds> Holds for Boxed<B> {
     }
 }
 
-/// A plain cleanup: `callback`.
+/// A cleanup: `callback` (returning `()` or a `Result`).
 pub(crate) struct Callback<F>(pub(crate) F);
 
-impl<F: FnOnce()> Body for Callback<F> {
+impl<F, R> Body for Callback<F>
+where
+    F: FnOnce() -> R,
+    R: CleanupOutput,
+{
     #[inline]
     fn run(self, _: &Exit<'_>, _: StackRef) -> Step {
-        (self.0)();
-        Step::DONE
-    }
-}
-
-/// A fallible cleanup: `try_callback`.
-pub(crate) struct TryCallback<F>(pub(crate) F);
-
-impl<F, E> Body for TryCallback<F>
-where
-    F: FnOnce() -> Result<(), E>,
-    E: Into<BoxError>,
-{
-    fn run(self, _: &Exit<'_>, _: StackRef) -> Step {
-        failed_if_err((self.0)())
+        step_of((self.0)().into_result())
     }
 }
 
@@ -174,37 +165,29 @@ pub(crate) struct OnEnding<F> {
     pub(crate) on_success: bool,
 }
 
-impl<F: FnOnce()> Body for OnEnding<F> {
+impl<F, R> Body for OnEnding<F>
+where
+    F: FnOnce() -> R,
+    R: CleanupOutput,
+{
     fn run(self, exit: &Exit<'_>, _: StackRef) -> Step {
-        if exit.ending().is_success() == self.on_success {
-            (self.f)();
+        if exit.ending().is_success() != self.on_success {
+            return Step::DONE;
         }
-        Step::DONE
+        step_of((self.f)().into_result())
     }
 }
 
 /// An exit handler: `push_exit`.
 pub(crate) struct ExitHandler<F>(pub(crate) F);
 
-impl<F: FnOnce(&Exit<'_>) -> Flow> Body for ExitHandler<F> {
-    fn run(self, exit: &Exit<'_>, _: StackRef) -> Step {
-        (self.0)(exit).into()
-    }
-}
-
-/// A fallible exit handler: `try_push_exit`.
-pub(crate) struct TryExitHandler<F>(pub(crate) F);
-
-impl<F, E> Body for TryExitHandler<F>
+impl<F, R> Body for ExitHandler<F>
 where
-    F: FnOnce(&Exit<'_>) -> Result<Flow, E>,
-    E: Into<BoxError>,
+    F: FnOnce(&Exit<'_>) -> R,
+    R: ExitOutput,
 {
     fn run(self, exit: &Exit<'_>, _: StackRef) -> Step {
-        match (self.0)(exit) {
-            Ok(flow) => flow.into(),
-            Err(error) => Step::failed(error.into()),
-        }
+        step_of_flow((self.0)(exit).into_flow())
     }
 }
 
@@ -213,7 +196,7 @@ pub(crate) struct Dropped<T>(pub(crate) T);
 
 impl<T> Body for Dropped<T> {
     fn run(self, _: &Exit<'_>, _: StackRef) -> Step {
-        failed_if_err(report::drop_collecting(self.0))
+        step_of(report::drop_collecting(self.0).map_err(Into::into))
     }
 }
 
@@ -234,7 +217,7 @@ pub(crate) struct Closed<T>(pub(crate) T);
 
 impl<T: Close> Body for Closed<T> {
     fn run(self, _: &Exit<'_>, _: StackRef) -> Step {
-        failed_if_err(self.0.close())
+        step_of(self.0.close().map_err(Into::into))
     }
 }
 
@@ -250,19 +233,19 @@ impl<T: Close> Holds for Closed<T> {
     }
 }
 
-/// A value with its own teardown closure: `guard` / `try_guard`.
+/// A value with its own teardown closure: `guard`.
 pub(crate) struct Guard<T, F> {
     pub(crate) value: T,
     pub(crate) teardown: F,
 }
 
-impl<T, F, E> Body for Guard<T, F>
+impl<T, F, R> Body for Guard<T, F>
 where
-    F: FnOnce(T) -> Result<(), E>,
-    E: Into<BoxError>,
+    F: FnOnce(T) -> R,
+    R: CleanupOutput,
 {
     fn run(self, _: &Exit<'_>, _: StackRef) -> Step {
-        failed_if_err((self.teardown)(self.value))
+        step_of((self.teardown)(self.value).into_result())
     }
 }
 
@@ -288,10 +271,7 @@ where
     C::Error: Into<BoxError>,
 {
     fn run(self, exit: &Exit<'_>, _: StackRef) -> Step {
-        match C::exit(self.target, exit) {
-            Ok(flow) => flow.into(),
-            Err(error) => Step::failed(error.into()),
-        }
+        step_of_flow(C::exit(self.target, exit).map_err(Into::into))
     }
 }
 
@@ -324,9 +304,19 @@ impl Body for Nested {
     }
 }
 
-fn failed_if_err<E: Into<BoxError>>(result: Result<(), E>) -> Step {
+/// The step of a cleanup that returned `result`.
+#[inline]
+pub(crate) fn step_of(result: Result<(), BoxError>) -> Step {
     match result {
         Ok(()) => Step::DONE,
-        Err(error) => Step::failed(error.into()),
+        Err(error) => Step::failed(error),
+    }
+}
+
+/// The step of an exit handler that answered `flow`.
+pub(crate) fn step_of_flow(flow: Result<Flow, BoxError>) -> Step {
+    match flow {
+        Ok(flow) => flow.into(),
+        Err(error) => Step::failed(error),
     }
 }

@@ -23,8 +23,8 @@ use crate::caught;
 ///
 /// let mut stack = ExitStack::new();
 /// // Cleanups returning different error types can share one signature.
-/// stack.try_callback(|| -> Result<(), BoxError> { Err("a message".into()) });
-/// stack.try_callback(|| -> Result<(), BoxError> { Err(Box::new(std::fmt::Error)) });
+/// stack.callback(|| -> Result<(), BoxError> { Err("a message".into()) });
+/// stack.callback(|| -> Result<(), BoxError> { Err(Box::new(std::fmt::Error)) });
 /// assert_eq!(stack.close().unwrap_err().len(), 2);
 /// ```
 pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
@@ -40,7 +40,7 @@ pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
 /// use exitstack::ExitStack;
 ///
 /// let mut stack = ExitStack::new();
-/// stack.try_callback(|| Err("disk full")).label("flush log");
+/// stack.callback(|| Err("disk full")).label("flush log");
 /// let errors = stack.close().unwrap_err();
 /// let first = errors.iter().next().unwrap();
 /// assert_eq!(first.label(), Some("flush log"));
@@ -140,8 +140,8 @@ impl CleanupError {
     /// use exitstack::ExitStack;
     ///
     /// let mut stack = ExitStack::new();
-    /// stack.try_callback(|| Err("unlabelled"));
-    /// stack.try_callback(|| Err("labelled")).label("named");
+    /// stack.callback(|| Err("unlabelled"));
+    /// stack.callback(|| Err("labelled")).label("named");
     /// let errors = stack.close().unwrap_err();
     /// let labels: Vec<_> = errors.iter().map(|e| e.label()).collect();
     /// assert_eq!(labels, [Some("named"), None]);
@@ -158,7 +158,7 @@ impl CleanupError {
     /// assert!(CleanupError::new("built by hand").location().is_none());
     /// let mut stack = ExitStack::new();
     /// let line = line!() + 1;
-    /// stack.try_callback(|| Err("registered here"));
+    /// stack.callback(|| Err("registered here"));
     /// let errors = stack.close().unwrap_err();
     /// assert_eq!(errors.first().location().unwrap().line(), line);
     /// ```
@@ -173,7 +173,7 @@ impl CleanupError {
     /// use std::io;
     ///
     /// let mut stack = ExitStack::new();
-    /// stack.try_callback(|| Err(io::Error::other("no space left")));
+    /// stack.callback(|| Err(io::Error::other("no space left")));
     /// let errors = stack.close().unwrap_err();
     /// assert_eq!(errors.first().error().to_string(), "no space left");
     /// assert!(errors.first().error().is::<io::Error>());
@@ -206,19 +206,6 @@ impl CleanupError {
     /// ```
     pub fn is_panic(&self) -> bool {
         self.error.is::<PanicError>()
-    }
-
-    /// The error as a concrete type, if it is one.
-    ///
-    /// ```
-    /// use exitstack::CleanupError;
-    /// use std::io;
-    ///
-    /// let error = CleanupError::new(io::Error::from(io::ErrorKind::BrokenPipe));
-    /// assert_eq!(error.downcast_ref::<io::Error>().unwrap().kind(), io::ErrorKind::BrokenPipe);
-    /// ```
-    pub fn downcast_ref<E: Error + 'static>(&self) -> Option<&E> {
-        self.error.downcast_ref::<E>()
     }
 
     /// Takes the error out, dropping the label and location.
@@ -281,7 +268,7 @@ impl Error for CleanupError {
 /// let sink = Arc::clone(&seen);
 /// report::with_reporter(
 ///     move |report: &report::Report<'_>| {
-///         let panic: &PanicError = report.error().downcast_ref().unwrap();
+///         let panic: &PanicError = report.error().error().downcast_ref().unwrap();
 ///         sink.lock().unwrap().push(panic.to_string());
 ///     },
 ///     || {
@@ -324,7 +311,7 @@ impl PanicError {
     /// let sink = Arc::clone(&messages);
     /// report::with_reporter(
     ///     move |report: &report::Report<'_>| {
-    ///         let panic = report.error().downcast_ref::<PanicError>().unwrap();
+    ///         let panic = report.error().error().downcast_ref::<PanicError>().unwrap();
     ///         sink.lock().unwrap().push(panic.message().to_owned());
     ///     },
     ///     || {
@@ -363,8 +350,8 @@ impl Error for PanicError {}
 /// use exitstack::ExitStack;
 ///
 /// let mut stack = ExitStack::new();
-/// stack.try_callback(|| Err("first registered, fails last"));
-/// stack.try_callback(|| Err("last registered, fails first"));
+/// stack.callback(|| Err("first registered, fails last"));
+/// stack.callback(|| Err("last registered, fails first"));
 /// let errors = stack.close().unwrap_err();
 /// let messages: Vec<String> = errors.iter().map(|e| e.error().to_string()).collect();
 /// assert_eq!(messages, ["last registered, fails first", "first registered, fails last"]);
@@ -397,9 +384,9 @@ impl UnwindError {
     /// use exitstack::ExitStack;
     ///
     /// let mut stack = ExitStack::new();
-    /// stack.try_callback(|| Err("one"));
+    /// stack.callback(|| Err("one"));
     /// stack.callback(|| {}); // succeeds: not counted
-    /// stack.try_callback(|| Err("two"));
+    /// stack.callback(|| Err("two"));
     /// assert_eq!(stack.close().unwrap_err().len(), 2);
     /// ```
     #[allow(clippy::len_without_is_empty)] // never empty by construction
@@ -413,8 +400,8 @@ impl UnwindError {
     /// use exitstack::ExitStack;
     ///
     /// let mut stack = ExitStack::new();
-    /// stack.try_callback(|| Err("a")).label("first in");
-    /// stack.try_callback(|| Err("b")).label("last in");
+    /// stack.callback(|| Err("a")).label("first in");
+    /// stack.callback(|| Err("b")).label("last in");
     /// let errors = stack.close().unwrap_err();
     /// let labels: Vec<_> = errors.iter().filter_map(|e| e.label()).collect();
     /// assert_eq!(labels, ["last in", "first in"]); // last in, first out
@@ -429,27 +416,13 @@ impl UnwindError {
     /// use exitstack::ExitStack;
     ///
     /// let mut stack = ExitStack::new();
-    /// stack.try_callback(|| Err("runs second"));
-    /// stack.try_callback(|| Err("runs first"));
+    /// stack.callback(|| Err("runs second"));
+    /// stack.callback(|| Err("runs first"));
     /// let errors = stack.close().unwrap_err();
     /// assert_eq!(errors.first().error().to_string(), "runs first");
     /// ```
     pub fn first(&self) -> &CleanupError {
         &self.errors[0]
-    }
-
-    /// The failures as a slice.
-    ///
-    /// ```
-    /// use exitstack::{CleanupError, UnwindError};
-    ///
-    /// let errors = UnwindError::from_errors(vec![CleanupError::new("a"), CleanupError::new("b")]);
-    /// let errors = errors.unwrap();
-    /// assert_eq!(errors.as_slice().len(), 2);
-    /// assert_eq!(errors.as_slice()[1].error().to_string(), "b");
-    /// ```
-    pub fn as_slice(&self) -> &[CleanupError] {
-        &self.errors
     }
 
     /// The failures as a vector.
@@ -458,8 +431,8 @@ impl UnwindError {
     /// use exitstack::ExitStack;
     ///
     /// let mut stack = ExitStack::new();
-    /// stack.try_callback(|| Err("a"));
-    /// stack.try_callback(|| Err("b"));
+    /// stack.callback(|| Err("a"));
+    /// stack.callback(|| Err("b"));
     /// let errors: Vec<String> = stack.close().unwrap_err().into_vec().into_iter()
     ///     .map(|e| e.into_error().to_string())
     ///     .collect();

@@ -24,7 +24,7 @@ use crate::pending::Pending;
 ///         .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe);
 ///     Flow::suppress_if(broken_pipe)
 /// });
-/// stack.try_callback(|| Err(io::Error::from(io::ErrorKind::BrokenPipe)));
+/// stack.callback(|| Err(io::Error::from(io::ErrorKind::BrokenPipe)));
 /// assert!(stack.close().is_ok());
 /// ```
 pub struct Exit<'p> {
@@ -59,7 +59,7 @@ impl<'p> Exit<'p> {
     ///     seen.borrow_mut().push(exit.error().map(|e| e.to_string()));
     ///     Flow::Propagate
     /// });
-    /// stack.try_callback(|| Err("disk full"));
+    /// stack.callback(|| Err("disk full"));
     /// stack.push_exit(|exit| {
     ///     seen.borrow_mut().push(exit.error().map(|e| e.to_string()));
     ///     Flow::Propagate
@@ -87,7 +87,7 @@ impl<'p> Exit<'p> {
     ///         seen.borrow_mut().extend(exit.errors().map(|e| e.to_string()));
     ///         Flow::Propagate
     ///     });
-    ///     stack.try_callback(|| Err("cleanup failed"));
+    ///     stack.callback(|| Err("cleanup failed"));
     ///     Err::<(), _>(std::fmt::Error)
     /// });
     /// assert!(result.is_err());
@@ -108,12 +108,12 @@ impl<'p> Exit<'p> {
     /// use exitstack::{ExitStack, Flow};
     ///
     /// // Suppress the body's own error, but not a cleanup's.
-    /// let outcome = ExitStack::scope(|stack| {
+    /// let error = ExitStack::scope(|stack| {
     ///     stack.push_exit(|exit| Flow::suppress_if(exit.is_scope_error()));
     ///     Err::<(), _>(std::fmt::Error)
     /// })
-    /// .unwrap();
-    /// assert!(outcome.is_suppressed());
+    /// .unwrap_err();
+    /// assert!(error.is_suppressed());
     /// ```
     pub fn is_scope_error(&self) -> bool {
         self.pending.errors().is_empty() && self.scope_error.is_some()
@@ -163,51 +163,6 @@ impl<'p> Exit<'p> {
     /// ```
     pub fn ending(&self) -> Ending {
         self.pending.ending()
-    }
-
-    /// Whether the stack was dropped without `close` (abandoned or panicking).
-    ///
-    /// ```
-    /// use exitstack::{ExitStack, Flow};
-    /// use std::cell::RefCell;
-    ///
-    /// let seen = RefCell::new(Vec::new());
-    /// for close in [true, false] {
-    ///     let mut stack = ExitStack::new();
-    ///     stack.push_exit(|exit| {
-    ///         seen.borrow_mut().push(exit.is_dropped());
-    ///         Flow::Propagate
-    ///     });
-    ///     if close {
-    ///         stack.close().unwrap();
-    ///     } // else: dropped at the end of the iteration
-    /// }
-    /// assert_eq!(*seen.borrow(), [false, true]);
-    /// ```
-    pub fn is_dropped(&self) -> bool {
-        matches!(self.pending.ending(), Ending::Abandoned | Ending::Panicked)
-    }
-
-    /// Whether the scope is ending badly: it failed, was abandoned, or panicked. The condition
-    /// under which error-only cleanups run (a cleanup error alone does not count: it is
-    /// [`error`](Exit::error) that shows it).
-    ///
-    /// ```
-    /// use exitstack::{ExitStack, Flow};
-    /// use std::cell::Cell;
-    ///
-    /// let failure = Cell::new(None);
-    /// let mut stack = ExitStack::new();
-    /// stack.push_exit(|exit| {
-    ///     failure.set(Some(exit.is_failure()));
-    ///     Flow::Propagate
-    /// });
-    /// stack.try_callback(|| Err("a cleanup error is not a failed scope"));
-    /// assert!(stack.close().is_err());
-    /// assert_eq!(failure.get(), Some(false));
-    /// ```
-    pub fn is_failure(&self) -> bool {
-        !self.pending.ending().is_success()
     }
 }
 

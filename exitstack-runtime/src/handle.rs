@@ -68,7 +68,7 @@ impl<'s> Handle<'s> {
     /// use exitstack::ExitStack;
     ///
     /// let mut stack = ExitStack::new();
-    /// stack.try_callback(|| Err("refused")).label("unmount /mnt");
+    /// stack.callback(|| Err("refused")).label("unmount /mnt");
     /// let errors = stack.close().unwrap_err();
     /// assert_eq!(errors.to_string(), "cleanup `unmount /mnt` failed: refused");
     /// ```
@@ -126,7 +126,7 @@ impl<'s> Handle<'s> {
     /// use exitstack::ExitStack;
     ///
     /// let mut stack = ExitStack::new();
-    /// let flush = stack.try_callback(|| Err("flush failed"));
+    /// let flush = stack.callback(|| Err("flush failed"));
     /// assert_eq!(flush.release().unwrap_err().first().error().to_string(), "flush failed");
     /// assert!(stack.close().is_ok()); // it does not run again
     /// ```
@@ -204,7 +204,7 @@ impl<'s, T> Entered<'s, T> {
     /// use exitstack::ExitStack;
     ///
     /// let mut stack = ExitStack::new();
-    /// let conn = stack.try_guard(42, |_| Err("peer gone")).label("connection 42");
+    /// let conn = stack.guard(42, |_| Err("peer gone")).label("connection 42");
     /// assert_eq!(*conn, 42);
     /// let errors = stack.close().unwrap_err();
     /// assert_eq!(errors.first().label(), Some("connection 42"));
@@ -281,7 +281,7 @@ impl<'s, T> Entered<'s, T> {
     /// assert_eq!(closed.get(), 1);
     /// stack.close().unwrap();
     /// assert_eq!(closed.get(), 1); // and not again
-    /// let failing = stack.try_guard((), |()| Err("cannot release"));
+    /// let failing = stack.guard((), |()| Err("cannot release"));
     /// assert_eq!(failing.release().unwrap_err().len(), 1);
     /// ```
     pub fn release(self) -> Result<(), UnwindError> {

@@ -50,7 +50,7 @@
 //! use std::cell::RefCell;
 //!
 //! let log = RefCell::new(Vec::new());
-//! let outcome = ExitStack::scope(|stack| {
+//! let error = ExitStack::scope(|stack| {
 //!     stack.callback_on_error(|| log.borrow_mut().push("rolled back"));
 //!     stack.push_exit(|exit| {
 //!         log.borrow_mut().push("saw the error");
@@ -58,8 +58,8 @@
 //!     });
 //!     Err::<(), _>(std::fmt::Error)
 //! })
-//! .unwrap();
-//! assert!(outcome.is_suppressed());
+//! .unwrap_err(); // no value either way: the body returned `Err`
+//! assert!(error.is_suppressed());
 //! // The handler ran first (last in, first out); once it had suppressed the error the scope
 //! // unwound as one that succeeded, so the rollback did not run.
 //! assert_eq!(*log.borrow(), ["saw the error"]);
@@ -124,6 +124,7 @@ mod error;
 mod exit;
 mod handle;
 mod managed;
+mod output;
 mod pending;
 pub mod report;
 mod scope;
@@ -142,7 +143,8 @@ pub use error::{BoxError, CleanupError, PanicError, UnwindError};
 pub use exit::Exit;
 pub use handle::{Entered, Handle};
 pub use managed::{ManagedField, RollbackError};
-pub use scope::{Outcome, ScopeError, ScopeResult};
+pub use output::{CleanupOutput, ExitOutput};
+pub use scope::ScopeError;
 pub use stack::{ExitStack, SendExitStack};
 pub use threading::{Admits, Local, Sendable, Threading};
 
@@ -156,12 +158,10 @@ pub mod __private {
         RunResult, ViewError, ViewLocal, ViewSendSync, ViewUnsupported,
     };
     pub use crate::defer::{Defer, DeferIf};
-    pub use crate::managed::{
-        rollback, rollback_panicked, teardown, teardown_in_drop, CloserOutput, Running,
-    };
+    pub use crate::managed::{rollback, rollback_panicked, teardown, teardown_in_drop, Running};
     pub use crate::{
-        AsyncExitStack, Close, Ending, Exit, ExitStack, Flow, ManagedField, RollbackError,
-        UnwindError,
+        AsyncExitStack, CleanupOutput, Close, Ending, Exit, ExitStack, Flow, ManagedField,
+        RollbackError, UnwindError,
     };
     pub use core;
     pub use std;

@@ -13,6 +13,7 @@ use std::panic::{self, AssertUnwindSafe, Location};
 
 use crate::ending::Ending;
 use crate::error::{BoxError, UnwindError};
+use crate::output::CleanupOutput;
 use crate::pending::Pending;
 use crate::report;
 use crate::site::Site;
@@ -199,41 +200,43 @@ impl<E: fmt::Debug> fmt::Debug for RollbackError<E> {
     }
 }
 
+/// The acquisition's error (`{:#}`, so an `anyhow::Error` prints its whole context chain), and
+/// whether rolling back failed too; the rollback's errors are the [`source`](Error::source).
 impl<E: fmt::Display> fmt::Display for RollbackError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.teardown {
-            None => write!(f, "{}", self.error),
-            Some(teardown) => write!(f, "{}; then rolling back, {teardown}", self.error),
+        write!(f, "{:#}", self.error)?;
+        if self.teardown.is_some() {
+            f.write_str("; then rolling back failed")?;
         }
-    }
-}
-
-impl<E: Error + 'static> Error for RollbackError<E> {
-    /// The acquisition error's own source: `Display` already includes its text.
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        self.error.source()
-    }
-}
-
-/// What a closer may return: `()` or a `Result` whose error converts into [`BoxError`].
-#[diagnostic::on_unimplemented(
-    message = "a closer must return `()` or `Result<(), E>` with `E: Into<BoxError>`, not `{Self}`",
-    label = "returns `{Self}`"
-)]
-pub trait CloserOutput {
-    /// The outcome as a boxed result.
-    fn into_result(self) -> Result<(), BoxError>;
-}
-
-impl CloserOutput for () {
-    fn into_result(self) -> Result<(), BoxError> {
         Ok(())
     }
 }
 
-impl<E: Into<BoxError>> CloserOutput for Result<(), E> {
-    fn into_result(self) -> Result<(), BoxError> {
-        self.map_err(Into::into)
+/// An `Error` whatever the acquisition's error type (`anyhow::Error`, a `String`, a `std`
+/// error), so that `?` converts it into `anyhow::Error` or `Box<dyn Error>`. The source is the
+/// rollback's [`UnwindError`]; the acquisition error's own chain is reached through
+/// [`error`](RollbackError::error), as the type cannot know it is an `Error` itself.
+///
+/// ```
+/// use exitstack::{CleanupError, RollbackError, UnwindError};
+///
+/// fn start() -> anyhow::Result<()> {
+///     let cause = anyhow::anyhow!("connection refused").context("opening the database");
+///     let teardown = UnwindError::from_errors(vec![CleanupError::new("cache flush failed")]);
+///     Err(RollbackError::new(cause, teardown))?
+/// }
+/// let error = start().unwrap_err();
+/// assert_eq!(
+///     format!("{error:#}"),
+///     "opening the database: connection refused; then rolling back failed: \
+///      cleanup failed: cache flush failed",
+/// );
+/// ```
+impl<E: fmt::Debug + fmt::Display> Error for RollbackError<E> {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.teardown
+            .as_ref()
+            .map(|teardown| teardown as &(dyn Error + 'static))
     }
 }
 
@@ -251,7 +254,7 @@ impl Running {
     pub fn close<T, R, F>(&mut self, field: &mut ManagedField<T>, label: &'static str, closer: F)
     where
         F: FnOnce(T) -> R,
-        R: CloserOutput,
+        R: CleanupOutput,
     {
         if let Some(value) = field.value.take() {
             self.run(label, Location::caller(), || closer(value).into_result());

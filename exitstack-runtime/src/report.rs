@@ -20,7 +20,7 @@
 //!     move |report: &report::Report<'_>| sink.lock().unwrap().push(report.error().to_string()),
 //!     || {
 //!         let stack = ExitStack::new();
-//!         stack.try_callback(|| Err("lost without the report channel"));
+//!         stack.callback(|| Err("lost without the report channel"));
 //!         drop(stack); // dropped without close: the error cannot be returned
 //!     },
 //! );
@@ -49,7 +49,7 @@ use crate::error::{CleanupError, UnwindError};
 ///     move |report: &report::Report<'_>| sink.lock().unwrap().push(report.reason()),
 ///     || {
 ///         let stack = ExitStack::new();
-///         stack.try_callback(|| Err("nobody to return this to"));
+///         stack.callback(|| Err("nobody to return this to"));
 ///     }, // the stack is dropped here without close
 /// );
 /// assert_eq!(*reasons.lock().unwrap(), [ReportReason::Dropped]);
@@ -95,7 +95,7 @@ impl fmt::Display for ReportReason {
 /// let sink = Arc::clone(&lines);
 /// report::with_reporter(
 ///     move |report: &report::Report<'_>| sink.lock().unwrap().push(report.to_string()),
-///     || drop(ExitStack::new().try_callback(|| Err("lost")).label("flush")),
+///     || drop(ExitStack::new().callback(|| Err("lost")).label("flush")),
 /// );
 /// let lines = lines.lock().unwrap();
 /// assert!(lines[0].starts_with("exitstack: exit stack dropped without close: cleanup `flush`"));
@@ -122,7 +122,7 @@ impl<'r> Report<'r> {
     ///     || {
     ///         let _ = std::panic::catch_unwind(|| {
     ///             let stack = ExitStack::new();
-    ///             stack.try_callback(|| Err("pending when the panic resumes"));
+    ///             stack.callback(|| Err("pending when the panic resumes"));
     ///             stack.callback(|| panic!("cleanup panics"));
     ///             drop(stack); // not during a panic: the cleanup's panic is resumed
     ///         });
@@ -147,7 +147,7 @@ impl<'r> Report<'r> {
     ///         let error = report.error();
     ///         sink.lock().unwrap().push((error.label().map(str::to_owned), error.to_string()));
     ///     },
-    ///     || drop(ExitStack::new().try_callback(|| Err("lost")).label("flush")),
+    ///     || drop(ExitStack::new().callback(|| Err("lost")).label("flush")),
     /// );
     /// let expected = (Some("flush".to_owned()), "cleanup `flush` failed: lost".to_owned());
     /// assert_eq!(*labels.lock().unwrap(), [expected]);
@@ -220,8 +220,8 @@ pub fn set_reporter(reporter: impl Fn(&Report<'_>) + Send + Sync + 'static) {
 ///     },
 ///     || {
 ///         let stack = ExitStack::new();
-///         stack.try_callback(|| Err("one"));
-///         stack.try_callback(|| Err("two"));
+///         stack.callback(|| Err("one"));
+///         stack.callback(|| Err("two"));
 ///         "the body's value"
 ///     },
 /// );

@@ -13,80 +13,22 @@ use crate::pending::Pending;
 use crate::stack::ExitStack;
 use crate::threading::{Local, Sendable, Threading};
 
-/// How a scope finished when it did not fail: with the body's value, or with the body's error
-/// handled (suppressed) by an exit handler.
-///
-/// # Examples
-///
-/// ```
-/// use exitstack::{ExitStack, Outcome};
-///
-/// let outcome = ExitStack::scope(|_| Ok::<_, std::fmt::Error>(7)).unwrap();
-/// assert_eq!(outcome, Outcome::Completed(7));
-/// assert_eq!(outcome.completed(), Some(7));
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome<T, E> {
-    /// The body returned `Ok` and every cleanup succeeded.
-    Completed(T),
-    /// The body returned this error, and an exit handler suppressed it (Python's `__exit__`
-    /// returning `True`).
-    Suppressed(E),
-}
-
-impl<T, E> Outcome<T, E> {
-    /// The body's value, if it completed.
-    ///
-    /// ```
-    /// use exitstack::{ExitStack, Flow};
-    ///
-    /// let done = ExitStack::scope(|_| Ok::<_, std::fmt::Error>("value")).unwrap();
-    /// assert_eq!(done.completed(), Some("value"));
-    /// let suppressed = ExitStack::scope(|stack| {
-    ///     stack.push_exit(|_| Flow::Suppress);
-    ///     Err::<&str, _>(std::fmt::Error)
-    /// });
-    /// assert_eq!(suppressed.unwrap().completed(), None);
-    /// ```
-    pub fn completed(self) -> Option<T> {
-        match self {
-            Outcome::Completed(value) => Some(value),
-            Outcome::Suppressed(_) => None,
-        }
-    }
-
-    /// Whether the body failed and the failure was suppressed.
-    ///
-    /// ```
-    /// use exitstack::{ExitStack, Flow, Outcome};
-    ///
-    /// let outcome = ExitStack::scope(|stack| {
-    ///     stack.push_exit(|_| Flow::Suppress);
-    ///     Err::<(), _>(std::fmt::Error)
-    /// })
-    /// .unwrap();
-    /// assert!(outcome.is_suppressed());
-    /// assert_eq!(outcome, Outcome::Suppressed(std::fmt::Error));
-    /// ```
-    pub fn is_suppressed(&self) -> bool {
-        matches!(self, Outcome::Suppressed(_))
-    }
-}
-
-/// Why a scope failed: the body's error (unless suppressed), the cleanup errors left pending,
-/// or both. Nothing is dropped on the way: a body error that was suppressed before a later
-/// cleanup failed is kept too.
+/// Why a scope gave no value: the body's error, the cleanup errors left pending, or both; or
+/// the body's error that an exit handler suppressed ([`is_suppressed`](ScopeError::is_suppressed):
+/// handled, but the body still produced no value). Nothing is dropped on the way: a body error
+/// that was suppressed before a later cleanup failed is kept too.
 ///
 /// ```
 /// use exitstack::ExitStack;
 ///
 /// let error = ExitStack::scope(|stack| {
-///     stack.try_callback(|| Err("cleanup failed too"));
+///     stack.callback(|| Err::<(), _>("cleanup failed too"));
 ///     Err::<(), _>(std::fmt::Error)
 /// })
 /// .unwrap_err();
 /// assert!(error.body_error().is_some());
 /// assert_eq!(error.cleanup_errors().unwrap().len(), 1);
+/// assert!(!error.is_suppressed());
 /// ```
 pub struct ScopeError<E> {
     body: Option<E>,
@@ -114,7 +56,7 @@ impl<E> ScopeError<E> {
     /// use exitstack::{ExitStack, Flow};
     ///
     /// let error = ExitStack::scope(|stack| {
-    ///     stack.try_callback(|| Err("runs last, fails")); // registered first
+    ///     stack.callback(|| Err("runs last, fails")); // registered first
     ///     stack.push_exit(|_| Flow::Suppress); // runs first: suppresses the body's error
     ///     Err::<(), _>(std::fmt::Error)
     /// })
@@ -133,8 +75,8 @@ impl<E> ScopeError<E> {
     /// use exitstack::ExitStack;
     ///
     /// let error = ExitStack::scope(|stack| {
-    ///     stack.try_callback(|| Err("second"));
-    ///     stack.try_callback(|| Err("first"));
+    ///     stack.callback(|| Err("second"));
+    ///     stack.callback(|| Err("first"));
     ///     Ok::<(), std::fmt::Error>(())
     /// })
     /// .unwrap_err();
@@ -151,7 +93,7 @@ impl<E> ScopeError<E> {
     /// use exitstack::ExitStack;
     ///
     /// let error = ExitStack::scope(|stack| {
-    ///     stack.try_callback(|| Err("cleanup failed"));
+    ///     stack.callback(|| Err("cleanup failed"));
     ///     Err::<(), _>(std::fmt::Error)
     /// })
     /// .unwrap_err();
@@ -161,6 +103,26 @@ impl<E> ScopeError<E> {
     /// ```
     pub fn into_parts(self) -> (Option<E>, Option<E>, Option<UnwindError>) {
         (self.body, self.suppressed, self.cleanup)
+    }
+
+    /// Whether the body failed, an exit handler suppressed its error, and nothing failed after:
+    /// where Python's `with` would go on after the block. There is still no value to return;
+    /// the error is [`suppressed_error`](ScopeError::suppressed_error).
+    ///
+    /// ```
+    /// use exitstack::{ExitStack, Flow};
+    /// use std::io;
+    ///
+    /// let error = ExitStack::scope(|stack| {
+    ///     stack.push_exit(|exit| Flow::suppress_if(exit.error().is_some()));
+    ///     Err::<u32, _>(io::Error::from(io::ErrorKind::Interrupted))
+    /// })
+    /// .unwrap_err();
+    /// assert!(error.is_suppressed());
+    /// assert_eq!(error.suppressed_error().unwrap().kind(), io::ErrorKind::Interrupted);
+    /// ```
+    pub fn is_suppressed(&self) -> bool {
+        self.body.is_none() && self.cleanup.is_none() && self.suppressed.is_some()
     }
 }
 
@@ -176,23 +138,27 @@ impl<E: fmt::Debug> fmt::Debug for ScopeError<E> {
 
 impl<E: fmt::Display> fmt::Display for ScopeError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.body, &self.cleanup) {
-            (Some(body), None) => write!(f, "{body}"),
-            (Some(body), Some(cleanup)) => write!(f, "{body}; then {cleanup}"),
-            (None, Some(cleanup)) => write!(f, "{cleanup}"),
-            (None, None) => f.write_str("scope failed"),
+        match (&self.body, &self.cleanup, &self.suppressed) {
+            (Some(body), None, _) => write!(f, "{body}"),
+            (Some(body), Some(cleanup), _) => write!(f, "{body}; then {cleanup}"),
+            (None, Some(cleanup), _) => write!(f, "{cleanup}"),
+            (None, None, Some(suppressed)) => {
+                write!(f, "{suppressed} (suppressed by an exit handler)")
+            }
+            (None, None, None) => f.write_str("scope failed"),
         }
     }
 }
 
 impl<E: Error + 'static> Error for ScopeError<E> {
-    /// The own source of the error `Display` starts with (the body's, else the cleanups'):
-    /// `Display` already includes their texts.
+    /// The own source of the error `Display` starts with (the body's, else the cleanups', else
+    /// the suppressed one's): `Display` already includes their texts.
     fn source(&self) -> Option<&(dyn Error + 'static)> {
-        match (&self.body, &self.cleanup) {
-            (Some(body), _) => body.source(),
-            (None, Some(cleanup)) => cleanup.source(),
-            (None, None) => None,
+        match (&self.body, &self.cleanup, &self.suppressed) {
+            (Some(body), _, _) => body.source(),
+            (None, Some(cleanup), _) => cleanup.source(),
+            (None, None, Some(suppressed)) => suppressed.source(),
+            (None, None, None) => None,
         }
     }
 }
@@ -207,11 +173,11 @@ impl<E: Error + 'static> Error for ScopeError<E> {
 /// use std::io;
 ///
 /// fn read_config() -> io::Result<u32> {
-///     let outcome = ExitStack::scope(|stack| {
-///         stack.try_callback(|| Err("flush failed"));
+///     let value = ExitStack::scope(|stack| {
+///         stack.callback(|| Err::<(), _>("flush failed"));
 ///         Err::<u32, _>(io::Error::from(io::ErrorKind::NotFound))
 ///     })?;
-///     Ok(outcome.completed().unwrap_or(0))
+///     Ok(value)
 /// }
 ///
 /// let error = read_config().unwrap_err();
@@ -223,7 +189,10 @@ impl From<ScopeError<io::Error>> for io::Error {
         match error.into_parts() {
             (Some(body), None, None) => body,
             (body, suppressed, cleanup) => {
-                let kind = body.as_ref().map_or(io::ErrorKind::Other, io::Error::kind);
+                let kind = body
+                    .as_ref()
+                    .or(suppressed.as_ref())
+                    .map_or(io::ErrorKind::Other, io::Error::kind);
                 io::Error::new(
                     kind,
                     ScopeError {
@@ -237,28 +206,33 @@ impl From<ScopeError<io::Error>> for io::Error {
     }
 }
 
-/// The result of a scope function.
-///
-/// ```
-/// use exitstack::{ExitStack, Outcome, ScopeResult};
-///
-/// let result: ScopeResult<u32, std::fmt::Error> = ExitStack::scope(|_| Ok(3));
-/// assert_eq!(result.unwrap(), Outcome::Completed(3));
-/// ```
-pub type ScopeResult<T, E> = Result<Outcome<T, E>, ScopeError<E>>;
+/// The result of a scope function: the body's value, or why there is none.
+pub(crate) type ScopeResult<T, E> = Result<T, ScopeError<E>>;
 
 impl<'a> ExitStack<'a, Local> {
     /// Runs `body` with a new stack, then unwinds the stack with the body's real outcome:
     /// exit handlers see the body's error and may suppress it; a panic in the body runs every
-    /// entry and is then resumed.
+    /// entry and is then resumed. Returns the body's value when it and every cleanup succeeded,
+    /// else a [`ScopeError`] that keeps every error (`?` converts it into `io::Error`,
+    /// `anyhow::Error`, `Box<dyn Error>`, or your error type through `From`).
     ///
     /// # Examples
     ///
     /// ```
-    /// use exitstack::{ExitStack, Flow, Outcome};
+    /// use exitstack::{ExitStack, Flow};
     /// use std::io;
     ///
-    /// let outcome = ExitStack::scope(|stack| {
+    /// fn length(path: &std::path::Path) -> io::Result<u64> {
+    ///     let len = ExitStack::scope(|stack| {
+    ///         let file = stack.enter(std::fs::File::open(path)?);
+    ///         file.metadata().map(|m| m.len())
+    ///     })?; // the value, with one `?`
+    ///     Ok(len)
+    /// }
+    /// assert!(length(std::path::Path::new("/nonexistent/exitstack-doc")).is_err());
+    ///
+    /// // A suppressed error is still an error (there is no value), and says so.
+    /// let error = ExitStack::scope(|stack| {
     ///     stack.push_exit(|exit| {
     ///         let interrupted = exit
     ///             .error()
@@ -268,11 +242,11 @@ impl<'a> ExitStack<'a, Local> {
     ///     });
     ///     Err::<(), _>(io::Error::from(io::ErrorKind::Interrupted))
     /// })
-    /// .unwrap();
-    /// assert!(outcome.is_suppressed());
+    /// .unwrap_err();
+    /// assert!(error.is_suppressed());
     /// ```
     #[inline]
-    pub fn scope<T, E, F>(body: F) -> ScopeResult<T, E>
+    pub fn scope<T, E, F>(body: F) -> Result<T, ScopeError<E>>
     where
         F: FnOnce(&ExitStack<'a, Local>) -> Result<T, E>,
         E: Error + 'static,
@@ -291,10 +265,10 @@ impl<'a> ExitStack<'a, Sendable> {
     ///     stack.callback(|| ());
     ///     Ok::<_, std::fmt::Error>(1)
     /// });
-    /// assert_eq!(value.unwrap().completed(), Some(1));
+    /// assert_eq!(value.unwrap(), 1);
     /// ```
     #[inline]
-    pub fn scope_send<T, E, F>(body: F) -> ScopeResult<T, E>
+    pub fn scope_send<T, E, F>(body: F) -> Result<T, ScopeError<E>>
     where
         F: FnOnce(&ExitStack<'a, Sendable>) -> Result<T, E>,
         E: Error + 'static,
@@ -350,8 +324,7 @@ pub(crate) fn scope_result<T, E>(
     cleanup: Option<UnwindError>,
 ) -> ScopeResult<T, E> {
     match (value, error, suppressed, cleanup) {
-        (Some(value), _, _, None) => Ok(Outcome::Completed(value)),
-        (None, Some(error), true, None) => Ok(Outcome::Suppressed(error)),
+        (Some(value), _, _, None) => Ok(value),
         (_, error, suppressed, cleanup) => {
             let (body, suppressed) = if suppressed {
                 (None, error)

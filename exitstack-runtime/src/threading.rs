@@ -20,7 +20,7 @@ mod sealed {
 ///     stack.close().err().map_or(0, |errors: UnwindError| errors.len())
 /// }
 /// let mut local = ExitStack::new();
-/// local.try_callback(|| Err("one"));
+/// local.callback(|| Err("one"));
 /// let mut sendable = SendExitStack::new_send();
 /// sendable.callback(|| {});
 /// assert_eq!(close_and_count(&mut local), 1);

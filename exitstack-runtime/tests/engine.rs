@@ -114,7 +114,7 @@ fn entered_cancel_returns_the_value_and_release_runs_the_teardown() {
 fn labels_survive_relabelling_and_reach_the_error() {
     let mut stack = ExitStack::new();
     stack
-        .try_callback(|| Err("boom"))
+        .callback(|| Err("boom"))
         .label("first name")
         .label(String::from("final name"));
     stack.callback(|| ()).label("never fails");
@@ -127,7 +127,7 @@ fn labels_survive_relabelling_and_reach_the_error() {
 #[test]
 fn run_now_of_a_labelled_entry_keeps_its_label() {
     let stack = ExitStack::new();
-    let handle = stack.try_callback(|| Err("now")).label("flush");
+    let handle = stack.callback(|| Err("now")).label("flush");
     let error = handle.release().unwrap_err();
     assert_eq!(error.first().label(), Some("flush"));
 }
@@ -147,7 +147,7 @@ fn nested_stacks_splice_in_order_and_see_the_pending_error() {
     let l = Rc::clone(&log);
     inner.callback(move || l.borrow_mut().push("inner last"));
     outer.push_stack(inner);
-    outer.try_callback(|| Err("outer error"));
+    outer.callback(|| Err("outer error"));
     outer.close().unwrap();
     assert_eq!(
         *log.borrow(),

@@ -23,7 +23,7 @@ fn large_async_bodies_are_boxed_and_run_once_in_order() {
             log.borrow_mut().push(big.iter().sum::<u64>());
         });
         stack.callback(|| log.borrow_mut().push(1));
-        stack.try_push_async_callback(move || async move {
+        stack.push_async_callback(move || async move {
             Err::<(), _>(format!("large body failed ({} words)", big.len()))
         });
         let errors = stack.aclose().await.unwrap_err();

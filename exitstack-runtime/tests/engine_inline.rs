@@ -183,7 +183,7 @@ fn handles_of_inline_entries_run_cancel_and_label_in_place() {
     let log = RefCell::new(Vec::new());
     let mut stack = ExitStack::new();
     let first = stack.callback(|| log.borrow_mut().push("first"));
-    stack.try_callback(|| Err("second failed")).label("second");
+    stack.callback(|| Err("second failed")).label("second");
     let third = stack.callback(|| log.borrow_mut().push("third"));
     stack.callback(|| log.borrow_mut().push("fourth"));
     for extra in 0..3 {

@@ -10,7 +10,7 @@ use exitstack::{report, ExitStack};
 fn drop_a_failing_stack() -> u32 {
     let stack = ExitStack::new();
     let line = line!() + 1;
-    let handle = stack.try_callback(|| Err("disk full"));
+    let handle = stack.callback(|| Err("disk full"));
     handle.label("flush journal");
     drop(stack);
     line
@@ -129,7 +129,7 @@ mod tracing_facade {
         assert_eq!(field("label"), "flush journal");
         assert_eq!(
             field("location"),
-            format!("{}:{line}:24", file!()) /* the `try_callback` call */
+            format!("{}:{line}:24", file!()) /* the `callback` call */
         );
         assert!(field("message").contains("disk full"));
     }

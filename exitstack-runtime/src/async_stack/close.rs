@@ -268,7 +268,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
 ///
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let mut stack = AsyncExitStack::new();
-/// stack.try_push_async_callback(|| async { Err("refused") });
+/// stack.push_async_callback(|| async { Err("refused") });
 /// let closing: Aclose<'_, '_, Local> = stack.aclose(); // nothing runs until awaited
 /// assert_eq!(closing.await.unwrap_err().len(), 1);
 /// assert!(stack.is_empty());

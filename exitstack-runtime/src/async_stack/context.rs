@@ -38,7 +38,7 @@ use crate::exit::Exit;
 ///         log: Self::Target,
 ///         exit: &Exit<'_>,
 ///     ) -> impl Future<Output = std::io::Result<Flow>> + Send + use<> {
-///         let failing = exit.is_failure(); // read the exit now ...
+///         let failing = !exit.ending().is_success(); // read the exit now ...
 ///         async move {
 ///             // ... and release asynchronously.
 ///             log.lock().unwrap().push(format!("close, failing: {failing}"));
@@ -111,7 +111,7 @@ pub trait AsyncContext: Sized {
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// let mut stack = AsyncExitStack::new();
     /// stack.enter_async_context(Rollback).await.unwrap();
-    /// stack.try_push_async_callback(|| async { Err("commit failed") });
+    /// stack.push_async_callback(|| async { Err("commit failed") });
     /// assert!(stack.aclose().await.is_ok()); // suppressed by the context's exit
     /// # });
     /// ```

@@ -16,6 +16,7 @@ use crate::ending::Flow;
 use crate::entry::{discard_body, Boxed, Guard, Holds, Storage};
 use crate::error::BoxError;
 use crate::exit::Exit;
+use crate::output::{CleanupOutput, ExitOutput};
 use crate::pending::Pending;
 use crate::site::Site;
 use crate::threading::{Sendable, Threading};
@@ -149,66 +150,49 @@ impl<'a, B: AsyncBody<'a>> AsyncBody<'a> for Boxed<B> {
     }
 }
 
-/// `push_async_callback`.
+/// `push_async_callback`: the future resolves to `()` or a `Result`.
 pub(crate) struct AsyncCallback<F>(pub(crate) F);
 
 impl<'a, F, Fut> AsyncBody<'a> for AsyncCallback<F>
 where
     F: FnOnce() -> Fut + 'a,
-    Fut: Future<Output = ()> + 'a,
+    Fut: Future + 'a,
+    Fut::Output: CleanupOutput,
 {
     fn start(self, _: &Exit<'_>) -> Pin<Box<dyn Future<Output = Flowed> + 'a>> {
         let future = (self.0)();
-        Box::pin(async move {
-            future.await;
-            Ok(Flow::Propagate)
-        })
+        Box::pin(async move { future.await.into_result().map(|()| Flow::Propagate) })
     }
 }
 
-/// `try_push_async_callback`.
-pub(crate) struct AsyncTryCallback<F>(pub(crate) F);
-
-impl<'a, F, Fut, E> AsyncBody<'a> for AsyncTryCallback<F>
-where
-    F: FnOnce() -> Fut + 'a,
-    Fut: Future<Output = Result<(), E>> + 'a,
-    E: Into<BoxError>,
-{
-    fn start(self, _: &Exit<'_>) -> Pin<Box<dyn Future<Output = Flowed> + 'a>> {
-        let future = (self.0)();
-        Box::pin(async move { future.await.map(|()| Flow::Propagate).map_err(Into::into) })
-    }
-}
-
-/// `push_async_exit` / `try_push_async_exit`: the handler sees the exit synchronously and
-/// returns the future that decides.
+/// `push_async_exit`: the handler sees the exit synchronously and returns the future that
+/// decides.
 pub(crate) struct AsyncExitHandler<F>(pub(crate) F);
 
-impl<'a, F, Fut, E> AsyncBody<'a> for AsyncExitHandler<F>
+impl<'a, F, Fut> AsyncBody<'a> for AsyncExitHandler<F>
 where
     F: FnOnce(&Exit<'_>) -> Fut + 'a,
-    Fut: Future<Output = Result<Flow, E>> + 'a,
-    E: Into<BoxError>,
+    Fut: Future + 'a,
+    Fut::Output: ExitOutput,
 {
     fn start(self, exit: &Exit<'_>) -> Pin<Box<dyn Future<Output = Flowed> + 'a>> {
         let future = (self.0)(exit);
-        Box::pin(async move { future.await.map_err(Into::into) })
+        Box::pin(async move { future.await.into_flow() })
     }
 }
 
-/// A value with an async teardown: `async_guard` / `try_async_guard` (the sync stack's `Guard`,
-/// whose teardown returns a future here).
-impl<'a, T, F, Fut, E> AsyncBody<'a> for Guard<T, F>
+/// A value with an async teardown: `async_guard` (the sync stack's `Guard`, whose teardown
+/// returns a future here).
+impl<'a, T, F, Fut> AsyncBody<'a> for Guard<T, F>
 where
     T: 'a,
     F: FnOnce(T) -> Fut + 'a,
-    Fut: Future<Output = Result<(), E>> + 'a,
-    E: Into<BoxError>,
+    Fut: Future + 'a,
+    Fut::Output: CleanupOutput,
 {
     fn start(self, _: &Exit<'_>) -> Pin<Box<dyn Future<Output = Flowed> + 'a>> {
         let future = (self.teardown)(self.value);
-        Box::pin(async move { future.await.map(|()| Flow::Propagate).map_err(Into::into) })
+        Box::pin(async move { future.await.into_result().map(|()| Flow::Propagate) })
     }
 }
 

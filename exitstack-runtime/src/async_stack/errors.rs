@@ -31,7 +31,7 @@ impl TimedOutError {
     /// use std::time::Duration;
     ///
     /// let error = CleanupError::new(TimedOutError::new(Duration::from_secs(1)));
-    /// assert!(error.downcast_ref::<TimedOutError>().is_some());
+    /// assert!(error.error().downcast_ref::<TimedOutError>().is_some());
     /// assert_eq!(error.error().to_string(), "async cleanup timed out after 1s");
     /// ```
     pub fn new(limit: Duration) -> Self {
@@ -74,7 +74,7 @@ impl Error for TimedOutError {}
 /// let sink = Arc::clone(&seen);
 /// report::with_reporter(
 ///     move |r: &report::Report<'_>| {
-///         sink.lock().unwrap().push((r.reason(), r.error().downcast_ref::<NotRunError>().is_some()))
+///         sink.lock().unwrap().push((r.reason(), r.error().error().downcast_ref::<NotRunError>().is_some()))
 ///     },
 ///     || {
 ///         let stack = AsyncExitStack::new();

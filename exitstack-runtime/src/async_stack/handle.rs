@@ -51,7 +51,7 @@ impl<'s, S: Threading> AsyncHandle<'s, S> {
     ///
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// let mut stack = AsyncExitStack::new();
-    /// stack.try_push_async_callback(|| async { Err("refused") }).label("disconnect");
+    /// stack.push_async_callback(|| async { Err("refused") }).label("disconnect");
     /// let errors = stack.aclose().await.unwrap_err();
     /// assert_eq!(errors.first().label(), Some("disconnect"));
     /// # });
@@ -105,7 +105,7 @@ impl<'s, S: Threading> AsyncHandle<'s, S> {
     ///
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// let mut stack = AsyncExitStack::new();
-    /// let flush = stack.try_push_async_callback(|| async { Err("flush failed") });
+    /// let flush = stack.push_async_callback(|| async { Err("flush failed") });
     /// assert!(flush.release().await.is_err());
     /// assert!(stack.aclose().await.is_ok()); // it does not run again
     /// # });
@@ -187,7 +187,7 @@ impl<'s, T, S: Threading> AsyncEntered<'s, T, S> {
     ///
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// let mut stack = AsyncExitStack::new();
-    /// let conn = stack.try_async_guard(7, |_| async { Err("peer gone") }).label("connection 7");
+    /// let conn = stack.async_guard(7, |_| async { Err("peer gone") }).label("connection 7");
     /// assert_eq!(*conn, 7);
     /// let errors = stack.aclose().await.unwrap_err();
     /// assert_eq!(errors.to_string(), "cleanup `connection 7` failed: peer gone");

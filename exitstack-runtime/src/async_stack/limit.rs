@@ -75,7 +75,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     /// let mut stack = AsyncExitStack::new().with_time_limit(Duration::from_millis(10), tokio::time::sleep);
     /// stack.push_async_callback(|| std::future::pending::<()>()); // never finishes
     /// let errors = stack.aclose().await.unwrap_err();
-    /// assert!(errors.first().downcast_ref::<TimedOutError>().is_some());
+    /// assert!(errors.first().error().downcast_ref::<TimedOutError>().is_some());
     /// # });
     /// ```
     #[must_use]

@@ -13,7 +13,8 @@
 //!
 //! | file | concept |
 //! |---|---|
-//! | `stack.rs` | the type and its registrations |
+//! | `stack.rs` | the type and its async registrations |
+//! | `sync_entries.rs` | its sync registrations (those of `ExitStack`) |
 //! | `entry.rs` | async entry bodies and their vtables |
 //! | `close.rs` | the async unwind loop, `aclose`, cancellation, `Drop` |
 //! | `scope.rs` | the async scope function |
@@ -30,6 +31,7 @@ mod handle;
 mod limit;
 mod scope;
 mod stack;
+mod sync_entries;
 
 pub use close::Aclose;
 pub use context::AsyncContext;

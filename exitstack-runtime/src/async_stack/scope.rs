@@ -9,7 +9,7 @@ use std::pin::{pin, Pin};
 use std::task::Poll;
 
 use super::stack::AsyncExitStack;
-use crate::scope::{scope_result, BodyEnd, ScopeResult};
+use crate::scope::{scope_result, BodyEnd, ScopeError, ScopeResult};
 use crate::threading::{Local, Sendable, Threading};
 
 impl<'a> AsyncExitStack<'a, Local> {
@@ -28,11 +28,20 @@ impl<'a> AsyncExitStack<'a, Local> {
     /// # Examples
     ///
     /// ```
-    /// use exitstack::{AsyncExitStack, Flow, Outcome};
+    /// use exitstack::{AsyncExitStack, Flow};
     /// use std::io;
     ///
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// let outcome = AsyncExitStack::scope(async |stack| {
+    /// let value = AsyncExitStack::scope(async |stack| {
+    ///     stack.push_async_callback(|| async { tokio::task::yield_now().await });
+    ///     Ok::<_, io::Error>(7)
+    /// })
+    /// .await
+    /// .unwrap();
+    /// assert_eq!(value, 7);
+    ///
+    /// // A suppressed error gives no value either, and says it was suppressed.
+    /// let error = AsyncExitStack::scope(async |stack| {
     ///     stack.push_async_exit(|exit| {
     ///         let interrupted = exit
     ///             .error()
@@ -44,11 +53,11 @@ impl<'a> AsyncExitStack<'a, Local> {
     ///     Err::<(), _>(io::Error::from(io::ErrorKind::Interrupted))
     /// })
     /// .await
-    /// .unwrap();
-    /// assert!(outcome.is_suppressed());
+    /// .unwrap_err();
+    /// assert!(error.is_suppressed());
     /// # });
     /// ```
-    pub async fn scope<T, E, F>(body: F) -> ScopeResult<T, E>
+    pub async fn scope<T, E, F>(body: F) -> Result<T, ScopeError<E>>
     where
         F: AsyncFnOnce(&mut AsyncExitStack<'a, Local>) -> Result<T, E>,
         E: Error + 'static,
@@ -82,8 +91,7 @@ impl<'a> AsyncExitStack<'a, Local> {
 ///     })
 /// }
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// let outcome = SendAsyncExitStack::scope_send(body).await.unwrap();
-/// assert_eq!(outcome.completed(), Some(2));
+/// assert_eq!(SendAsyncExitStack::scope_send(body).await.unwrap(), 2);
 /// # });
 /// ```
 pub type SendScopeFuture<'s, T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 's>>;
@@ -108,10 +116,10 @@ impl<'a> AsyncExitStack<'a, Sendable> {
     ///         Ok::<_, std::fmt::Error>(1)
     ///     })
     /// }));
-    /// assert_eq!(task.await.unwrap().unwrap().completed(), Some(1));
+    /// assert_eq!(task.await.unwrap().unwrap(), 1);
     /// # });
     /// ```
-    pub async fn scope_send<T, E, F>(body: F) -> ScopeResult<T, E>
+    pub async fn scope_send<T, E, F>(body: F) -> Result<T, ScopeError<E>>
     where
         F: for<'s> FnOnce(&'s mut AsyncExitStack<'a, Sendable>) -> SendScopeFuture<'s, T, E>,
         E: Error + 'static,

@@ -1,23 +1,19 @@
 //! [`AsyncExitStack`]: the type, its constructors and its registrations.
 
-use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
-use std::ops::Deref;
 use std::panic::Location;
 
 use super::close::Closing;
 use super::context::AsyncContext;
-use super::entry::{
-    AsyncBody, AsyncCallback, AsyncContextExit, AsyncExitHandler, AsyncStorage, AsyncTryCallback,
-};
+use super::entry::{AsyncBody, AsyncCallback, AsyncContextExit, AsyncExitHandler, AsyncStorage};
 use super::handle::{AsyncEntered, AsyncHandle};
 use super::limit::{Spawner, TimeLimit};
-use crate::ending::Flow;
 use crate::entry::{Guard, Holds};
 use crate::error::BoxError;
 use crate::exit::Exit;
 use crate::handle::Handle;
+use crate::output::{CleanupOutput, ExitOutput};
 use crate::stack::ExitStack;
 use crate::threading::{Admits, Local, Sendable, Threading};
 
@@ -25,9 +21,10 @@ use crate::threading::{Admits, Local, Sendable, Threading};
 /// awaiting [`aclose`](AsyncExitStack::aclose) or by the async [`scope`](AsyncExitStack::scope)
 /// function.
 ///
-/// Every sync registration of [`ExitStack`] is available through `Deref` (`callback`,
-/// `try_callback`, `push_exit`, `enter`, `guard`, `enter_context`, ...), with the same
-/// behaviour, and shares the one order with the async registrations
+/// Every sync registration of [`ExitStack`] is here too ([`callback`](Self::callback),
+/// [`push_exit`](Self::push_exit), [`enter`](Self::enter), [`guard`](Self::guard),
+/// [`enter_context`](Self::enter_context), ...), with the same behaviour, and shares the one
+/// order with the async registrations
 /// ([`push_async_callback`](Self::push_async_callback),
 /// [`push_async_exit`](Self::push_async_exit),
 /// [`enter_async_context`](Self::enter_async_context), [`async_guard`](Self::async_guard)).
@@ -134,17 +131,6 @@ impl Default for AsyncExitStack<'_, Sendable> {
     }
 }
 
-impl<'a, S: Threading> Deref for AsyncExitStack<'a, S> {
-    type Target = ExitStack<'a, S>;
-
-    /// The sync registrations. `close` and `pop_all` are not reachable this way (they need
-    /// `&mut`): use [`aclose`](AsyncExitStack::aclose) and
-    /// [`pop_all`](AsyncExitStack::pop_all).
-    fn deref(&self) -> &ExitStack<'a, S> {
-        &self.sync
-    }
-}
-
 impl<'a, S: Threading> AsyncExitStack<'a, S> {
     pub(crate) fn from_sync(sync: ExitStack<'a, S>) -> Self {
         AsyncExitStack {
@@ -183,7 +169,9 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     }
 
     /// Registers an async cleanup: `f` is called when `aclose` reaches the entry, and the
-    /// future it returns is awaited before the next entry runs.
+    /// future it returns is awaited before the next entry runs. The future resolves to `()` or
+    /// to a `Result` whose error joins the result of `aclose` (see
+    /// [`CleanupOutput`](crate::CleanupOutput)).
     ///
     /// ```
     /// use exitstack::AsyncExitStack;
@@ -196,7 +184,9 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     ///     tokio::task::yield_now().await; // e.g. flush a buffer to a socket
     ///     flushed.fetch_add(1, Ordering::SeqCst);
     /// });
-    /// stack.aclose().await.unwrap();
+    /// stack.push_async_callback(|| async { Err::<(), _>("flush failed") }).label("flush");
+    /// let errors = stack.aclose().await.unwrap_err();
+    /// assert_eq!(errors.first().label(), Some("flush"));
     /// assert_eq!(flushed.load(Ordering::SeqCst), 1);
     /// # });
     /// ```
@@ -204,37 +194,16 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     pub fn push_async_callback<F, Fut>(&self, f: F) -> AsyncHandle<'_, S>
     where
         F: FnOnce() -> Fut + 'a,
-        Fut: Future<Output = ()> + 'a,
+        Fut: Future + 'a,
+        Fut::Output: CleanupOutput,
         S: Admits<F> + Admits<Fut>,
     {
         AsyncHandle::new(self.push_async(AsyncCallback(f)))
     }
 
-    /// Registers an async cleanup that can fail; its error joins the result of `aclose`.
-    ///
-    /// ```
-    /// use exitstack::AsyncExitStack;
-    ///
-    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// let mut stack = AsyncExitStack::new();
-    /// stack.try_push_async_callback(|| async { Err("flush failed") }).label("flush");
-    /// let errors = stack.aclose().await.unwrap_err();
-    /// assert_eq!(errors.first().label(), Some("flush"));
-    /// # });
-    /// ```
-    #[track_caller]
-    pub fn try_push_async_callback<F, Fut, E>(&self, f: F) -> AsyncHandle<'_, S>
-    where
-        F: FnOnce() -> Fut + 'a,
-        Fut: Future<Output = Result<(), E>> + 'a,
-        E: Into<BoxError>,
-        S: Admits<F> + Admits<Fut>,
-    {
-        AsyncHandle::new(self.push_async(AsyncTryCallback(f)))
-    }
-
     /// Registers an async exit handler. The handler is called with the [`Exit`] when `aclose`
-    /// reaches it and returns a future that says whether to suppress what is pending. The future
+    /// reaches it and returns a future that says whether to suppress what is pending (any
+    /// [`ExitOutput`](crate::ExitOutput): a `Flow`, `()`, or a `Result` of either). The future
     /// cannot borrow the `Exit`: read what you need from it first.
     ///
     /// ```
@@ -249,47 +218,26 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     ///         Flow::suppress_if(failing)
     ///     }
     /// });
-    /// stack.try_callback(|| Err("suppressed by the async handler"));
+    /// stack.callback(|| Err::<(), _>("suppressed by the async handler"));
     /// assert!(stack.aclose().await.is_ok());
+    ///
+    /// stack.push_async_exit(|_| async { Err::<Flow, _>("rollback failed") });
+    /// assert_eq!(stack.aclose().await.unwrap_err().len(), 1);
     /// # });
     /// ```
     #[track_caller]
     pub fn push_async_exit<F, Fut>(&self, handler: F) -> AsyncHandle<'_, S>
     where
         F: FnOnce(&Exit<'_>) -> Fut + 'a,
-        Fut: Future<Output = Flow> + 'a,
-        S: Admits<F> + Admits<Fut>,
-    {
-        AsyncHandle::new(self.push_async(AsyncExitHandler(move |exit: &Exit<'_>| {
-            let future = handler(exit);
-            async move { Ok::<Flow, Infallible>(future.await) }
-        })))
-    }
-
-    /// Registers an async exit handler that can itself fail.
-    ///
-    /// ```
-    /// use exitstack::{AsyncExitStack, Flow};
-    ///
-    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// let mut stack = AsyncExitStack::new();
-    /// stack.try_push_async_exit(|_| async { Err::<Flow, _>("rollback failed") });
-    /// assert_eq!(stack.aclose().await.unwrap_err().len(), 1);
-    /// # });
-    /// ```
-    #[track_caller]
-    pub fn try_push_async_exit<F, Fut, E>(&self, handler: F) -> AsyncHandle<'_, S>
-    where
-        F: FnOnce(&Exit<'_>) -> Fut + 'a,
-        Fut: Future<Output = Result<Flow, E>> + 'a,
-        E: Into<BoxError>,
+        Fut: Future + 'a,
+        Fut::Output: ExitOutput,
         S: Admits<F> + Admits<Fut>,
     {
         AsyncHandle::new(self.push_async(AsyncExitHandler(handler)))
     }
 
     /// Moves `value` into the stack with an async teardown, which receives it by value and is
-    /// awaited when the stack closes.
+    /// awaited when the stack closes; the teardown's future resolves to `()` or a `Result`.
     ///
     /// ```
     /// use exitstack::AsyncExitStack;
@@ -301,6 +249,9 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     /// });
     /// buffer.extend_from_slice(b"flushed on close");
     /// stack.aclose().await.unwrap();
+    ///
+    /// stack.async_guard(7, |_| async { Err::<(), _>("could not release 7") });
+    /// assert!(stack.aclose().await.is_err());
     /// # });
     /// ```
     #[track_caller]
@@ -308,39 +259,8 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     where
         T: 'a,
         F: FnOnce(T) -> Fut + 'a,
-        Fut: Future<Output = ()> + 'a,
-        S: Admits<(T, F)> + Admits<Fut>,
-    {
-        self.push_async_holding(Guard {
-            value,
-            teardown: move |value| {
-                let future = teardown(value);
-                async move {
-                    future.await;
-                    Ok::<(), Infallible>(())
-                }
-            },
-        })
-    }
-
-    /// Like [`async_guard`](Self::async_guard), with a teardown that can fail.
-    ///
-    /// ```
-    /// use exitstack::AsyncExitStack;
-    ///
-    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// let mut stack = AsyncExitStack::new();
-    /// stack.try_async_guard(7, |_| async { Err("could not release 7") });
-    /// assert!(stack.aclose().await.is_err());
-    /// # });
-    /// ```
-    #[track_caller]
-    pub fn try_async_guard<T, F, Fut, E>(&self, value: T, teardown: F) -> AsyncEntered<'_, T, S>
-    where
-        T: 'a,
-        F: FnOnce(T) -> Fut + 'a,
-        Fut: Future<Output = Result<(), E>> + 'a,
-        E: Into<BoxError>,
+        Fut: Future + 'a,
+        Fut::Output: CleanupOutput,
         S: Admits<(T, F)> + Admits<Fut>,
     {
         self.push_async_holding(Guard { value, teardown })

@@ -1,6 +1,5 @@
 //! [`ExitStack`]: the type and its registrations (`release.rs`: `pop_all`, `close`, `Drop`).
 
-use std::convert::Infallible;
 use std::fmt;
 use std::marker::PhantomData;
 use std::mem::ManuallyDrop;
@@ -14,14 +13,14 @@ pub(crate) use release::dropped_ending;
 use crate::arena::{fits_inline, Arena, StackRef, Step, Word};
 use crate::caught::{self, Payload};
 use crate::context::{Close, Context};
-use crate::ending::Flow;
 use crate::entry::{
-    Body, Boxed, Callback, Closed, ContextExit, Dropped, ExitHandler, Guard, Holds, Nested,
-    OnEnding, Storage, SyncStorage, TryCallback, TryExitHandler,
+    step_of, Body, Boxed, Callback, Closed, ContextExit, Dropped, ExitHandler, Guard, Holds,
+    Nested, OnEnding, Storage, SyncStorage,
 };
 use crate::error::BoxError;
 use crate::exit::Exit;
 use crate::handle::{Entered, Handle};
+use crate::output::{CleanupOutput, ExitOutput};
 use crate::site::Site;
 use crate::threading::{Admits, Local, Sendable, Threading};
 
@@ -199,7 +198,8 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     }
 
     /// Registers a cleanup closure. It runs exactly once when the stack unwinds, after every
-    /// entry registered later.
+    /// entry registered later. It returns `()`, or a `Result` whose error joins the stack's
+    /// result (see [`CleanupOutput`]).
     ///
     /// ```
     /// use exitstack::ExitStack;
@@ -208,36 +208,19 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// let closed = Cell::new(0);
     /// let mut stack = ExitStack::new();
     /// stack.callback(|| closed.set(closed.get() + 1));
-    /// stack.close().unwrap();
+    /// stack.callback(|| std::fs::remove_file("/nonexistent/exitstack-doc")); // can fail
+    /// assert_eq!(stack.close().unwrap_err().len(), 1);
     /// assert_eq!(closed.get(), 1);
     /// ```
     #[inline]
     #[track_caller]
-    pub fn callback<F>(&self, f: F) -> Handle<'_>
+    pub fn callback<F, R>(&self, f: F) -> Handle<'_>
     where
-        F: FnOnce() + 'a,
+        F: FnOnce() -> R + 'a,
+        R: CleanupOutput,
         S: Admits<F>,
     {
         self.push(Callback(f))
-    }
-
-    /// Registers a cleanup that can fail. Its error joins the result of `close`.
-    ///
-    /// ```
-    /// use exitstack::ExitStack;
-    ///
-    /// let mut stack = ExitStack::new();
-    /// stack.try_callback(|| std::fs::remove_file("/nonexistent/exitstack-doc"));
-    /// assert!(stack.close().is_err());
-    /// ```
-    #[track_caller]
-    pub fn try_callback<F, E>(&self, f: F) -> Handle<'_>
-    where
-        F: FnOnce() -> Result<(), E> + 'a,
-        E: Into<BoxError>,
-        S: Admits<F>,
-    {
-        self.push(TryCallback(f))
     }
 
     /// Registers a cleanup that runs only if the scope ends badly: failed, abandoned by drop,
@@ -250,13 +233,15 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// let rolled_back = Cell::new(false);
     /// let stack = ExitStack::new();
     /// stack.callback_on_error(|| rolled_back.set(true));
+    /// stack.callback_on_error(|| Err::<(), _>("a rollback can fail too"));
     /// drop(stack); // abandoned without close: counts as failure
     /// assert!(rolled_back.get());
     /// ```
     #[track_caller]
-    pub fn callback_on_error<F>(&self, f: F) -> Handle<'_>
+    pub fn callback_on_error<F, R>(&self, f: F) -> Handle<'_>
     where
-        F: FnOnce() + 'a,
+        F: FnOnce() -> R + 'a,
+        R: CleanupOutput,
         S: Admits<F>,
     {
         self.push(OnEnding {
@@ -279,9 +264,10 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// assert!(committed.get());
     /// ```
     #[track_caller]
-    pub fn callback_on_success<F>(&self, f: F) -> Handle<'_>
+    pub fn callback_on_success<F, R>(&self, f: F) -> Handle<'_>
     where
-        F: FnOnce() + 'a,
+        F: FnOnce() -> R + 'a,
+        R: CleanupOutput,
         S: Admits<F>,
     {
         self.push(OnEnding {
@@ -308,9 +294,10 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// assert_eq!(*log.borrow(), ["first", "registered during unwind", "last"]);
     /// ```
     #[track_caller]
-    pub fn callback_with_stack<F>(&self, f: F) -> Handle<'_>
+    pub fn callback_with_stack<F, R>(&self, f: F) -> Handle<'_>
     where
-        F: FnOnce(&ExitStack<'a, S>) + 'a,
+        F: FnOnce(&ExitStack<'a, S>) -> R + 'a,
+        R: CleanupOutput,
         S: Admits<F>,
     {
         self.push(WithStack {
@@ -320,42 +307,28 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     }
 
     /// Registers an exit handler: it sees what is pending when it runs (see [`Exit`]) and may
-    /// suppress it by returning [`Flow::Suppress`].
+    /// suppress it by returning [`Flow::Suppress`](crate::Flow::Suppress); it may also return `()` (propagate) or fail
+    /// with a `Result` (see [`ExitOutput`]).
     ///
     /// ```
     /// use exitstack::{ExitStack, Flow};
     ///
     /// let mut stack = ExitStack::new();
     /// stack.push_exit(|exit| Flow::suppress_if(exit.error().is_some()));
-    /// stack.try_callback(|| Err("suppressed below"));
+    /// stack.callback(|| Err::<(), _>("suppressed by the handler above"));
     /// assert!(stack.close().is_ok());
-    /// ```
-    #[track_caller]
-    pub fn push_exit<F>(&self, handler: F) -> Handle<'_>
-    where
-        F: FnOnce(&Exit<'_>) -> Flow + 'a,
-        S: Admits<F>,
-    {
-        self.push(ExitHandler(handler))
-    }
-
-    /// Registers an exit handler that can itself fail.
     ///
-    /// ```
-    /// use exitstack::{ExitStack, Flow};
-    ///
-    /// let mut stack = ExitStack::new();
-    /// stack.try_push_exit(|_| Err::<Flow, _>("handler failed"));
+    /// stack.push_exit(|_| Err::<Flow, _>("the handler itself failed"));
     /// assert_eq!(stack.close().unwrap_err().len(), 1);
     /// ```
     #[track_caller]
-    pub fn try_push_exit<F, E>(&self, handler: F) -> Handle<'_>
+    pub fn push_exit<F, R>(&self, handler: F) -> Handle<'_>
     where
-        F: FnOnce(&Exit<'_>) -> Result<Flow, E> + 'a,
-        E: Into<BoxError>,
+        F: FnOnce(&Exit<'_>) -> R + 'a,
+        R: ExitOutput,
         S: Admits<F>,
     {
-        self.push(TryExitHandler(handler))
+        self.push(ExitHandler(handler))
     }
 
     /// Moves `value` into the stack, which drops it when it unwinds; returns a handle that
@@ -419,40 +392,16 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     ///     let _ = std::fs::remove_dir_all(path);
     /// });
     /// std::fs::create_dir(&*scratch).unwrap();
-    /// stack.close().unwrap();
+    /// stack.guard(42, |_| Err::<(), _>("could not release 42")); // a teardown can fail
+    /// assert_eq!(stack.close().unwrap_err().len(), 1);
     /// assert!(!path.exists());
     /// ```
     #[track_caller]
-    pub fn guard<T, F>(&self, value: T, teardown: F) -> Entered<'_, T>
+    pub fn guard<T, F, R>(&self, value: T, teardown: F) -> Entered<'_, T>
     where
         T: 'a,
-        F: FnOnce(T) + 'a,
-        S: Admits<(T, F)>,
-    {
-        self.push_holding(Guard {
-            value,
-            teardown: move |value| {
-                teardown(value);
-                Ok::<(), Infallible>(())
-            },
-        })
-    }
-
-    /// Like [`guard`](ExitStack::guard), with a teardown that can fail.
-    ///
-    /// ```
-    /// use exitstack::ExitStack;
-    ///
-    /// let mut stack = ExitStack::new();
-    /// stack.try_guard(42, |_| Err("could not release 42"));
-    /// assert!(stack.close().is_err());
-    /// ```
-    #[track_caller]
-    pub fn try_guard<T, F, E>(&self, value: T, teardown: F) -> Entered<'_, T>
-    where
-        T: 'a,
-        F: FnOnce(T) -> Result<(), E> + 'a,
-        E: Into<BoxError>,
+        F: FnOnce(T) -> R + 'a,
+        R: CleanupOutput,
         S: Admits<(T, F)>,
     {
         self.push_holding(Guard { value, teardown })
@@ -533,7 +482,12 @@ pub(crate) struct WithStack<'a, S: Threading, F> {
     pub(crate) stack: PhantomData<fn(&ExitStack<'a, S>)>,
 }
 
-impl<'a, S: Threading, F: FnOnce(&ExitStack<'a, S>)> Body for WithStack<'a, S, F> {
+impl<'a, S, F, R> Body for WithStack<'a, S, F>
+where
+    S: Threading,
+    F: FnOnce(&ExitStack<'a, S>) -> R,
+    R: CleanupOutput,
+{
     fn run(self, _: &Exit<'_>, stack: StackRef) -> Step {
         // SAFETY: a `WithStack<'a, S, _>` is only pushed on an `ExitStack<'a, S>` (and only
         // moves between stacks of that same type), and the loop passes the stack being unwound,
@@ -541,8 +495,7 @@ impl<'a, S: Threading, F: FnOnce(&ExitStack<'a, S>)> Body for WithStack<'a, S, F
         // temporary `ExitStack<'s, S>` with `'a: 's`: the same layout, and it is dropped
         // within `'s`, so entries registered on it outlive it.)
         let stack = unsafe { stack.get::<ExitStack<'a, S>>() };
-        (self.f)(stack);
-        Step::DONE
+        step_of((self.f)(stack).into_result())
     }
 }
 

@@ -45,8 +45,8 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// use exitstack::ExitStack;
     ///
     /// let mut stack = ExitStack::new();
-    /// stack.try_callback(|| Err("one"));
-    /// stack.try_callback(|| Err("two"));
+    /// stack.callback(|| Err("one"));
+    /// stack.callback(|| Err("two"));
     /// assert_eq!(stack.close().unwrap_err().len(), 2);
     /// assert!(stack.close().is_ok());
     /// ```

@@ -95,7 +95,8 @@ impl<E: Into<BoxError>> CleanupOutput for Result<(), E> {
 /// ```
 #[diagnostic::on_unimplemented(
     message = "an exit handler must return `Flow`, `()`, or a `Result` of either whose error converts into `BoxError`, not `{Self}`",
-    label = "returns `{Self}`"
+    label = "returns `{Self}`",
+    note = "to suppress what is pending (Python's `return True`), return `Flow::suppress_if(condition)`"
 )]
 pub trait ExitOutput: sealed::Sealed {
     /// The answer as a boxed result.

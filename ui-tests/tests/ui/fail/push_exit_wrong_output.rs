@@ -1,0 +1,6 @@
+use exitstack::ExitStack;
+
+fn main() {
+    let stack = ExitStack::new();
+    stack.push_exit(|exit| exit.error().is_some());
+}

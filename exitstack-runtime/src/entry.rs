@@ -178,6 +178,9 @@ impl<F: FnOnce()> Body for OnEnding<F> {
     fn run(self, exit: &Exit<'_>, _: StackRef) -> Step {
         if exit.ending().is_success() == self.on_success {
             (self.f)();
+        } else {
+            #[cfg(feature = "tracing")]
+            crate::trace::mark_skipped();
         }
         Step::DONE
     }

@@ -172,6 +172,8 @@ where
 {
     fn run(self, exit: &Exit<'_>, _: StackRef) -> Step {
         if exit.ending().is_success() != self.on_success {
+            #[cfg(feature = "tracing")]
+            crate::trace::mark_skipped();
             return Step::DONE;
         }
         step_of((self.f)().into_result())

@@ -131,6 +131,9 @@ mod scope;
 mod site;
 mod stack;
 mod threading;
+#[cfg(feature = "tracing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing")))]
+pub mod trace;
 mod unwind;
 
 pub use async_stack::{

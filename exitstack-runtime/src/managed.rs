@@ -283,7 +283,12 @@ impl Running {
             site.set_label(Cow::Borrowed(label));
             site
         };
-        match panic::catch_unwind(AssertUnwindSafe(release)) {
+        #[cfg(feature = "tracing")]
+        let timer = crate::trace::start(self.pending.ending());
+        let released = panic::catch_unwind(AssertUnwindSafe(release));
+        #[cfg(feature = "tracing")]
+        crate::trace::field_ran(timer, label, location, &released);
+        match released {
             Ok(Ok(())) => {}
             Ok(Err(error)) => self.pending.record_error(error, site()),
             Err(payload) => self.pending.record_panic(payload, Some(&site())),

@@ -64,6 +64,14 @@ impl Site {
         }
     }
 
+    /// The label, if the entry has one.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn label(&self) -> Option<&str> {
+        // SAFETY: as in `location`; the record lives as long as `self`.
+        self.labelled()
+            .map(|record| unsafe { &*record.as_ptr() }.label.as_ref())
+    }
+
     /// Gives the entry a label, replacing any earlier one.
     pub(crate) fn set_label(&mut self, label: Cow<'static, str>) {
         match self.labelled() {

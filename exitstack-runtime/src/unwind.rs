@@ -47,12 +47,18 @@ pub(crate) unsafe fn run_popped(
     // Taken apart first: only the site is needed after the call.
     let Popped { body, vtable, site } = popped;
     let run = vtable.run;
+    #[cfg(feature = "tracing")]
+    let timer = crate::trace::start(pending.ending());
     // SAFETY: per the contract the body is run exactly once, here; `run` moves it out of the
     // slot before calling any user code that could push over it.
     let step = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
         run(body, pending, scope_error, stack)
     }));
-    match step.map(Step::into_rare) {
+    let step = step.map(Step::into_rare);
+    // Traced as it finished, before its outcome is recorded (returned or reported later).
+    #[cfg(feature = "tracing")]
+    crate::trace::sync_ran(timer, arena, &site, &step);
+    match step {
         Ok(None) => {}
         Ok(Some(rare)) => record(arena, pending, *rare, site),
         Err(payload) => pending.record_panic(payload, Some(&site)),

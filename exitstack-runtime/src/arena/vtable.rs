@@ -130,6 +130,9 @@ static TOMBSTONE_ZERO: VTable = VTable {
 };
 
 unsafe fn run_nothing(_: *mut Word, _: &Pending, _: ScopeErrorRef<'_>, _: StackRef) -> Step {
+    // A slot whose body is gone is no cleanup: it is not traced.
+    #[cfg(feature = "tracing")]
+    crate::trace::mark_silent();
     Step::DONE
 }
 

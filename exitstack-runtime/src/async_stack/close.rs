@@ -37,6 +37,12 @@ struct InFlight<'a, S> {
     future: EntryFuture<'a, S>,
     site: SendSite,
     deadline: Option<Deadline<'a, S>>,
+    /// Timing the entry from the building of its future (feature `tracing`).
+    #[cfg(feature = "tracing")]
+    timer: Option<crate::trace::Timer>,
+    /// Whether the deadline, not the entry, finished it.
+    #[cfg(feature = "tracing")]
+    timed_out: bool,
 }
 
 impl<'a, S> InFlight<'a, S> {
@@ -47,7 +53,14 @@ impl<'a, S> InFlight<'a, S> {
                 return Poll::Ready(flowed);
             }
             match &mut self.deadline {
-                Some(deadline) => deadline.poll_expired(cx).map(Err),
+                Some(deadline) => {
+                    let expired = deadline.poll_expired(cx);
+                    #[cfg(feature = "tracing")]
+                    {
+                        self.timed_out = expired.is_ready();
+                    }
+                    expired.map(Err)
+                }
                 None => Poll::Pending,
             }
         }));
@@ -171,9 +184,16 @@ fn drive<'a, S: Threading>(
                 future,
                 site,
                 deadline,
+                #[cfg(feature = "tracing")]
+                timer,
+                #[cfg(feature = "tracing")]
+                timed_out,
             } = in_flight.take().expect("polled just above");
             // A timed-out future is dropped here, before the next entry runs.
-            if let Some(payload) = drop_caught((future, deadline)) {
+            let dropped = drop_caught((future, deadline));
+            #[cfg(feature = "tracing")]
+            trace_finished(timer, timed_out, &site.0, &result, dropped.as_deref());
+            if let Some(payload) = dropped {
                 pending.record_panic(payload, Some(&site.0));
             }
             record_flowed(pending, result, site.0);
@@ -183,6 +203,28 @@ fn drive<'a, S: Threading>(
         };
         *in_flight = start_entry(pending, popped, start, limit, scope_error);
     }
+}
+
+/// Traces an async entry that finished (feature `tracing`): a panic (of the future, or of its
+/// drop) first, then a time-out, then what the future returned.
+#[cfg(feature = "tracing")]
+fn trace_finished(
+    timer: Option<crate::trace::Timer>,
+    timed_out: bool,
+    site: &Site,
+    result: &Result<Flowed, Payload>,
+    drop_panic: Option<&(dyn std::any::Any + Send)>,
+) {
+    use crate::trace::Outcome;
+    let outcome = match (result, drop_panic) {
+        (Err(payload), _) => Outcome::Panicked(&**payload),
+        (_, Some(payload)) => Outcome::Panicked(payload),
+        (Ok(Err(error)), None) if timed_out => Outcome::TimedOut(&**error),
+        (Ok(Err(error)), None) => Outcome::Failed(&**error),
+        (Ok(Ok(Flow::Suppress)), None) => Outcome::Suppressed,
+        (Ok(Ok(Flow::Propagate)), None) => Outcome::Ok,
+    };
+    crate::trace::async_ran(timer, site, outcome);
 }
 
 /// Runs sync entries until an async one comes off the top (returned, not started) or the
@@ -215,6 +257,8 @@ fn start_entry<'a, S: Threading>(
     limit: Option<&TimeLimit<'a, S>>,
     scope_error: Option<&(dyn Error + 'static)>,
 ) -> Option<InFlight<'a, S>> {
+    #[cfg(feature = "tracing")]
+    let timer = crate::trace::start(pending.ending());
     let exit = Exit::view(pending, scope_error);
     // SAFETY: the entry was popped, so its body is moved out exactly once, here; it was pushed
     // on this stack, of mode `S` and lifetime `'a`.
@@ -224,6 +268,12 @@ fn start_entry<'a, S: Threading>(
     let future = match started {
         Ok(future) => future,
         Err(payload) => {
+            #[cfg(feature = "tracing")]
+            crate::trace::async_ran(
+                timer,
+                &popped.site,
+                crate::trace::Outcome::Panicked(&*payload),
+            );
             pending.record_panic(payload, Some(&popped.site));
             return None;
         }
@@ -241,6 +291,10 @@ fn start_entry<'a, S: Threading>(
         future,
         site: SendSite(popped.site),
         deadline,
+        #[cfg(feature = "tracing")]
+        timer,
+        #[cfg(feature = "tracing")]
+        timed_out: false,
     })
 }
 

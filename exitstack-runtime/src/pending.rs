@@ -26,35 +26,52 @@ enum ScopeError {
     Suppressed,
 }
 
-/// The pending outcome of one unwind.
+/// The pending outcome of one unwind: two words, so that an unwind where nothing fails
+/// starts and ends with a few stores and one test.
+///
+/// Whether the thread is panicking is asked when it matters (a panic to keep, a handler that
+/// asks), not kept: every panic caught in an unwind is caught before it is recorded, so the
+/// thread's panic count is back to what it was when the unwind began (or, for an async close,
+/// to what it is in the current poll).
 pub(crate) struct Pending {
     ending: Ending,
     scope_error: ScopeError,
+    /// Whether the kept panic is the scope body's own: a scope called during a panic (from a
+    /// `Drop`) still resumes its body's panic, as the body would without the scope.
+    panic_is_body: bool,
+    /// What failed: made on the first failure (which allocates anyway).
+    failures: Option<Box<Failures>>,
+}
+
+/// The cleanup errors since the last suppression and the first panic of an unwind.
+#[derive(Default)]
+struct Failures {
     errors: Vec<CleanupError>,
     /// The first panic, to resume when the unwind ends.
     panic: Option<Payload>,
-    /// Whether `panic` is the scope body's own: a scope called during a panic (from a `Drop`)
-    /// still resumes its body's panic, as the body would without the scope.
-    panic_is_body: bool,
-    /// Whether the thread was panicking when the unwind began (or its last poll, for an async
-    /// close): then no panic is kept, every panic caught is reported instead.
-    thread_panicking: bool,
 }
 
 impl Pending {
     #[inline]
     pub(crate) fn new(ending: Ending) -> Pending {
-        // Asked first, so that the fields are written in place after the call, not built in a
-        // temporary and copied.
-        let thread_panicking = std::thread::panicking();
         Pending {
             ending,
             scope_error: ScopeError::Absent,
-            errors: Vec::new(),
-            panic: None,
             panic_is_body: false,
-            thread_panicking,
+            failures: None,
         }
+    }
+
+    /// What failed so far, made on first use.
+    fn failures(&mut self) -> &mut Failures {
+        self.failures.get_or_insert_with(Box::default)
+    }
+
+    /// The kept panic, if any.
+    fn panic(&self) -> Option<&Payload> {
+        self.failures
+            .as_ref()
+            .and_then(|failures| failures.panic.as_ref())
     }
 
     /// The pending outcome at the end of a scope whose body ended with `ending`, with its own
@@ -82,19 +99,13 @@ impl Pending {
             ScopeError::Absent
         };
         match panic {
-            Some(payload) if self.panic.is_none() => {
-                self.panic = Some(payload);
+            Some(payload) if self.panic().is_none() => {
+                self.failures().panic = Some(payload);
                 self.panic_is_body = true;
             }
             Some(payload) => self.record_panic(payload, None),
             None => {}
         }
-    }
-
-    /// Reads the thread's panic state again (an async close polled from another context).
-    #[inline]
-    pub(crate) fn refresh(&mut self) {
-        self.thread_panicking = std::thread::panicking();
     }
 
     pub(crate) fn ending(&self) -> Ending {
@@ -113,12 +124,15 @@ impl Pending {
 
     /// Whether a panic is in flight: the body's, an earlier entry's, or the thread's.
     pub(crate) fn is_panicking(&self) -> bool {
-        self.panic.is_some() || self.thread_panicking
+        self.panic().is_some() || std::thread::panicking()
     }
 
     /// The cleanup errors since the last suppression, oldest first.
     pub(crate) fn errors(&self) -> &[CleanupError] {
-        &self.errors
+        match &self.failures {
+            Some(failures) => &failures.errors,
+            None => &[],
+        }
     }
 
     /// Whether the scope's own error is still pending (handlers see it).
@@ -140,9 +154,10 @@ impl Pending {
                 Err(error) => vec![CleanupError::new(error)],
             },
         };
+        let errors = &mut self.failures().errors;
         for mut one in many {
             one.set_site(label.clone(), location);
-            self.errors.push(one);
+            errors.push(one);
         }
     }
 
@@ -159,7 +174,11 @@ impl Pending {
                 self.ending = Ending::Succeeded;
             }
         }
-        for error in std::mem::take(&mut self.errors) {
+        let errors = match &mut self.failures {
+            Some(failures) => std::mem::take(&mut failures.errors),
+            None => return,
+        };
+        for error in errors {
             if let Some(payload) = caught::drop_caught(error) {
                 self.record_panic(payload, Some(&site));
             }
@@ -170,8 +189,8 @@ impl Pending {
     #[cold]
     #[inline(never)]
     pub(crate) fn record_panic(&mut self, payload: Payload, site: Option<&Site>) {
-        if self.panic.is_none() && !self.thread_panicking {
-            self.panic = Some(payload);
+        if self.panic().is_none() && !std::thread::panicking() {
+            self.failures().panic = Some(payload);
             return;
         }
         caught::report_panic(ReportReason::PanicDuringPanic, &*payload, site);
@@ -187,9 +206,8 @@ impl Pending {
         self,
         scope_error: Option<&(dyn Error + 'static)>,
     ) -> Result<(), UnwindError> {
-        if self.panic.is_none() && self.errors.capacity() == 0 {
+        if self.failures.is_none() {
             // The common case, without a call, and with nothing to drop.
-            std::mem::forget(self);
             return Ok(());
         }
         let resume_during_panic = self.panic_is_body;
@@ -203,16 +221,20 @@ impl Pending {
         scope_error: Option<&(dyn Error + 'static)>,
         resume_during_panic: bool,
     ) -> Result<(), UnwindError> {
-        if let Some(payload) = self.panic.take() {
+        let Some(failures) = self.failures.take() else {
+            return Ok(());
+        };
+        let Failures { errors, panic } = *failures;
+        if let Some(payload) = panic {
             if std::thread::panicking() && !resume_during_panic {
                 caught::report_panic(ReportReason::PanicDuringPanic, &*payload, None);
                 caught::drop_payload(payload, None);
             } else {
-                self.report_lost(scope_error);
+                self.report_lost(scope_error, errors);
                 panic::resume_unwind(payload);
             }
         }
-        match UnwindError::from_errors(std::mem::take(&mut self.errors)) {
+        match UnwindError::from_errors(errors) {
             None => Ok(()),
             Some(errors) => Err(errors),
         }
@@ -220,13 +242,12 @@ impl Pending {
 
     /// Reports the scope's error and the cleanup errors that a resumed panic would lose, then
     /// drops the errors, reporting a panic of their `Drop`s.
-    fn report_lost(&mut self, scope_error: Option<&(dyn Error + 'static)>) {
+    fn report_lost(&self, scope_error: Option<&(dyn Error + 'static)>, errors: Vec<CleanupError>) {
         if let Some(error) = scope_error.filter(|_| self.scope_error == ScopeError::Pending) {
             let text = caught::to_string_caught(&error);
             let lost = CleanupError::new(text).with_label("scope body");
             report::deliver(ReportReason::LostToPanic, &lost);
         }
-        let errors = std::mem::take(&mut self.errors);
         if let Some(payload) = caught::report_and_drop(errors, ReportReason::LostToPanic) {
             caught::report_panic(ReportReason::PanicDuringPanic, &*payload, None);
             caught::drop_payload(payload, None);
@@ -236,9 +257,8 @@ impl Pending {
     /// Ends an unwind that has nobody to return errors to (a drop): reports them. Nothing is
     /// resumed during a panic, not even a scope body's panic (an async scope dropped part-way).
     pub(crate) fn finish_unobserved(self) {
-        if self.panic.is_none() && self.errors.capacity() == 0 {
-            std::mem::forget(self); // nothing to report, nothing to drop
-            return;
+        if self.failures.is_none() {
+            return; // nothing to report, nothing to drop
         }
         if let Err(errors) = self.finish_outcome(None, false) {
             if let Some(payload) = caught::report_and_drop(errors.into_vec(), ReportReason::Dropped)

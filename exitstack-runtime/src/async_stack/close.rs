@@ -111,7 +111,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
         let Some(closing) = self.closing.as_mut() else {
             return Poll::Ready(());
         };
-        closing.pending.refresh();
+
         let (arena, stack) = (self.sync.arena(), self.sync.stack_ref());
         drive(closing, arena, stack, self.limit.as_ref(), cx, scope_error)
     }
@@ -384,9 +384,10 @@ impl<S: Threading> AsyncExitStack<'_, S> {
         let spawner = self.spawner;
         let mut pending = match closing {
             Some(closing) => {
-                let Closing { pending, in_flight } = *closing;
-                let mut pending = pending;
-                pending.refresh();
+                let Closing {
+                    mut pending,
+                    in_flight,
+                } = *closing;
                 if pending.ending() == Ending::Succeeded {
                     pending.set_ending(dropped_ending());
                 }

@@ -11,7 +11,7 @@ use std::pin::Pin;
 use crate::async_stack::{AsyncExitStack, SendScopeFuture};
 use crate::error::{BoxError, CleanupError, UnwindError};
 use crate::report::{self, ReportReason};
-use crate::scope::{unwind_scope, ScopeResult};
+use crate::scope::{unwind_scope, ScopeError, ScopeResult};
 use crate::stack::ExitStack;
 use crate::threading::{Local, Sendable};
 
@@ -96,6 +96,7 @@ pub trait RunResult<T, E> {
 }
 
 impl<T, E> RunResult<T, E> for &Decorated<Result<T, E>> {
+    #[inline]
     fn run<'a, B, V, C>(self, body: B, view: V, convert: C) -> Result<T, E>
     where
         B: FnOnce(&ExitStack<'a>, ResultFail<C>) -> Result<T, E>,
@@ -515,25 +516,28 @@ pub fn context_failed(error: impl Into<BoxError>) -> ! {
 /// The result of a decorated function (sync or async) from its scope's result: the body's
 /// value, the body's error (even if suppressed; cleanup errors after it are reported), or the
 /// cleanup errors as the function's error.
+#[inline]
 pub fn from_scope<T, E>(
     result: ScopeResult<T, E>,
     convert: impl FnOnce(UnwindError) -> E,
 ) -> Result<T, E> {
-    match result {
-        Ok(value) => Ok(value),
-        Err(error) => {
-            let (body, suppressed, cleanup) = error.into_parts();
-            // The body's error, suppressed or not, is the function's; cleanup errors after it
-            // have no room in the return value and are reported.
-            match body.or(suppressed) {
-                Some(error) => {
-                    for lost in cleanup.into_iter().flatten() {
-                        report::deliver(ReportReason::Dropped, &lost);
-                    }
-                    Err(error)
-                }
-                None => Err(convert(cleanup.expect("a failed scope has an error"))),
+    result.map_err(|error| function_error(error, convert))
+}
+
+/// The error of a decorated function whose scope failed: the body's error, suppressed or not
+/// (cleanup errors after it have no room in the return value and are reported), or else the
+/// cleanup errors converted.
+#[cold]
+#[inline(never)]
+fn function_error<E>(error: ScopeError<E>, convert: impl FnOnce(UnwindError) -> E) -> E {
+    let (body, suppressed, cleanup) = error.into_parts();
+    match body.or(suppressed) {
+        Some(error) => {
+            for lost in cleanup.into_iter().flatten() {
+                report::deliver(ReportReason::Dropped, &lost);
             }
+            error
         }
+        None => convert(cleanup.expect("a failed scope has an error")),
     }
 }

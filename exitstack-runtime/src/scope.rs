@@ -317,26 +317,36 @@ impl<T, E> BodyEnd<T, E> {
 }
 
 /// The scope's result once its stack has unwound (a panic was resumed before this point).
+#[inline]
 pub(crate) fn scope_result<T, E>(
     value: Option<T>,
     error: Option<E>,
     suppressed: bool,
     cleanup: Option<UnwindError>,
 ) -> ScopeResult<T, E> {
-    match (value, error, suppressed, cleanup) {
-        (Some(value), _, _, None) => Ok(value),
-        (_, error, suppressed, cleanup) => {
-            let (body, suppressed) = if suppressed {
-                (None, error)
-            } else {
-                (error, None)
-            };
-            Err(ScopeError {
-                body,
-                suppressed,
-                cleanup,
-            })
-        }
+    match (value, cleanup) {
+        (Some(value), None) => Ok(value),
+        (_, cleanup) => Err(scope_error(error, suppressed, cleanup)),
+    }
+}
+
+/// The error of a scope that gave no value.
+#[cold]
+#[inline(never)]
+fn scope_error<E>(
+    error: Option<E>,
+    suppressed: bool,
+    cleanup: Option<UnwindError>,
+) -> ScopeError<E> {
+    let (body, suppressed) = if suppressed {
+        (None, error)
+    } else {
+        (error, None)
+    };
+    ScopeError {
+        body,
+        suppressed,
+        cleanup,
     }
 }
 

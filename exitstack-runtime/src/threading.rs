@@ -146,13 +146,13 @@ impl Threading for Sendable {}
 /// When `T` is not `Send`, rustc reports the missing `T: Send` (naming `Admits` in a note);
 /// the message below shows where the mode is generic and the bound is missing.
 #[diagnostic::on_unimplemented(
-    message = "a stack of mode `{Self}` cannot be shown to take `{T}`",
-    label = "needs `{Self}: Admits<{T}>`",
+    message = "a stack of mode `{Self}` is not known to take this value",
+    label = "needs a `{Self}: Admits<..>` bound for this value's type",
     note = "a stack that crosses threads (`SendExitStack::new_send()`, \
             `SendAsyncExitStack::new_send()`) takes only `Send` values: use `Arc`/`Mutex` \
             rather than `Rc`/`RefCell`, or a plain `ExitStack::new()`/`AsyncExitStack::new()` \
             when the stack stays on one thread",
-    note = "code generic over `S: Threading` passes the bound on: `where S: Admits<{T}>`"
+    note = "code generic over `S: Threading` passes the bound on: `where S: Admits<TheType>`"
 )]
 pub trait Admits<T>: Threading {}
 

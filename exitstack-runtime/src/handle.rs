@@ -19,12 +19,16 @@ use crate::caught::Payload;
 use crate::ending::Ending;
 use crate::error::UnwindError;
 use crate::pending::Pending;
+use crate::threading::{Local, Sendable, Threading};
 use crate::unwind::{discard_popped, run_all, run_popped, value_or_panic};
 
 /// A registered entry, borrowed from its stack: cancel it, release it now, or label it.
 ///
 /// The handle borrows the stack, so it cannot outlive it, and `close`/`pop_all` (which need
 /// `&mut`) cannot run while it exists. Dropping the handle leaves the entry registered.
+///
+/// `S` is the stack's mode: a handle of a [`SendExitStack`](crate::SendExitStack) is `Send`
+/// and `Sync` (its entry is `Send`), one of a local stack stays on its thread.
 ///
 /// # Examples
 ///
@@ -40,21 +44,38 @@ use crate::unwind::{discard_popped, run_all, run_popped, value_or_panic};
 /// stack.close().unwrap();
 /// assert!(!removed.get());
 /// ```
-pub struct Handle<'s> {
+pub struct Handle<'s, S: Threading = Local> {
     /// The stack's arena, borrowed: only its lifetime is needed (see `release`).
     arena: PhantomData<&'s Arena>,
     stack: StackRef,
     slot: Slot,
+    /// Neither `Send` nor `Sync` but for `Sendable` (see the impls below).
     _not_send: PhantomData<*const ()>,
+    _mode: PhantomData<fn() -> S>,
 }
 
-impl<'s> Handle<'s> {
+// SAFETY: what a handle of a `Sendable` stack does on the thread it is sent to: `label` writes
+// its entry's site, `cancel` drops the entry's body, `release` runs it (with the stack, which
+// is `Sync`, for entries that register more), `location` reads the site. The entry's words are
+// reached by this handle alone (no other handle has its slot, and the stack touches them only
+// through `&mut`, impossible while the handle borrows it), and the move to the other thread
+// orders the push's writes before these accesses. The body is `Send`: a `Sendable` stack
+// admits only `Send` entries.
+unsafe impl Send for Handle<'_, Sendable> {}
+
+// SAFETY: through `&Handle`, several threads can only read the entry's site (`location`, and
+// `Debug`): shared reads (`Slot::site`). Every write (`label`, `cancel`, `release`) takes the
+// handle by value, so no `&Handle` is alive then.
+unsafe impl Sync for Handle<'_, Sendable> {}
+
+impl<'s, S: Threading> Handle<'s, S> {
     pub(crate) fn new(_arena: &'s Arena, stack: StackRef, slot: Slot) -> Self {
         Handle {
             arena: PhantomData,
             stack,
             slot,
             _not_send: PhantomData,
+            _mode: PhantomData,
         }
     }
 
@@ -93,8 +114,8 @@ impl<'s> Handle<'s> {
     /// assert_eq!(handle.location().file(), file!());
     /// ```
     pub fn location(&self) -> &'static Location<'static> {
-        // SAFETY: as in `label`.
-        unsafe { self.slot.site_mut().location() }
+        // SAFETY: as in `label`; only written through a handle taken by value (`Sync` above).
+        unsafe { self.slot.site().location() }
     }
 
     /// Removes the entry without running it. Its closure (and any value it owns, and the
@@ -145,7 +166,7 @@ impl<'s> Handle<'s> {
     }
 }
 
-impl fmt::Debug for Handle<'_> {
+impl<S: Threading> fmt::Debug for Handle<'_, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Handle")
             .field("location", &self.location().to_string())
@@ -170,18 +191,27 @@ impl fmt::Debug for Handle<'_> {
 /// names.push("still usable while more is registered");
 /// stack.close().unwrap();
 /// ```
-pub struct Entered<'s, T> {
-    handle: Handle<'s>,
+pub struct Entered<'s, T, S: Threading = Local> {
+    handle: Handle<'s, S>,
     value: NonNull<T>,
     take: unsafe fn(*mut Word) -> (T, Option<Payload>),
     _owns: PhantomData<&'s mut T>,
 }
 
-impl<'s, T> Entered<'s, T> {
+// SAFETY: as for `Handle<'_, Sendable>` (the entry's body is `Send`); besides, the value is
+// lent out (`&mut T`) or moved out (`cancel`) on the thread the handle is sent to, which needs
+// `T: Send`, exactly as for the `&'s mut T` the handle stands for.
+unsafe impl<T: Send> Send for Entered<'_, T, Sendable> {}
+
+// SAFETY: through `&Entered`, several threads can read the site (as for `Handle`) and get a
+// `&T` (`Deref`), which needs `T: Sync`; everything else takes `&mut self` or `self`.
+unsafe impl<T: Sync> Sync for Entered<'_, T, Sendable> {}
+
+impl<'s, T, S: Threading> Entered<'s, T, S> {
     /// Safety: `value` points to the value inside the body of the entry at `handle`'s slot,
     /// and `take` moves the value out of that body's slot.
     pub(crate) unsafe fn new(
-        handle: Handle<'s>,
+        handle: Handle<'s, S>,
         value: NonNull<T>,
         take: unsafe fn(*mut Word) -> (T, Option<Payload>),
     ) -> Self {
@@ -289,7 +319,7 @@ impl<'s, T> Entered<'s, T> {
     }
 }
 
-impl<T> Deref for Entered<'_, T> {
+impl<T, S: Threading> Deref for Entered<'_, T, S> {
     type Target = T;
     fn deref(&self) -> &T {
         // SAFETY: the value is alive and in place while the handle exists (see `into_mut`).
@@ -297,14 +327,14 @@ impl<T> Deref for Entered<'_, T> {
     }
 }
 
-impl<T> DerefMut for Entered<'_, T> {
+impl<T, S: Threading> DerefMut for Entered<'_, T, S> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: as in `deref`; `&mut self` makes this the only reference.
         unsafe { self.value.as_mut() }
     }
 }
 
-impl<T: fmt::Debug> fmt::Debug for Entered<'_, T> {
+impl<T: fmt::Debug, S: Threading> fmt::Debug for Entered<'_, T, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("Entered").field(&**self).finish()
     }

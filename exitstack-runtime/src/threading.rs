@@ -3,10 +3,72 @@
 
 use std::marker::PhantomData;
 
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for super::Local {}
-    impl Sealed for super::Sendable {}
+pub(crate) mod sealed {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// What a mode needs to share a stack: how `&self` access to its arena's bookkeeping is
+    /// serialized. Chosen at compile time, so a [`Local`](super::Local) stack pays nothing.
+    pub trait Sealed {
+        /// Stored in the stack: `()` for `Local` (one thread, no flag), a [`SpinFlag`] for
+        /// `Sendable` (the stack is `Sync`, so registrations may come from several threads).
+        type Flag: Default + Send + Sync;
+        /// Held while one `&self` method works on the arena's bookkeeping.
+        type Exclusive<'f>;
+        /// Waits until no other thread works on the arena, and holds it off until the returned
+        /// value is dropped.
+        fn exclusive(flag: &Self::Flag) -> Self::Exclusive<'_>;
+    }
+    impl Sealed for super::Local {
+        type Flag = ();
+        type Exclusive<'f> = ();
+        #[inline(always)]
+        fn exclusive(_: &()) {}
+    }
+    impl Sealed for super::Sendable {
+        type Flag = SpinFlag;
+        type Exclusive<'f> = SpinGuard<'f>;
+        #[inline]
+        fn exclusive(flag: &SpinFlag) -> SpinGuard<'_> {
+            flag.lock()
+        }
+    }
+
+    /// The flag of a [`Sendable`](super::Sendable) stack: set while one thread works on the
+    /// arena's bookkeeping (reserving words and writing an entry, or reading the fill levels).
+    /// The sections it guards are a few dozen instructions, run no code of the user's, and
+    /// never wait for anything, so a spin is cheaper than a mutex and cannot deadlock.
+    #[derive(Default)]
+    pub struct SpinFlag(AtomicBool);
+
+    impl SpinFlag {
+        /// Sets the flag, spinning while another thread holds it.
+        #[inline]
+        fn lock(&self) -> SpinGuard<'_> {
+            // `Acquire`: what the previous holder wrote before releasing is visible here.
+            while self
+                .0
+                .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+                .is_err()
+            {
+                while self.0.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            }
+            SpinGuard(&self.0)
+        }
+    }
+
+    /// Holds a [`SpinFlag`]; clears it when dropped (also if the guarded section panics, which
+    /// only an allocation failure could make it do).
+    pub struct SpinGuard<'f>(&'f AtomicBool);
+
+    impl Drop for SpinGuard<'_> {
+        #[inline]
+        fn drop(&mut self) {
+            // `Release`: publishes this section's writes to the next holder.
+            self.0.store(false, Ordering::Release);
+        }
+    }
 }
 
 /// The thread-safety mode of a stack: [`Local`] or [`Sendable`]. Sealed.
@@ -80,10 +142,17 @@ impl Threading for Sendable {}
 /// let stack = exitstack::SendExitStack::new_send();
 /// stack.enter(std::rc::Rc::new(())); // `Rc` is not `Send`
 /// ```
+///
+/// When `T` is not `Send`, rustc reports the missing `T: Send` (naming `Admits` in a note);
+/// the message below shows where the mode is generic and the bound is missing.
 #[diagnostic::on_unimplemented(
-    message = "`{T}` cannot be registered on a `SendExitStack` because it is not `Send`",
-    label = "this entry is not `Send`",
-    note = "use a plain `ExitStack` (which stays on one thread) for entries that are not `Send`"
+    message = "a stack of mode `{Self}` is not known to take this value",
+    label = "needs a `{Self}: Admits<..>` bound for this value's type",
+    note = "a stack that crosses threads (`SendExitStack::new_send()`, \
+            `SendAsyncExitStack::new_send()`) takes only `Send` values: use `Arc`/`Mutex` \
+            rather than `Rc`/`RefCell`, or a plain `ExitStack::new()`/`AsyncExitStack::new()` \
+            when the stack stays on one thread",
+    note = "code generic over `S: Threading` passes the bound on: `where S: Admits<TheType>`"
 )]
 pub trait Admits<T>: Threading {}
 

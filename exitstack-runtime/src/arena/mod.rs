@@ -18,10 +18,12 @@
 //! separate allocations, and the inline words sit in an `UnsafeCell` of their own that no
 //! `&mut` covers while the stack is shared. The bookkeeping (`Chunks`: fill levels, the list
 //! of chunks) is a separate cell, borrowed `&mut` only inside the methods below, which run no
-//! code of the user's. A stack whose entries sit inline can still be moved (returned, swapped
-//! by `pop_all`, boxed by `push_stack`): moving it needs it unborrowed, so no `Entered` or
-//! `Handle` points into it then, and entries hold no pointers into themselves (a body is an
-//! ordinary Rust value, movable bit for bit).
+//! code of the user's. A `Sendable` stack is `Sync`: it serializes the calls several threads
+//! may make through `&self` (registrations, `is_empty`) with a flag, and each entry's words are
+//! then touched only by the handle its push returned. A stack whose entries sit inline can
+//! still be moved (returned, swapped by `pop_all`, boxed by `push_stack`): moving it needs it
+//! unborrowed, so no `Entered` or `Handle` points into it then, and entries hold no pointers
+//! into themselves (a body is an ordinary Rust value, movable bit for bit).
 
 mod chunk;
 mod slot;
@@ -98,7 +100,10 @@ impl Arena {
     /// The bookkeeping, borrowed for the length of one method.
     ///
     /// Safety: no other reference to the bookkeeping is alive (the methods of `Arena` run no
-    /// code but their own while they hold it, and never call each other while they do).
+    /// code but their own while they hold it, and never call each other while they do), and
+    /// no other thread is in a method of this arena: a stack shared between threads (a `Sync`
+    /// `Sendable` stack) holds its flag around every call it makes through `&self`, and every
+    /// other call is made with the stack `&mut` or owned.
     #[allow(clippy::mut_from_ref)] // the cell is the point: see the module docs
     #[inline]
     unsafe fn chunks(&self) -> &mut Chunks {

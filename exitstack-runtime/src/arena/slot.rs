@@ -60,6 +60,14 @@ impl Slot {
         }
     }
 
+    /// The site word, to read it in place (shared: a handle may be read from several threads).
+    ///
+    /// Safety: the slot's entry has not been popped, and nothing writes the site meanwhile.
+    pub(crate) unsafe fn site<'x>(self) -> &'x Site {
+        // SAFETY: the word after the vtable holds a `Site` written by `push`.
+        unsafe { &*self.header.as_ptr().add(1).cast::<Site>() }
+    }
+
     /// The site word, to read or relabel it in place.
     ///
     /// Safety: the slot's entry has not been popped, and no other reference to the site exists.

@@ -32,12 +32,13 @@ use crate::threading::Threading;
 /// # });
 /// ```
 pub struct AsyncHandle<'s, S: Threading> {
-    handle: Handle<'s>,
+    /// `Send` and `Sync` exactly when this is (for `Sendable`: see `Handle`).
+    handle: Handle<'s, S>,
     _mode: PhantomData<fn() -> S>,
 }
 
 impl<'s, S: Threading> AsyncHandle<'s, S> {
-    pub(super) fn new(handle: Handle<'s>) -> Self {
+    pub(super) fn new(handle: Handle<'s, S>) -> Self {
         AsyncHandle {
             handle,
             _mode: PhantomData,
@@ -167,13 +168,14 @@ unsafe fn run_slot<'s, S: Threading>(
 /// ```
 pub struct AsyncEntered<'s, T, S: Threading> {
     /// The value and its entry; only releasing differs (it awaits), so the rest is shared.
-    entered: Entered<'s, T>,
+    /// `Send`/`Sync` exactly when this is (for `Sendable`, when `T` is: see `Entered`).
+    entered: Entered<'s, T, S>,
     _mode: PhantomData<fn() -> S>,
 }
 
 impl<'s, T, S: Threading> AsyncEntered<'s, T, S> {
     /// The async face of a value entry pushed with an async body.
-    pub(super) fn new(entered: Entered<'s, T>) -> Self {
+    pub(super) fn new(entered: Entered<'s, T, S>) -> Self {
         AsyncEntered {
             entered,
             _mode: PhantomData,

@@ -42,10 +42,11 @@ use crate::threading::{Admits, Local, Sendable, Threading};
 ///   and `spawn_on_drop`, spawned on the current tokio runtime.
 ///
 /// `S` is [`Local`] (any entry) or [`Sendable`] (only `Send` entries and futures; the stack is
-/// then `Send` and can be held across `.await` in a spawned task; see [`SendAsyncExitStack`]).
-/// The stack is not `Sync`: a `&stack` (a handle, or an `enter_async_context` in progress)
-/// cannot be held across an `.await` in a task that must be `Send`; there, enter the context
-/// first and register it with [`push_async_context`](Self::push_async_context).
+/// then `Send` and `Sync`, and so are its handles: the stack, a `&stack`, an
+/// `enter_async_context` in progress and the handles it returns can all be held across `.await`
+/// in a spawned task; see [`SendAsyncExitStack`]). A local stack cannot be held across an
+/// `.await` in a task that must be `Send`: make it with
+/// [`SendAsyncExitStack::new_send`](AsyncExitStack::new_send) there.
 ///
 /// # Examples
 ///
@@ -76,7 +77,31 @@ pub struct AsyncExitStack<'a, S: Threading = Local> {
     pub(super) spawner: Option<Spawner<'a, S>>,
 }
 
-/// An [`AsyncExitStack`] that takes only `Send` entries and futures, and is `Send` itself.
+// SAFETY: every field is `Send` for `Sendable` (checked just below: the compiler proves it
+// from the fields' own impls). Spelled out rather than derived so that a local stack is
+// refused as a whole: the error for an `AsyncExitStack<'_, Local>` held across `.await` in a
+// spawned task names `AsyncExitStack<'_>` and points to this impl, not the stack's internals.
+unsafe impl Send for AsyncExitStack<'_, Sendable> {}
+
+const _: fn() = || {
+    fn send<T: Send>() {}
+    send::<ExitStack<'static, Sendable>>();
+    send::<Option<Box<Closing<'static, Sendable>>>>();
+    send::<Option<TimeLimit<'static, Sendable>>>();
+    send::<Option<Spawner<'static, Sendable>>>();
+};
+
+// SAFETY: through `&AsyncExitStack`, several threads reach only `sync` (a `Sendable`
+// `ExitStack`, which is `Sync`: registrations are serialized by its flag) and read whether
+// `closing` is set (`is_empty`, `Debug`). `closing`, `limit` and `spawner` are written, and
+// their contents (futures, closures that need not be `Sync`) used, only through `&mut self` or
+// by value (`aclose`, `with_time_limit`, `spawn_on_drop`, `Drop`), never while the stack is
+// shared.
+unsafe impl Sync for AsyncExitStack<'_, Sendable> {}
+
+/// An [`AsyncExitStack`] that takes only `Send` entries and futures, and is `Send` and `Sync`
+/// itself, as are its handles: a spawned task can hold the stack, a `&stack` and handles
+/// across `.await`.
 ///
 /// ```
 /// use exitstack::SendAsyncExitStack;
@@ -89,6 +114,53 @@ pub struct AsyncExitStack<'a, S: Threading = Local> {
 ///     stack.aclose().await
 /// });
 /// task.await.unwrap().unwrap();
+/// # });
+/// ```
+///
+/// The pool pattern, in a spawned task: `enter_async_context(..).await` borrows the stack
+/// across the `enter` it awaits, and the handles it returns are held across more awaits.
+///
+/// ```
+/// use exitstack::{AsyncContext, Exit, Flow, SendAsyncExitStack};
+/// use std::future::Future;
+/// use std::sync::{Arc, Mutex};
+///
+/// /// A pooled connection, logged when it opens and closes.
+/// struct Connect(u32, Arc<Mutex<Vec<String>>>);
+/// impl AsyncContext for Connect {
+///     type Target = (u32, Arc<Mutex<Vec<String>>>);
+///     type Error = std::io::Error;
+///     async fn enter(self) -> std::io::Result<Self::Target> {
+///         tokio::task::yield_now().await; // e.g. TcpStream::connect
+///         Ok((self.0, self.1))
+///     }
+///     fn exit(
+///         (id, log): Self::Target,
+///         _: &Exit<'_>,
+///     ) -> impl Future<Output = std::io::Result<Flow>> + Send + use<> {
+///         async move {
+///             tokio::task::yield_now().await; // e.g. shutdown().await
+///             log.lock().unwrap().push(format!("closed {id}"));
+///             Ok(Flow::Propagate)
+///         }
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_multi_thread().build().unwrap().block_on(async {
+/// let log = Arc::new(Mutex::new(Vec::new()));
+/// let pool_log = log.clone();
+/// let task = tokio::spawn(async move {
+///     SendAsyncExitStack::scope_send(|stack| Box::pin(async move {
+///         let a = stack.enter_async_context(Connect(1, pool_log.clone())).await?;
+///         let b = stack.enter_async_context(Connect(2, pool_log.clone())).await?;
+///         tokio::task::yield_now().await; // both handles held across an await
+///         assert_eq!((a.0, b.0), (1, 2));
+///         Ok::<_, std::io::Error>(())
+///     }))
+///     .await
+/// });
+/// task.await.unwrap().unwrap(); // the value, `()`, with the connections closed
+/// assert_eq!(*log.lock().unwrap(), ["closed 2", "closed 1"]);
 /// # });
 /// ```
 pub type SendAsyncExitStack<'a> = AsyncExitStack<'a, Sendable>;
@@ -143,7 +215,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
 
     /// Stores an async body on the sync stack's arena (one LIFO order for both kinds).
     #[track_caller]
-    fn push_async<B: AsyncBody<'a>>(&self, body: B) -> Handle<'_> {
+    fn push_async<B: AsyncBody<'a>>(&self, body: B) -> Handle<'_, S> {
         self.sync
             .push_stored::<AsyncStorage<'a, S>, B>(body, Location::caller())
     }
@@ -269,9 +341,9 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     /// Enters an [`AsyncContext`]: awaits its `enter` and, if that succeeds, registers its
     /// `exit` and returns a handle to the target. If `enter` fails, nothing is registered.
     ///
-    /// The future borrows the stack while `enter` runs; in a task that must be `Send`, use
-    /// [`push_async_context`](Self::push_async_context) instead. See [`AsyncContext`] for a
-    /// context that succeeds; one that fails registers nothing:
+    /// The future borrows the stack while `enter` runs; it is `Send` for a
+    /// [`SendAsyncExitStack`], so it can be awaited in a spawned task (see there). See
+    /// [`AsyncContext`] for a context that succeeds; one that fails registers nothing:
     ///
     /// ```
     /// use exitstack::{AsyncContext, AsyncExitStack, Exit, Flow};
@@ -311,8 +383,8 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
         }
     }
 
-    /// Registers the exit of an [`AsyncContext`] whose `enter` the caller already awaited.
-    /// Nothing borrows the stack across an `.await`, so this works in a `Send` task.
+    /// Registers the exit of an [`AsyncContext`] whose `enter` the caller already awaited (to
+    /// enter it elsewhere, or with a timeout of its own).
     ///
     /// ```
     /// use exitstack::{AsyncContext, Exit, Flow, SendAsyncExitStack};

@@ -33,7 +33,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     /// ```
     #[inline]
     #[track_caller]
-    pub fn callback<F, R>(&self, f: F) -> Handle<'_>
+    pub fn callback<F, R>(&self, f: F) -> Handle<'_, S>
     where
         F: FnOnce() -> R + 'a,
         R: CleanupOutput,
@@ -45,7 +45,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     /// Registers a sync cleanup that runs only if the scope ends badly:
     /// [`ExitStack::callback_on_error`].
     #[track_caller]
-    pub fn callback_on_error<F, R>(&self, f: F) -> Handle<'_>
+    pub fn callback_on_error<F, R>(&self, f: F) -> Handle<'_, S>
     where
         F: FnOnce() -> R + 'a,
         R: CleanupOutput,
@@ -57,7 +57,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     /// Registers a sync cleanup that runs only if the scope succeeds:
     /// [`ExitStack::callback_on_success`].
     #[track_caller]
-    pub fn callback_on_success<F, R>(&self, f: F) -> Handle<'_>
+    pub fn callback_on_success<F, R>(&self, f: F) -> Handle<'_, S>
     where
         F: FnOnce() -> R + 'a,
         R: CleanupOutput,
@@ -69,7 +69,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     /// Registers a sync cleanup that may register more sync cleanups while the stack unwinds:
     /// [`ExitStack::callback_with_stack`].
     #[track_caller]
-    pub fn callback_with_stack<F, R>(&self, f: F) -> Handle<'_>
+    pub fn callback_with_stack<F, R>(&self, f: F) -> Handle<'_, S>
     where
         F: FnOnce(&ExitStack<'a, S>) -> R + 'a,
         R: CleanupOutput,
@@ -80,7 +80,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
 
     /// Registers a sync exit handler: [`ExitStack::push_exit`].
     #[track_caller]
-    pub fn push_exit<F, R>(&self, handler: F) -> Handle<'_>
+    pub fn push_exit<F, R>(&self, handler: F) -> Handle<'_, S>
     where
         F: FnOnce(&Exit<'_>) -> R + 'a,
         R: ExitOutput,
@@ -91,7 +91,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
 
     /// Moves `value` into the stack, which drops it when it unwinds: [`ExitStack::enter`].
     #[track_caller]
-    pub fn enter<T>(&self, value: T) -> Entered<'_, T>
+    pub fn enter<T>(&self, value: T) -> Entered<'_, T, S>
     where
         T: 'a,
         S: Admits<T>,
@@ -102,7 +102,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     /// Moves `value` into the stack, which releases it through [`Close::close`]:
     /// [`ExitStack::enter_closing`].
     #[track_caller]
-    pub fn enter_closing<T>(&self, value: T) -> Entered<'_, T>
+    pub fn enter_closing<T>(&self, value: T) -> Entered<'_, T, S>
     where
         T: Close + 'a,
         S: Admits<T>,
@@ -112,7 +112,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
 
     /// Moves `value` into the stack with its own sync teardown: [`ExitStack::guard`].
     #[track_caller]
-    pub fn guard<T, F, R>(&self, value: T, teardown: F) -> Entered<'_, T>
+    pub fn guard<T, F, R>(&self, value: T, teardown: F) -> Entered<'_, T, S>
     where
         T: 'a,
         F: FnOnce(T) -> R + 'a,
@@ -124,7 +124,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
 
     /// Enters a sync [`Context`]: [`ExitStack::enter_context`].
     #[track_caller]
-    pub fn enter_context<C>(&self, context: C) -> Result<Entered<'_, C::Target>, C::Error>
+    pub fn enter_context<C>(&self, context: C) -> Result<Entered<'_, C::Target, S>, C::Error>
     where
         C: Context + 'a,
         C::Target: 'a,
@@ -137,7 +137,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     /// Pushes a whole sync stack as one entry: [`ExitStack::push_stack`]. (An async stack is
     /// pushed with [`push_async_stack`](Self::push_async_stack).)
     #[track_caller]
-    pub fn push_stack(&self, other: ExitStack<'a, S>) -> Handle<'_> {
+    pub fn push_stack(&self, other: ExitStack<'a, S>) -> Handle<'_, S> {
         self.sync.push_stack(other)
     }
 }

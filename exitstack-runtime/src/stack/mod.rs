@@ -22,6 +22,7 @@ use crate::exit::Exit;
 use crate::handle::{Entered, Handle};
 use crate::output::{CleanupOutput, ExitOutput};
 use crate::site::Site;
+use crate::threading::sealed::Sealed;
 use crate::threading::{Admits, Local, Sendable, Threading};
 
 /// A last-in-first-out stack of cleanups, unwound on `close`, at the end of a
@@ -51,6 +52,9 @@ pub struct ExitStack<'a, S: Threading = Local> {
     /// Dropped by `ExitStack::drop` only when it holds entries or memory, so that dropping the
     /// common stack (unwound, never past its inline words) is one inline check.
     arena: ManuallyDrop<Arena>,
+    /// Serializes the `&self` methods that work on the arena's bookkeeping: nothing for
+    /// [`Local`] (a zero-sized `()`), a spin flag for [`Sendable`], which is `Sync`.
+    flag: <S as Sealed>::Flag,
     /// Invariant in `'a`: a stack must not be coerced to accept shorter-lived cleanups.
     _entries: PhantomData<(Invariant<'a>, S)>,
 }
@@ -58,8 +62,9 @@ pub struct ExitStack<'a, S: Threading = Local> {
 /// Makes a type invariant in `'a` (clippy's `type_complexity` objects to spelling it inline).
 type Invariant<'a> = fn(&'a ()) -> &'a ();
 
-/// An [`ExitStack`] that takes only `Send` entries and is `Send` itself: move it to another
-/// thread, or hold it across `.await` in a multi-threaded runtime.
+/// An [`ExitStack`] that takes only `Send` entries and is `Send` and `Sync` itself: move it to
+/// another thread, hold it across `.await` in a multi-threaded runtime, or register on one
+/// `&stack` from several threads (each thread's entries unwind in its own LIFO order).
 ///
 /// ```
 /// use exitstack::SendExitStack;
@@ -73,8 +78,27 @@ pub type SendExitStack<'a> = ExitStack<'a, Sendable>;
 
 // SAFETY: a `Sendable` stack admits only `Send` entries (`Admits<T>` for `Sendable` requires
 // `T: Send`), so every body in its arena may be run or dropped on another thread; the arena's
-// raw chunk pointers are owned exclusively by the stack. It is not `Sync` (`UnsafeCell`).
+// raw chunk pointers are owned exclusively by the stack.
 unsafe impl Send for ExitStack<'_, Sendable> {}
+
+// SAFETY: what a `&ExitStack` can do from several threads at once:
+// - register (`push_stored`) and ask `is_empty`: the only `&self` paths into the arena's shared
+//   bookkeeping (`Chunks`, behind an `UnsafeCell`). Both hold the stack's `SpinFlag` for the
+//   whole arena call (`S::exclusive`), so the `&mut Chunks` each makes is the only one alive,
+//   and the flag's `Acquire`/`Release` orders one holder's writes before the next one's reads.
+//   The section runs no user code (a body is moved in bit for bit), so it cannot re-enter.
+// - reach single entries through handles: each entry's words (body, vtable word, site word)
+//   are written once by the push that reserved them, under the flag, and afterwards touched
+//   only by the one handle that push returned (`Handle`'s `Send`/`Sync` impls in `handle.rs`
+//   say what a handle may do on another thread). Words of different entries never overlap,
+//   and the arena never moves or frees words while the stack is borrowed (chunks never move,
+//   the inline words move only with the stack itself).
+// - run user code: a handle's `release` runs its entry on the calling thread after taking it
+//   out of its slot, with no flag held; an entry that registers more (`callback_with_stack`)
+//   goes through `push_stored` like any other registration. Every body is `Send` (see `Send`).
+// Popping, splicing and dropping entries need `&mut` (or an owned stack), so they never run
+// while any `&ExitStack` or handle exists.
+unsafe impl Sync for ExitStack<'_, Sendable> {}
 
 impl<'a> ExitStack<'a, Local> {
     /// An empty stack. Its first entries (four of up to three words, or more smaller ones)
@@ -126,11 +150,13 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     pub(crate) fn from_arena(arena: Arena) -> Self {
         ExitStack {
             arena: ManuallyDrop::new(arena),
+            flag: Default::default(),
             _entries: PhantomData,
         }
     }
 
-    /// The arena, for the async stack's loop.
+    /// The arena, for the async stack's loop. Only while the stack is `&mut` (the loop runs
+    /// under `aclose`'s `&mut self`): this bypasses the flag (see `Sync`).
     pub(crate) fn arena(&self) -> &Arena {
         &self.arena
     }
@@ -143,13 +169,13 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// Stores a sync body, boxing it first when it does not fit inline.
     #[inline]
     #[track_caller]
-    fn push<B: Body + 'a>(&self, body: B) -> Handle<'_> {
+    fn push<B: Body + 'a>(&self, body: B) -> Handle<'_, S> {
         self.push_stored::<SyncStorage, B>(body, Location::caller())
     }
 
     /// Stores a sync body that owns a value and returns the handle that lends it out.
     #[track_caller]
-    fn push_holding<B: Body + Holds + 'a>(&self, body: B) -> Entered<'_, B::Value> {
+    fn push_holding<B: Body + Holds + 'a>(&self, body: B) -> Entered<'_, B::Value, S> {
         self.push_holding_stored::<SyncStorage, B>(body, Location::caller())
     }
 
@@ -160,15 +186,19 @@ impl<'a, S: Threading> ExitStack<'a, S> {
         &self,
         body: B,
         location: &'static Location<'static>,
-    ) -> Handle<'_> {
+    ) -> Handle<'_, S> {
         let site = Site::new(location);
         // SAFETY: `K::INLINE` describes `B` and `K::BOXED` describes `Boxed<B>` (the contract
-        // of `Storage`), matching the stored type.
+        // of `Storage`), matching the stored type. The arena is worked on under the flag (a
+        // no-op for `Local`; see `Sync` above); boxing allocates before the flag is taken.
         let slot = unsafe {
             if fits_inline::<B>() {
+                let _exclusive = S::exclusive(&self.flag);
                 self.arena.push(body, K::INLINE, site)
             } else {
-                self.arena.push(Boxed::new(body), K::BOXED, site)
+                let boxed = Boxed::new(body);
+                let _exclusive = S::exclusive(&self.flag);
+                self.arena.push(boxed, K::BOXED, site)
             }
         };
         Handle::new(&self.arena, self.stack_ref(), slot)
@@ -180,7 +210,7 @@ impl<'a, S: Threading> ExitStack<'a, S> {
         &self,
         body: B,
         location: &'static Location<'static>,
-    ) -> Entered<'_, B::Value> {
+    ) -> Entered<'_, B::Value, S> {
         let inline = fits_inline::<B>();
         let handle = self.push_stored::<K, B>(body, location);
         // SAFETY: the slot was just written with a `B` (inline) or a `Boxed<B>`; `value` and
@@ -214,7 +244,7 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// ```
     #[inline]
     #[track_caller]
-    pub fn callback<F, R>(&self, f: F) -> Handle<'_>
+    pub fn callback<F, R>(&self, f: F) -> Handle<'_, S>
     where
         F: FnOnce() -> R + 'a,
         R: CleanupOutput,
@@ -238,7 +268,7 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// assert!(rolled_back.get());
     /// ```
     #[track_caller]
-    pub fn callback_on_error<F, R>(&self, f: F) -> Handle<'_>
+    pub fn callback_on_error<F, R>(&self, f: F) -> Handle<'_, S>
     where
         F: FnOnce() -> R + 'a,
         R: CleanupOutput,
@@ -264,7 +294,7 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// assert!(committed.get());
     /// ```
     #[track_caller]
-    pub fn callback_on_success<F, R>(&self, f: F) -> Handle<'_>
+    pub fn callback_on_success<F, R>(&self, f: F) -> Handle<'_, S>
     where
         F: FnOnce() -> R + 'a,
         R: CleanupOutput,
@@ -294,7 +324,7 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// assert_eq!(*log.borrow(), ["first", "registered during unwind", "last"]);
     /// ```
     #[track_caller]
-    pub fn callback_with_stack<F, R>(&self, f: F) -> Handle<'_>
+    pub fn callback_with_stack<F, R>(&self, f: F) -> Handle<'_, S>
     where
         F: FnOnce(&ExitStack<'a, S>) -> R + 'a,
         R: CleanupOutput,
@@ -322,7 +352,7 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// assert_eq!(stack.close().unwrap_err().len(), 1);
     /// ```
     #[track_caller]
-    pub fn push_exit<F, R>(&self, handler: F) -> Handle<'_>
+    pub fn push_exit<F, R>(&self, handler: F) -> Handle<'_, S>
     where
         F: FnOnce(&Exit<'_>) -> R + 'a,
         R: ExitOutput,
@@ -346,7 +376,7 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// stack.close().unwrap();
     /// ```
     #[track_caller]
-    pub fn enter<T>(&self, value: T) -> Entered<'_, T>
+    pub fn enter<T>(&self, value: T) -> Entered<'_, T, S>
     where
         T: 'a,
         S: Admits<T>,
@@ -371,7 +401,7 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// assert_eq!(stack.close().unwrap_err().first().error().to_string(), "connection reset");
     /// ```
     #[track_caller]
-    pub fn enter_closing<T>(&self, value: T) -> Entered<'_, T>
+    pub fn enter_closing<T>(&self, value: T) -> Entered<'_, T, S>
     where
         T: Close + 'a,
         S: Admits<T>,
@@ -397,7 +427,7 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// assert!(!path.exists());
     /// ```
     #[track_caller]
-    pub fn guard<T, F, R>(&self, value: T, teardown: F) -> Entered<'_, T>
+    pub fn guard<T, F, R>(&self, value: T, teardown: F) -> Entered<'_, T, S>
     where
         T: 'a,
         F: FnOnce(T) -> R + 'a,
@@ -428,7 +458,7 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// assert!(stack.is_empty());
     /// ```
     #[track_caller]
-    pub fn enter_context<C>(&self, context: C) -> Result<Entered<'_, C::Target>, C::Error>
+    pub fn enter_context<C>(&self, context: C) -> Result<Entered<'_, C::Target, S>, C::Error>
     where
         C: Context + 'a,
         C::Target: 'a,
@@ -457,7 +487,7 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// assert_eq!(*log.borrow(), ["inner", "outer"]);
     /// ```
     #[track_caller]
-    pub fn push_stack(&self, mut other: ExitStack<'a, S>) -> Handle<'_> {
+    pub fn push_stack(&self, mut other: ExitStack<'a, S>) -> Handle<'_, S> {
         // Moving `other`'s entries (its inline words too) is sound: it is owned here, so no
         // `Entered` or `Handle` points into it (see the `arena` module).
         self.push(Nested(Box::new(std::mem::take(&mut *other.arena))))
@@ -472,6 +502,7 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// assert!(!stack.is_empty());
     /// ```
     pub fn is_empty(&self) -> bool {
+        let _exclusive = S::exclusive(&self.flag);
         self.arena.is_empty()
     }
 }

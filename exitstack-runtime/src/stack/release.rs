@@ -57,7 +57,9 @@ impl<'a, S: Threading> ExitStack<'a, S> {
         pending.finish(None)
     }
 
-    /// Runs every entry, recording into `pending` (the end of a scope, or `close`).
+    /// Runs every entry, recording into `pending` (the end of a scope, or `close`). Only while
+    /// nothing else borrows the stack (`&mut`, or a scope's own stack after its body): popping
+    /// bypasses the flag (see `Sync`).
     #[inline]
     pub(crate) fn unwind(
         &self,

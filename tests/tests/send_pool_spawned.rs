@@ -1,0 +1,198 @@
+//! The README's pool pattern in a spawned task (issue 10): `enter_async_context(..).await` on a
+//! `SendAsyncExitStack` holds `&stack` across the `enter` it awaits, and the handles it returns
+//! are held across more awaits, all inside `tokio::spawn` on a multi-threaded runtime. Real
+//! loopback TCP connections to a tokio echo server; they close newest first, and a failure to
+//! open one closes the others and comes back as the task's error.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use exitstack::{AsyncContext, Exit, Flow, SendAsyncExitStack};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Starts an echo server on 127.0.0.1; returns its address and how many connections are open.
+async fn echo_server() -> (SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let open = Arc::new(AtomicUsize::new(0));
+    let server_open = open.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            server_open.fetch_add(1, Ordering::SeqCst);
+            let open = server_open.clone();
+            tokio::spawn(async move {
+                let mut buffer = [0u8; 1024];
+                while let Ok(n @ 1..) = socket.read(&mut buffer).await {
+                    if socket.write_all(&buffer[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                open.fetch_sub(1, Ordering::SeqCst); // before the socket drops: see P13
+            });
+        }
+    });
+    (addr, open)
+}
+
+/// An address nothing listens on: connecting fails with "connection refused".
+async fn refused_addr() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// One pooled connection, opened by `enter` and closed (awaited) by `exit`.
+struct Connect {
+    addr: SocketAddr,
+    id: usize,
+    closed: Arc<Mutex<Vec<usize>>>,
+}
+
+struct Conn {
+    id: usize,
+    stream: TcpStream,
+    closed: Arc<Mutex<Vec<usize>>>,
+}
+
+impl Conn {
+    async fn echo(&mut self, message: &[u8]) -> io::Result<Vec<u8>> {
+        self.stream.write_all(message).await?;
+        let mut reply = vec![0; message.len()];
+        self.stream.read_exact(&mut reply).await?;
+        Ok(reply)
+    }
+}
+
+impl AsyncContext for Connect {
+    type Target = Conn;
+    type Error = io::Error;
+
+    async fn enter(self) -> io::Result<Conn> {
+        let stream = TcpStream::connect(self.addr).await?;
+        let mut conn = Conn {
+            id: self.id,
+            stream,
+            closed: self.closed,
+        };
+        conn.echo(b"ping").await?; // the server has accepted (and counted) it
+        Ok(conn)
+    }
+
+    fn exit(mut conn: Conn, _: &Exit<'_>) -> impl Future<Output = io::Result<Flow>> + Send + use<> {
+        async move {
+            conn.stream.shutdown().await?;
+            let mut rest = Vec::new();
+            conn.stream.read_to_end(&mut rest).await?; // the server closed its side
+            conn.closed.lock().unwrap().push(conn.id);
+            Ok(Flow::Propagate)
+        }
+    }
+}
+
+/// Uses two pooled connections at once: holds both handles across awaits.
+async fn use_both(a: &mut Conn, b: &mut Conn) -> io::Result<()> {
+    assert_eq!(a.echo(b"to a").await?, b"to a");
+    tokio::task::yield_now().await;
+    assert_eq!(b.echo(b"to b").await?, b"to b");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pool_pattern_runs_in_a_spawned_scope_send() {
+    let (addr, open) = echo_server().await;
+    let closed = Arc::new(Mutex::new(Vec::new()));
+    let pool_closed = closed.clone();
+    let task = tokio::spawn(async move {
+        SendAsyncExitStack::scope_send(|stack| {
+            Box::pin(async move {
+                let connect = |id| Connect {
+                    addr,
+                    id,
+                    closed: pool_closed.clone(),
+                };
+                let mut a = stack.enter_async_context(connect(1)).await?;
+                let mut b = stack.enter_async_context(connect(2)).await?;
+                use_both(&mut a, &mut b).await?;
+                let c = stack.enter_async_context(connect(3)).await?;
+                tokio::task::yield_now().await;
+                assert_eq!((a.id, b.id, c.id), (1, 2, 3));
+                Ok::<_, io::Error>(())
+            })
+        })
+        .await
+    });
+    let outcome = task.await.unwrap().unwrap();
+    assert!(outcome.completed().is_some());
+    assert_eq!(*closed.lock().unwrap(), [3, 2, 1]);
+    assert_eq!(open.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_open_in_a_spawned_scope_closes_the_others_and_returns_the_error() {
+    let (addr, open) = echo_server().await;
+    let refused = refused_addr().await;
+    let closed = Arc::new(Mutex::new(Vec::new()));
+    let pool_closed = closed.clone();
+    let task = tokio::spawn(async move {
+        SendAsyncExitStack::scope_send(|stack| {
+            Box::pin(async move {
+                for id in 1..=4 {
+                    let conn = Connect {
+                        addr,
+                        id,
+                        closed: pool_closed.clone(),
+                    };
+                    stack.enter_async_context(conn).await?;
+                }
+                let fifth = Connect {
+                    addr: refused,
+                    id: 5,
+                    closed: pool_closed.clone(),
+                };
+                stack.enter_async_context(fifth).await?;
+                Ok::<_, io::Error>(()) // not reached: the fifth is refused
+            })
+        })
+        .await
+    });
+    let failed = task
+        .await
+        .unwrap()
+        .expect_err("the fifth connection is refused");
+    assert!(failed.cleanup_errors().is_none(), "{failed:?}");
+    let error = failed.body_error().expect("the body's own error");
+    assert_eq!(error.kind(), io::ErrorKind::ConnectionRefused);
+    assert_eq!(*closed.lock().unwrap(), [4, 3, 2, 1]);
+    assert_eq!(open.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spawned_task_owns_a_send_stack_and_closes_it_with_aclose() {
+    let (addr, open) = echo_server().await;
+    let closed = Arc::new(Mutex::new(Vec::new()));
+    let pool_closed = closed.clone();
+    let task = tokio::spawn(async move {
+        let mut stack = SendAsyncExitStack::new_send();
+        let connect = |id| Connect {
+            addr,
+            id,
+            closed: pool_closed.clone(),
+        };
+        {
+            let mut a = stack.enter_async_context(connect(1)).await?;
+            let mut b = stack.enter_async_context(connect(2)).await?;
+            use_both(&mut a, &mut b).await?;
+            // A sync registration's handle, held across an await too.
+            let mut names = stack.enter(Vec::new());
+            tokio::task::yield_now().await;
+            names.push(a.id);
+        }
+        stack.aclose().await.map_err(io::Error::other)
+    });
+    task.await.unwrap().unwrap();
+    assert_eq!(*closed.lock().unwrap(), [2, 1]);
+    assert_eq!(open.load(Ordering::SeqCst), 0);
+}

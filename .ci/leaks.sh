@@ -54,8 +54,9 @@ count=0
 tests=0
 retried=""
 # Tests that assert a wall-clock budget, which a ~30x slowdown cannot meet (the same code
-# paths run under valgrind in stress_sync and semantics_03_scale): skipped here only.
-skips=(--skip p16_a_million_callbacks_unwind_fast --skip p16_a_million_owned_values)
+# paths run under valgrind in the `stress` binary): skipped here only.
+skips=(--skip huge_numbers::a_million_callbacks_unwind_fast
+    --skip huge_numbers::a_million_owned_values)
 
 # Runs one binary under memcheck; sets `status`, `passed` and `lost`.
 check() {

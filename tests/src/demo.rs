@@ -1,11 +1,11 @@
 //! The demo program: fetch two release artifacts from a (loopback) HTTP server, verify their
 //! checksums, keep what verifies, and clean up everything on every path.
 //!
-//! `cargo run -p exitstack-tests --example demo` prints what it does; `tests/demo.rs` runs the
-//! same code and checks that nothing is left on disk, the port is free, and the release order
-//! and errors are as printed. Failures are injected on purpose: the server publishes a wrong
-//! checksum for `nightly.tar`, and its audit endpoint always answers 503. A [`Probe`] lets
-//! `tests/faults_demo.rs` inject more: fail or panic any acquisition or release step.
+//! `cargo run -p exitstack-tests --example demo` prints what it does; `tests/patterns/demo.rs`
+//! runs the same code and checks that nothing is left on disk, the port is free, and the release
+//! order and errors are as printed. Failures are injected on purpose: the server publishes a
+//! wrong checksum for `nightly.tar`, and its audit endpoint always answers 503. A [`Probe`] lets
+//! `tests/faults/demo.rs` inject more: fail or panic any acquisition or release step.
 //!
 //! ```no_run
 //! let run = exitstack_tests::demo::run(&mut std::io::stdout()).unwrap();
@@ -51,7 +51,7 @@ pub struct DemoRun {
 /// A step hook of a [`Probe`]: gets the step's name, may fail (or panic) to inject a fault.
 pub type Hook = Rc<dyn Fn(&str) -> io::Result<()>>;
 
-/// The fault-injection seam of the demo (used by `tests/faults_demo.rs`); the default does
+/// The fault-injection seam of the demo (used by `tests/faults/demo.rs`); the default does
 /// nothing, so [`run`] behaves exactly as [`run_with`] given `Probe::default()`.
 ///
 /// Acquisition steps: `work dir`, `cache dir`, `http server`, `health check`, `manifest file`,

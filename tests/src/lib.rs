@@ -1,4 +1,5 @@
-//! Shared support for the exitstack integration tests (`tests/*.rs`) and the demo.
+//! Shared support for the exitstack integration tests (one binary per area: `tests/*/main.rs`,
+//! and a few single-file binaries that need a process of their own) and the demo.
 //!
 //! - [`Log`]: a recording log that cleanups write to, so a test can assert the order things
 //!   were released in. It is `Send`, so it also works with `SendExitStack` and threads.
@@ -6,7 +7,8 @@
 //!   to the report channel, flattened to plain strings a test can compare.
 //! - [`executor`]: a minimal busy-polling executor; [`thread_log`]: a log on the current thread.
 //! - [`demo`]: the demo program (`cargo run -p exitstack-tests --example demo`), as a library
-//!   module so that `tests/demo.rs` can run it and check what it left behind.
+//!   module so that `tests/patterns/demo.rs` can run it and check what it left behind.
+//! - [`test_name`]: the name to re-run one test of the current binary in a child process.
 
 use std::panic::Location;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -180,4 +182,14 @@ pub fn on_small_stack<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static)
         .expect("spawn a thread with a 2 MiB stack")
         .join()
         .expect("the body on the 2 MiB stack panicked")
+}
+
+/// The name libtest gives the test function `function` of the module whose `module_path!()` is
+/// `module_path`, as `--exact` wants it when a test re-runs itself in a child process: the
+/// module path without the crate (the test binary), e.g. `panics::the_test` in `semantics`.
+pub fn test_name(module_path: &str, function: &str) -> String {
+    match module_path.split_once("::") {
+        Some((_binary, path)) => format!("{path}::{function}"),
+        None => function.to_owned(),
+    }
 }

@@ -1,13 +1,15 @@
 //! In-process variants of the hostile scenarios that aborted the whole process before the fix
-//! (`hostile_sync.rs` and `hostile_async.rs` run each in a child process, which Miri cannot
-//! spawn). After the fix nothing here aborts; they are kept in their own test binary so that,
-//! on an engine that still aborts, the abort hides no other test's result.
+//! (the `hostile` binary runs each in a child process, which Miri cannot spawn). After the fix
+//! nothing here aborts; they are kept in their own test binary so that, on an engine that still
+//! aborts, the abort hides no other test's result. The support module is the `hostile`
+//! binary's.
 
-mod hostile_support;
+#[path = "hostile/support/mod.rs"]
+mod support;
 
-use hostile_support::scenarios;
+use support::scenarios;
 
-// Rule 2.
+// An async unwind that kept a panic, dropped during another panic.
 
 #[test]
 fn a_cancelled_aclose_that_kept_a_panic_dropped_during_a_panic_does_not_abort() {
@@ -19,7 +21,7 @@ fn a_panicked_scope_future_dropped_during_a_panic_does_not_abort() {
     scenarios::scope_future_dropped_during_a_panic_while_its_unwind_is_pending();
 }
 
-// Rule 3.
+// Panic payloads whose `Drop` panics.
 
 #[test]
 fn a_stack_dropped_during_a_panic_with_a_bad_payload_does_not_abort() {
@@ -31,7 +33,7 @@ fn an_async_stack_dropped_during_a_panic_with_bad_payloads_does_not_abort() {
     scenarios::async_stack_with_bad_payloads_dropped_during_a_panic();
 }
 
-// Rule 4.
+// An error whose `Display` panics.
 
 #[test]
 fn an_error_whose_display_panics_dropped_during_a_panic_does_not_abort_the_default_reporter() {
@@ -43,14 +45,14 @@ fn a_formatting_reporter_that_panics_on_an_error_display_during_a_panic_does_not
     scenarios::bad_display_with_a_formatting_reporter(true);
 }
 
-// Rule 5 (c).
+// An error whose `Drop` panics, in a stack dropped by a panic.
 
 #[test]
 fn a_stack_dropped_during_a_panic_with_an_error_whose_drop_panics_does_not_abort() {
     scenarios::bad_drop_error_dropped_during_a_panic();
 }
 
-// Rule 6.
+// Handles used in a `Drop` during a panic.
 
 #[test]
 fn handle_run_of_a_panicking_entry_in_a_drop_during_a_panic_does_not_abort() {
@@ -94,24 +96,22 @@ fn a_payload_that_rethrows_forever_is_followed_a_few_rounds_then_forgotten() {
     if std::env::var_os("EXITSTACK_LEAK_CHECK").is_some() {
         return; // forgets a payload on purpose: valgrind would rightly report it
     }
-    let ((), seen) = hostile_support::capture(|| {
-        hostile_support::during_a_panic(|| {
+    let ((), seen) = support::capture(|| {
+        support::during_a_panic(|| {
             let stack = exitstack::ExitStack::new();
             stack
                 .callback(|| std::panic::panic_any(Rethrows(0)))
                 .label("rethrows");
         });
     });
-    let reasons = hostile_support::reasons(&seen);
+    let reasons = support::reasons(&seen);
     let dropped = &reasons[1..];
     assert_eq!(
         reasons[0],
         exitstack::report::ReportReason::PanicDuringPanic
     );
     assert_eq!(dropped.len(), 4, "four rounds of payload drops: {seen:?}");
-    assert!(dropped
-        .iter()
-        .all(|r| *r == hostile_support::PAYLOAD_DROP_PANICKED));
+    assert!(dropped.iter().all(|r| *r == support::PAYLOAD_DROP_PANICKED));
     assert!(
         seen.iter().all(|s| s.label.as_deref() == Some("rethrows")),
         "{seen:?}"

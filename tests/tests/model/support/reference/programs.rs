@@ -1,0 +1,180 @@
+//! The reference model's drivers of whole programs: the ops on a stack, how a stack program
+//! finishes (close, drop, drop during a panic, a cut-off async close), and the scope function.
+
+use super::*;
+
+impl Model {
+    /// Push, cancel and run-now; the operations a scope body can do too.
+    fn handle_op(&mut self, op: &Op, stack: &mut Vec<Entry>, held: &mut Vec<Id>) {
+        match op {
+            Op::Push { spec, hold } => {
+                if let Some(entry) = self.build(spec, self.async_stack) {
+                    if *hold && spec.holdable() {
+                        held.push(entry.id());
+                    }
+                    stack.push(entry);
+                }
+            }
+            Op::Cancel(index) | Op::RunNow(index) | Op::InPanic { index, .. }
+                if !held.is_empty() =>
+            {
+                let id = held.remove(index % held.len());
+                let at = stack.iter().position(|entry| entry.id() == id);
+                let entry = stack.remove(at.expect("a held entry is still registered"));
+                let in_panic = matches!(op, Op::InPanic { .. });
+                if let Op::RunNow(_) | Op::InPanic { run: true, .. } = op {
+                    // Runs as if the stack were closed; a panic goes straight to the caller,
+                    // unless the thread is panicking (rule H7): then it is reported.
+                    let mut unwind = Unwind::new(Ending::Succeeded, in_panic);
+                    let label = label(id);
+                    match self.run_entry(&unwind, entry, stack) {
+                        Err(panic) => self.record_panic(&mut unwind, panic, &label),
+                        Ok(step) => self.record(&mut unwind, step, &label),
+                    }
+                    let out = self.finish(unwind).out();
+                    self.log.push(Event::RunNow(id, out));
+                }
+            }
+            Op::Cancel(_) | Op::RunNow(_) | Op::InPanic { .. } => {}
+            Op::Close | Op::PopAll => unreachable!("handled by the stack program"),
+        }
+    }
+
+    pub(super) fn stack_program(&mut self, ops: &[Op], finish: Finish) {
+        let mut stack = Vec::new();
+        let mut held = Vec::new();
+        let mut moved = Vec::new();
+        for op in ops {
+            match op {
+                Op::Close => {
+                    held.clear();
+                    let out = self.close(std::mem::take(&mut stack), self.timer_panics);
+                    self.log.push(Event::Closed(out));
+                }
+                // `SEMANTICS.md`, "Exactly once": everything moves; the original is empty and
+                // usable.
+                Op::PopAll => {
+                    held.clear();
+                    moved.push(std::mem::take(&mut stack));
+                }
+                op => self.handle_op(op, &mut stack, &mut held),
+            }
+        }
+        match finish {
+            Finish::Close => {
+                let out = self.close(stack, self.timer_panics);
+                self.log.push(Event::Closed(out));
+            }
+            Finish::Drop => {
+                let panic = self.drop_stack(stack, false);
+                self.log.push(Event::Dropped(panic));
+            }
+            Finish::DropDuringPanic => {
+                let resumed = self.drop_stack(stack, true);
+                assert!(resumed.is_none(), "no panic is resumed during a panic");
+                self.log.push(Event::Dropped(Some("outer".to_owned())));
+            }
+            Finish::CancelThenClose | Finish::CancelThenDrop => self.cut_off(stack, finish),
+        }
+        for stack in moved {
+            let out = self.close(stack, false);
+            self.log.push(Event::Moved(out));
+        }
+    }
+
+    /// `SEMANTICS.md`, "Async": `aclose` polled once runs up to the first async entry and starts
+    /// it; a new `aclose` resumes from there, a drop reports the entry in flight and carries on as
+    /// a drop (abandoned) with the errors already pending.
+    fn cut_off(&mut self, mut stack: Vec<Entry>, finish: Finish) {
+        let mut unwind = Unwind::new(Ending::Succeeded, false);
+        unwind.timer_panics = self.timer_panics;
+        let in_flight = loop {
+            match stack.pop() {
+                None => break None,
+                Some(entry @ Entry::Leaf(_, true)) => break Some(entry),
+                Some(entry) => {
+                    stack.push(entry);
+                    self.run_one(&mut unwind, &mut stack);
+                }
+            }
+        };
+        let Some(entry) = in_flight else {
+            let out = self.finish(unwind).out();
+            self.log.push(Event::Closed(out));
+            let again = match finish {
+                Finish::CancelThenClose => Event::Closed(Out::Ok),
+                _ => Event::Dropped(None),
+            };
+            self.log.push(again);
+            return;
+        };
+        if finish == Finish::CancelThenClose {
+            stack.push(entry);
+            self.run_all(&mut unwind, &mut stack);
+            let out = self.finish(unwind).out();
+            self.log.push(Event::Closed(out));
+            return;
+        }
+        let id = entry.id();
+        if let Entry::Leaf(Spec::Exit { .. } | Spec::Context { .. }, _) = entry {
+            // Its `exit` was called when it started (the future is what was cut off).
+            self.log.push(Event::Seen {
+                id,
+                error: current_error(&unwind),
+                panicking: unwind.panic.is_some(),
+                ending: Ending::Succeeded,
+            });
+        }
+        if self.timer_panics {
+            // Rule H6: its timer panicked when it started.
+            self.record_panic(&mut unwind, timer_panic(), &label(id));
+        }
+        let error = Error::new(Some(label(id)), exitstack::NotRunError.to_string());
+        self.report(ReportReason::AsyncNotRun, &error);
+        unwind.ending = Ending::Abandoned;
+        unwind.dropping_async = true;
+        let panic = self.finish_drop(unwind, stack);
+        self.log.push(Event::Dropped(panic));
+    }
+
+    /// `SEMANTICS.md`, "Errors": the scope's result says completed, suppressed or failed (with
+    /// everything).
+    pub(super) fn scope_program(&mut self, ops: &[Op], body: Body) {
+        let mut stack = Vec::new();
+        let mut held = Vec::new();
+        for op in ops {
+            self.handle_op(op, &mut stack, &mut held);
+        }
+        let mut unwind = match body {
+            Body::Ok => Unwind::new(Ending::Succeeded, false),
+            Body::Err => Unwind::new(Ending::Failed, false),
+            Body::Panic => Unwind::new(Ending::Panicked, false),
+        };
+        match body {
+            Body::Err => unwind.scope_error = Some("body".to_owned()),
+            Body::Panic => unwind.panic = Some(Panic::plain("body-panic".to_owned())),
+            Body::Ok => {}
+        }
+        self.run_all(&mut unwind, &mut stack);
+        let suppressed = unwind.scope_suppressed;
+        let cleanup = match self.finish(unwind).out() {
+            Out::Panic(message) => {
+                self.log.push(Event::Scope(ScopeOut::Panic(message)));
+                return;
+            }
+            Out::Ok => Vec::new(),
+            Out::Errors(errors) => errors,
+        };
+        let failed = body == Body::Err;
+        let out = match (body, suppressed, cleanup.is_empty()) {
+            (Body::Ok, _, true) => ScopeOut::Completed,
+            (Body::Err, true, true) => ScopeOut::Suppressed,
+            _ => ScopeOut::Failed {
+                body: failed && !suppressed,
+                suppressed: failed && suppressed,
+                cleanup,
+            },
+        };
+        self.log.push(Event::Scope(out));
+    }
+}

@@ -425,6 +425,22 @@ impl UnwindError {
         &self.errors[0]
     }
 
+    /// The failures as a slice, in the order they happened: for slice patterns and indexing.
+    ///
+    /// ```
+    /// use exitstack::ExitStack;
+    ///
+    /// let mut stack = ExitStack::new();
+    /// stack.callback(|| Err::<(), _>("older"));
+    /// stack.callback(|| Err::<(), _>("newer"));
+    /// let errors = stack.close().unwrap_err();
+    /// let [first, second] = errors.as_slice() else { unreachable!() };
+    /// assert_eq!((first.error().to_string(), second.error().to_string()), ("newer".into(), "older".into()));
+    /// ```
+    pub fn as_slice(&self) -> &[CleanupError] {
+        &self.errors
+    }
+
     /// The failures as a vector.
     ///
     /// ```

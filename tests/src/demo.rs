@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::Instant;
 
-use exitstack::{ExitStack, Flow, Outcome, ScopeError, UnwindError};
+use exitstack::{Ending, ExitStack, Flow, ScopeError, UnwindError};
 
 use crate::{capture_reports, Captured, Log};
 pub use server::{checksum, request, Artifact, Server};
@@ -233,14 +233,14 @@ fn set_up_with(
     let work_dir = work.path().to_owned();
     log.push(format!("created work dir {}", work_dir.display()));
     stack
-        .try_guard(work, remove_dir(log, "work dir", probe))
+        .guard(work, remove_dir(log, "work dir", probe))
         .label("work dir");
     probe.before("cache dir")?;
     let cache = probe.temp_dir("exitstack-demo-cache-")?;
     let cache_dir = cache.path().to_owned();
     log.push(format!("created cache dir {}", cache_dir.display()));
     stack
-        .try_guard(cache, remove_dir(log, "cache dir", probe))
+        .guard(cache, remove_dir(log, "cache dir", probe))
         .label("cache dir");
     probe.before("http server")?;
     let server = Server::start(catalogue(), log.clone())?;
@@ -248,7 +248,7 @@ fn set_up_with(
     probe.record.borrow_mut().port = Some(port);
     let release = probe.clone();
     stack
-        .try_guard(server, move |server| {
+        .guard(server, move |server| {
             // Qualified: with `Close` imported, `stack.close()` would resolve to it.
             exitstack::Close::close(server)?;
             release.released("http server")
@@ -300,7 +300,7 @@ fn fetch_all(
         timer_log.push(format!(
             "stopped timer after {:?} (failing: {})",
             started.elapsed(),
-            exit.is_failure()
+            !exit.ending().is_success()
         ));
         Flow::Propagate
     });
@@ -315,7 +315,7 @@ fn fetch_all(
         .label("discard manifest");
     let (close_log, release) = (log.clone(), probe.clone());
     probe.before("manifest file")?;
-    let manifest = stack.try_guard(File::create(&manifest_path)?, move |file| {
+    let manifest = stack.guard(File::create(&manifest_path)?, move |file| {
         drop(file);
         close_log.push("closed manifest.txt");
         release.released("manifest file")
@@ -323,7 +323,7 @@ fn fetch_all(
     let manifest = manifest.label("manifest file").into_mut();
     let (port, audit_log) = (fixture.port, log.clone());
     stack
-        .try_callback(move || {
+        .callback(move || {
             audit_log.push("uploading audit log");
             post_audit(port, "run finished")
         })
@@ -350,8 +350,8 @@ fn fetch_one(
     let mut session = ExitStack::new();
     let (port, session_log, what) = (fixture.port, log.clone(), name.to_owned());
     session
-        .try_push_exit(move |exit| {
-            if exit.is_dropped() {
+        .push_exit(move |exit| {
+            if matches!(exit.ending(), Ending::Abandoned | Ending::Panicked) {
                 session_log.push(format!("reporting failed fetch of {what}"));
                 post_audit(port, &format!("fetch of {what} failed"))?;
             }
@@ -385,10 +385,10 @@ fn verify(
 ) -> Result<(), DemoError> {
     let mut removal = ExitStack::new();
     let remove_data = removal
-        .try_callback(remove_file(log, data_path))
+        .callback(remove_file(log, data_path))
         .label(format!("remove {name}"));
     let remove_sum = removal
-        .try_callback(remove_file(log, sum_path))
+        .callback(remove_file(log, sum_path))
         .label(format!("remove {name}.sum"));
     let expected = String::from_utf8_lossy(published).trim().to_owned();
     let actual = checksum(data);
@@ -503,11 +503,15 @@ pub fn run_with(out: &mut dyn Write, probe: &Probe) -> Result<DemoRun, DemoError
         Err(panic) => resume_unwind(panic),
     };
     let (scope, teardown) = match outcome {
-        Ok(Outcome::Completed(())) => (None, None),
-        Ok(Outcome::Suppressed(error)) => (Some(error), None),
+        Ok(()) => (None, None),
         Err(error) => {
-            let (body, _, cleanup) = error.into_parts();
-            (body, cleanup)
+            let suppressed_only = error.is_suppressed();
+            let (body, suppressed, cleanup) = error.into_parts();
+            if suppressed_only {
+                (suppressed, None)
+            } else {
+                (body, cleanup)
+            }
         }
     };
     let released = log.take();

@@ -106,7 +106,7 @@ impl Captured {
 ///
 /// let ((), reports) = capture_reports(|| {
 ///     let stack = ExitStack::new();
-///     stack.try_callback(|| Err("lost")).label("flush");
+///     stack.callback(|| Err("lost")).label("flush");
 /// });
 /// assert_eq!(reports.len(), 1);
 /// assert_eq!(reports[0].label.as_deref(), Some("flush"));
@@ -146,7 +146,7 @@ pub fn here() -> (String, u32) {
 /// use exitstack::ExitStack;
 ///
 /// let mut stack = ExitStack::new();
-/// let (file, line) = exitstack_tests::here(); stack.try_callback(|| Err("x"));
+/// let (file, line) = exitstack_tests::here(); stack.callback(|| Err("x"));
 /// let errors = stack.close().unwrap_err();
 /// assert_eq!(exitstack_tests::site_of(errors.first()), Some((file, line)));
 /// ```
@@ -160,7 +160,7 @@ pub fn site_of(error: &CleanupError) -> Option<(String, u32)> {
 /// use exitstack::ExitStack;
 ///
 /// let mut stack = ExitStack::new();
-/// stack.try_callback(|| Err("one"));
+/// stack.callback(|| Err("one"));
 /// assert_eq!(exitstack_tests::messages(&stack.close().unwrap_err()), ["one"]);
 /// ```
 pub fn messages(errors: &exitstack::UnwindError) -> Vec<String> {

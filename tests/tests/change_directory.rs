@@ -16,7 +16,7 @@ fn change_dir(stack: &ExitStack<'_>, dir: &Path) -> io::Result<()> {
     let previous = env::current_dir()?;
     env::set_current_dir(dir)?;
     stack
-        .try_callback(move || env::set_current_dir(previous))
+        .callback(move || env::set_current_dir(previous))
         .label("restore working directory");
     Ok(())
 }
@@ -24,7 +24,7 @@ fn change_dir(stack: &ExitStack<'_>, dir: &Path) -> io::Result<()> {
 fn in_dir<T>(
     dir: &Path,
     body: impl FnOnce() -> io::Result<T>,
-) -> exitstack::ScopeResult<T, io::Error> {
+) -> Result<T, exitstack::ScopeError<io::Error>> {
     ExitStack::scope(|stack| {
         change_dir(stack, dir)?;
         body()
@@ -46,8 +46,6 @@ fn the_working_directory_is_restored_on_every_path() {
         std::fs::write("relative.txt", b"x")?;
         Ok(cwd())
     })
-    .unwrap()
-    .completed()
     .unwrap();
     assert_eq!(seen, target_path);
     assert!(target_path.join("relative.txt").exists());

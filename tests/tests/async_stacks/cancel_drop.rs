@@ -48,7 +48,7 @@ fn stack_with_slow_middle(runs: &Arc<Vec<AtomicUsize>>) -> AsyncExitStack<'stati
         r[1].fetch_add(1, Ordering::SeqCst);
     });
     let r = runs.clone();
-    stack.try_push_async_callback(move || async move {
+    stack.push_async_callback(move || async move {
         r[2].fetch_add(1, Ordering::SeqCst);
         Err("ran before the cancellation")
     });
@@ -185,7 +185,11 @@ async fn time_limit_cancels_a_slow_entry_and_the_rest_run() {
     let error = errors.first();
     assert_eq!(error.label(), Some("stuck"));
     assert_eq!(
-        error.downcast_ref::<TimedOutError>().unwrap().limit(),
+        error
+            .error()
+            .downcast_ref::<TimedOutError>()
+            .unwrap()
+            .limit(),
         Duration::from_millis(30)
     );
 }

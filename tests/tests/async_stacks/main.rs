@@ -7,6 +7,7 @@
 mod cancel_drop;
 mod order_errors;
 mod panics;
+mod pool_spawned;
 mod scale;
 mod scope_send;
 mod send_tokio;

@@ -50,15 +50,13 @@ async fn sync_and_async_entries_share_one_lifo_order() {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_error_is_returned_in_order_with_label_and_site() {
     let mut stack = AsyncExitStack::new();
-    let _labelled = stack
-        .try_callback(|| Err("sync first registered"))
-        .label("s1");
-    let async_entry = stack.try_push_async_callback(|| async { Err("async") });
+    let _labelled = stack.callback(|| Err("sync first registered")).label("s1");
+    let async_entry = stack.push_async_callback(|| async { Err("async") });
     let line = line!() - 1;
     let site_seen_by_handle = async_entry.location();
     let _labelled = async_entry.label("a");
-    stack.try_push_async_exit(|_| async { Err::<Flow, _>("async exit") });
-    stack.try_callback(|| Err("sync last registered"));
+    stack.push_async_exit(|_| async { Err::<Flow, _>("async exit") });
+    stack.callback(|| Err("sync last registered"));
     let errors = stack.aclose().await.unwrap_err();
     let messages: Vec<String> = errors.iter().map(|e| e.error().to_string()).collect();
     assert_eq!(
@@ -82,7 +80,7 @@ async fn every_error_is_returned_in_order_with_label_and_site() {
 async fn async_exit_handler_sees_and_suppresses_pending_errors() {
     let seen = log();
     let mut stack = AsyncExitStack::new();
-    stack.try_callback(|| Err("after the suppression: kept"));
+    stack.callback(|| Err("after the suppression: kept"));
     let sink = seen.clone();
     stack.push_async_exit(move |exit: &Exit<'_>| {
         let pending: Vec<String> = exit.errors().map(|e| e.to_string()).collect();
@@ -93,8 +91,8 @@ async fn async_exit_handler_sees_and_suppresses_pending_errors() {
             Flow::Suppress
         }
     });
-    stack.try_push_async_callback(|| async { Err("async: suppressed") });
-    stack.try_callback(|| Err("sync: suppressed"));
+    stack.push_async_callback(|| async { Err("async: suppressed") });
+    stack.callback(|| Err("sync: suppressed"));
     let errors = stack.aclose().await.unwrap_err();
     assert_eq!(
         entries(&seen),
@@ -111,7 +109,7 @@ async fn async_exit_handler_sees_and_suppresses_pending_errors() {
 async fn sync_exit_handler_sees_async_errors() {
     let mut stack = AsyncExitStack::new();
     stack.push_exit(|exit| Flow::suppress_if(exit.error().is_some_and(|e| e.to_string() == "io")));
-    stack.try_push_async_callback(|| async { Err("io") });
+    stack.push_async_callback(|| async { Err("io") });
     stack.aclose().await.unwrap();
 }
 
@@ -140,7 +138,7 @@ impl AsyncContext for Resource {
         (name, log, suppress): Self::Target,
         exit: &Exit<'_>,
     ) -> impl Future<Output = std::io::Result<Flow>> + Send + use<> {
-        let failing = exit.is_failure();
+        let failing = !exit.ending().is_success();
         async move {
             tokio::task::yield_now().await;
             push(&log, format!("exit {name} failing={failing}"));
@@ -201,7 +199,7 @@ async fn context_exit_can_suppress() {
         })
         .await
         .unwrap();
-    stack.try_callback(|| Err("suppressed by the context"));
+    stack.callback(|| Err("suppressed by the context"));
     stack.aclose().await.unwrap();
     assert_eq!(entries(&log), ["enter s", "exit s failing=false"]);
 }
@@ -225,7 +223,7 @@ async fn handles_cancel_run_release_and_take_back() {
     let taken = stack.async_guard(6, |_| async { panic!("taken back, never released") });
     assert_eq!(taken.cancel(), 6);
     let failing = stack
-        .try_push_async_callback(|| async { Err("now") })
+        .push_async_callback(|| async { Err("now") })
         .label("now");
     assert_eq!(
         failing.release().await.unwrap_err().first().label(),

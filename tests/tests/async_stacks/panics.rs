@@ -70,7 +70,7 @@ async fn errors_pending_when_the_panic_resumes_are_reported() {
     let reports = Arc::new(Mutex::new(Vec::new()));
     let sink = reports.clone();
     let mut stack = AsyncExitStack::new();
-    stack.try_push_async_callback(|| async { Err("lost to the panic") });
+    stack.push_async_callback(|| async { Err("lost to the panic") });
     stack.callback(|| panic!("sync cleanup panicked"));
     // The reporter is per thread: poll the aclose on this thread, inside `with_reporter`.
     let result = report::with_reporter(

@@ -53,7 +53,7 @@ fn a_long_chain_of_async_errors_is_returned_flat() {
     let errors = runtime.block_on(async {
         let mut stack = AsyncExitStack::new();
         for i in 0..50_000 {
-            stack.try_push_async_callback(move || async move { Err(format!("error {i}")) });
+            stack.push_async_callback(move || async move { Err(format!("error {i}")) });
         }
         stack.aclose().await.unwrap_err()
     });

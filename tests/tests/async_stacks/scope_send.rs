@@ -6,7 +6,7 @@ use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use exitstack::{AsyncContext, AsyncExitStack, Ending, Exit, Flow, Outcome, SendAsyncExitStack};
+use exitstack::{AsyncContext, AsyncExitStack, Ending, Exit, Flow, SendAsyncExitStack};
 
 fn assert_send<T: Send>(value: T) -> T {
     value
@@ -32,7 +32,7 @@ async fn scope_ok_runs_cleanups_and_returns_the_value() {
     })
     .await
     .unwrap();
-    assert!(matches!(outcome, Outcome::Completed(42)));
+    assert_eq!(outcome, 42);
     assert_eq!(*log.lock().unwrap(), ["success", "Succeeded"]);
 }
 
@@ -77,14 +77,14 @@ async fn scope_err_suppressed_by_an_async_handler() {
         Err::<(), _>(io::Error::from(io::ErrorKind::Interrupted))
     })
     .await
-    .unwrap();
+    .unwrap_err();
     assert!(outcome.is_suppressed());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn scope_suppressed_then_a_later_cleanup_fails() {
     let error = AsyncExitStack::scope(async |stack| {
-        stack.try_push_async_callback(|| async { Err("cleanup failed after") });
+        stack.push_async_callback(|| async { Err("cleanup failed after") });
         stack.push_async_exit(|_| async { Flow::Suppress });
         Err::<(), _>(io::Error::other("suppressed body error"))
     })
@@ -109,8 +109,6 @@ async fn scope_body_can_hand_resources_out_with_pop_all() {
         Ok::<_, io::Error>(stack.pop_all())
     })
     .await
-    .unwrap()
-    .completed()
     .unwrap();
     assert_eq!(closed.load(Ordering::SeqCst), 0);
     kept.aclose().await.unwrap();
@@ -192,6 +190,6 @@ async fn scope_send_runs_in_a_spawned_task() {
         })
     })));
     let outcome = task.await.unwrap().unwrap();
-    assert_eq!(outcome.completed(), Some("done"));
+    assert_eq!(outcome, "done");
     assert_eq!(closed.load(Ordering::SeqCst), 2);
 }

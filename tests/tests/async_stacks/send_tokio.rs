@@ -106,8 +106,7 @@ fn a_send_scope_runs_on_a_worker_thread() {
     })
     .join()
     .unwrap()
-    .unwrap()
-    .completed();
-    assert_eq!(value, Some(7));
+    .unwrap();
+    assert_eq!(value, 7);
     assert_eq!(log.entries(), ["released"]);
 }

@@ -16,7 +16,7 @@ use crate::support::{
     assert_reported_once, errors, faults, observe, quiet_injected_panics, scope_failure,
 };
 use crate::support::{beside_others, Created, Injector};
-use exitstack::{AsyncExitStack, Outcome};
+use exitstack::AsyncExitStack;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -27,7 +27,7 @@ const CONNECTIONS: usize = 4;
 async fn open_pool(
     inject: &Rc<Injector>,
     created: &Created,
-) -> exitstack::ScopeResult<AsyncExitStack<'static>, io::Error> {
+) -> Result<AsyncExitStack<'static>, exitstack::ScopeError<io::Error>> {
     AsyncExitStack::scope(async |stack| {
         inject.acquire()?;
         let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -35,7 +35,7 @@ async fn open_pool(
         created.ports.borrow_mut().push(address.port());
         created.fd(listener.as_raw_fd());
         let release = Rc::clone(inject);
-        let _ = stack.try_async_guard(listener, move |listener| async move {
+        let _ = stack.async_guard(listener, move |listener| async move {
             drop(listener);
             release.release()
         });
@@ -44,7 +44,7 @@ async fn open_pool(
             let connection = TcpStream::connect(address).await?;
             created.fd(connection.as_raw_fd());
             let release = Rc::clone(inject);
-            let _ = stack.try_async_guard(connection, move |mut connection| async move {
+            let _ = stack.async_guard(connection, move |mut connection| async move {
                 connection.shutdown().await?;
                 drop(connection);
                 release.release()
@@ -72,8 +72,10 @@ fn async_pool_under_every_fault() {
             let produced = observe(|| {
                 runtime.block_on(async {
                     match open_pool(&inject, &created).await {
-                        Ok(Outcome::Completed(mut pool)) => errors(pool.aclose().await),
-                        Ok(Outcome::Suppressed(error)) => panic!("nothing suppresses: {error}"),
+                        Ok(mut pool) => errors(pool.aclose().await),
+                        Err(error) if error.is_suppressed() => {
+                            panic!("nothing suppresses: {error}")
+                        }
                         Err(error) => scope_failure(error),
                     }
                 })

@@ -18,7 +18,7 @@ use crate::support::{
 };
 use crate::support::{beside_others, quiet_injected_panics, raw};
 use crate::support::{Created, Fault, Injector, Produced};
-use exitstack::{Close, ExitStack, Flow, Outcome};
+use exitstack::{Close, ExitStack, Flow};
 
 const FILES: usize = 4;
 
@@ -52,7 +52,7 @@ fn open_all(
         let file = File::create(dir.join(format!("{i}.log")))?;
         created.fd(raw(&file));
         let inject = Rc::clone(inject);
-        let _ = stack.try_guard(file, move |file| {
+        let _ = stack.guard(file, move |file| {
             drop(file);
             inject.release()
         });
@@ -69,7 +69,7 @@ fn make_dirs(inject: &Rc<Injector>, created: &Created) -> io::Result<ExitStack<'
         let dir = tempfile::Builder::new().prefix("exitstack-p5-").tempdir()?;
         created.paths.borrow_mut().push(dir.path().to_owned());
         let inject = Rc::clone(inject);
-        let _ = stack.try_guard(dir, move |dir| dir.close().and_then(|()| inject.release()));
+        let _ = stack.guard(dir, move |dir| dir.close().and_then(|()| inject.release()));
     }
     Ok(stack.pop_all())
 }
@@ -138,11 +138,11 @@ fn temporary_directories_under_every_fault() {
                 Ok::<_, io::Error>(created.paths.borrow().len())
             });
             match outcome {
-                Ok(Outcome::Completed(made)) => {
+                Ok(made) => {
                     assert_eq!(made, FILES);
                     Vec::new()
                 }
-                Ok(Outcome::Suppressed(error)) => panic!("nothing suppresses: {error}"),
+                Err(error) if error.is_suppressed() => panic!("nothing suppresses: {error}"),
                 Err(error) => scope_failure(error),
             }
         });
@@ -169,7 +169,7 @@ impl Close for Db {
 
 /// Transaction: inserts `FILES` rows in one transaction: committed if the body succeeds, rolled
 /// back on an error or a panic, and the error still propagates.
-fn insert_rows(db: &Path, inject: &Rc<Injector>) -> exitstack::ScopeResult<(), io::Error> {
+fn insert_rows(db: &Path, inject: &Rc<Injector>) -> Result<(), exitstack::ScopeError<io::Error>> {
     ExitStack::scope(|stack| {
         inject.acquire()?;
         let sqlite = |e: rusqlite::Error| io::Error::other(e);
@@ -177,8 +177,8 @@ fn insert_rows(db: &Path, inject: &Rc<Injector>) -> exitstack::ScopeResult<(), i
         let _ = stack.enter_closing(Db(Rc::clone(&connection), Rc::clone(inject)));
         connection.execute_batch("BEGIN").map_err(sqlite)?;
         let (tx, release) = (Rc::clone(&connection), Rc::clone(inject));
-        let _ = stack.try_push_exit(move |exit| {
-            let end = if exit.is_failure() {
+        let _ = stack.push_exit(move |exit| {
+            let end = if !exit.ending().is_success() {
                 "ROLLBACK"
             } else {
                 "COMMIT"
@@ -219,8 +219,8 @@ fn transaction_rolls_back_under_every_fault() {
             .unwrap();
         let inject = Rc::new(Injector::new(acquire, release));
         let produced = observe(|| match insert_rows(&db, &inject) {
-            Ok(Outcome::Completed(())) => Vec::new(),
-            Ok(Outcome::Suppressed(error)) => panic!("nothing suppresses: {error}"),
+            Ok(()) => Vec::new(),
+            Err(error) if error.is_suppressed() => panic!("nothing suppresses: {error}"),
             Err(error) => scope_failure(error),
         });
         assert_eq!(open_on(dir.path()), 0, "the database is still open");

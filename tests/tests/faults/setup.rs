@@ -22,7 +22,7 @@ use std::sync::Arc;
 use crate::support::{assert_reported_once, faults, leaked_by_rustc, observe};
 use crate::support::{beside_others, quiet_injected_panics, raw};
 use crate::support::{Created, Fault, Injector, Produced};
-use exitstack::{ExitStack, Outcome};
+use exitstack::ExitStack;
 
 const ACQUIRE_STEPS: usize = 8;
 const RELEASE_STEPS: usize = 7;
@@ -43,7 +43,7 @@ fn set_up(inject: &Rc<Injector>, created: &Created) -> io::Result<(ExitStack<'st
     created.paths.borrow_mut().push(dir_path.clone());
     let then = release(inject);
     let _ = stack
-        .try_guard(dir, move |dir| dir.close().and_then(|()| then()))
+        .guard(dir, move |dir| dir.close().and_then(|()| then()))
         .label("work dir");
 
     for part in 0..3 {
@@ -53,7 +53,7 @@ fn set_up(inject: &Rc<Injector>, created: &Created) -> io::Result<(ExitStack<'st
         created.paths.borrow_mut().push(path.clone());
         created.fd(raw(&file));
         let then = release(inject);
-        let _ = stack.try_guard((file, path), move |(file, path)| {
+        let _ = stack.guard((file, path), move |(file, path)| {
             drop(file);
             std::fs::remove_file(path).and_then(|()| then())
         });
@@ -65,7 +65,7 @@ fn set_up(inject: &Rc<Injector>, created: &Created) -> io::Result<(ExitStack<'st
     created.ports.borrow_mut().push(port);
     created.fd(raw(&listener));
     let then = release(inject);
-    let listener = stack.try_guard(listener, move |listener| {
+    let listener = stack.guard(listener, move |listener| {
         drop(listener);
         then()
     });
@@ -88,7 +88,7 @@ fn set_up(inject: &Rc<Injector>, created: &Created) -> io::Result<(ExitStack<'st
         *running.lock().unwrap() -= 1;
     });
     let then = release(inject);
-    let _ = stack.try_callback(move || {
+    let _ = stack.callback(move || {
         stop.store(true, Ordering::SeqCst);
         drop(TcpStream::connect(("127.0.0.1", port))); // wakes `accept`
         server
@@ -106,7 +106,7 @@ fn set_up(inject: &Rc<Injector>, created: &Created) -> io::Result<(ExitStack<'st
     created.paths.borrow_mut().push(lock.clone());
     created.fd(raw(&file));
     let then = release(inject);
-    let _ = stack.try_guard((file, lock), move |(file, lock)| {
+    let _ = stack.guard((file, lock), move |(file, lock)| {
         drop(file);
         std::fs::remove_file(lock).and_then(|()| then())
     });
@@ -142,8 +142,8 @@ fn run(acquire: Fault, release: Fault, body_fails: bool) -> (Produced, Vec<Strin
             }
         });
         match outcome {
-            Ok(Outcome::Completed(_)) => Vec::new(),
-            Ok(Outcome::Suppressed(error)) => panic!("nothing suppresses: {error}"),
+            Ok(_) => Vec::new(),
+            Err(error) if error.is_suppressed() => panic!("nothing suppresses: {error}"),
             Err(error) => {
                 let (body, _, cleanup) = error.into_parts();
                 let body = body.map(|error| error.to_string());

@@ -108,7 +108,7 @@ fn running_a_pushed_async_stack_runs_its_async_and_sync_entries_now_and_only_onc
         yield_once().await;
         log.borrow_mut().push("a");
     });
-    inner.try_push_async_callback(|| async {
+    inner.push_async_callback(|| async {
         yield_once().await;
         Err("b")
     });
@@ -180,7 +180,7 @@ fn a_timer_that_panics_when_started_still_lets_every_async_cleanup_finish() {
 /// cleanup.
 fn recording_stack<'l>(log: &'l RefCell<Vec<String>>) -> AsyncExitStack<'l> {
     let stack = AsyncExitStack::new();
-    record_ending(&stack, log);
+    record_ending!(stack, log);
     stack
 }
 

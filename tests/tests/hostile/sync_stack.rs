@@ -366,7 +366,7 @@ fn suppressing_an_error_whose_drop_panics_runs_every_entry_then_resumes_that_pan
         assert!(exit.error().is_some(), "the BadDrop error is pending");
         Flow::Suppress
     });
-    stack.try_callback(|| Err(BadDrop)).label("bad drop");
+    stack.callback(|| Err(BadDrop)).label("bad drop");
     let (payload, seen) = capture(|| panic_of(|| stack.close()));
     let ran_by_close = ran.get();
     drop(stack);
@@ -380,7 +380,7 @@ fn a_dropped_stack_reports_an_error_whose_drop_panics_then_propagates_that_panic
     let (payload, seen) = capture(|| {
         panic_of(|| {
             let stack = ExitStack::new();
-            stack.try_callback(|| Err(BadDrop)).label("bad drop");
+            stack.callback(|| Err(BadDrop)).label("bad drop");
         })
     });
     assert_eq!(payload, "error drop");
@@ -503,7 +503,7 @@ fn a_managed_struct_built_with_default_can_be_used_and_closed() {
 /// cleanup; returns it for the caller to drop.
 fn recording_stack<'l>(log: &'l RefCell<Vec<String>>) -> ExitStack<'l> {
     let stack = ExitStack::new();
-    record_ending(&stack, log);
+    record_ending!(stack, log);
     stack
 }
 

@@ -149,14 +149,14 @@ fn err_form_sees_a_cleanup_error_too() {
     let seen = RefCell::new(None);
     let mut stack = ExitStack::new();
     defer!(stack => |err| { *seen.borrow_mut() = Some(err.to_string()); });
-    stack.try_callback(|| Err("cleanup failed"));
+    stack.callback(|| Err("cleanup failed"));
     assert_eq!(stack.close().unwrap_err().len(), 1);
     assert_eq!(seen.borrow().as_deref(), Some("cleanup failed"));
     // An exit handler registered before it can still suppress: the defer block never does.
     let mut stack = ExitStack::new();
     stack.push_exit(|_| Flow::Suppress);
     defer!(stack => |_err| {});
-    stack.try_callback(|| Err("suppressed"));
+    stack.callback(|| Err("suppressed"));
     assert!(stack.close().is_ok());
 }
 

@@ -214,7 +214,7 @@ fn entered_in_a_stack_its_errors_join_the_stack_result() {
     };
     // `enter` drops it: the Drop teardown's errors join the stack's result.
     let mut stack = ExitStack::new();
-    stack.try_callback(|| Err("registered first"));
+    stack.callback(|| Err("registered first"));
     stack.enter(make(&log));
     let errors: Vec<String> = stack
         .close()

@@ -156,7 +156,10 @@ impl Context for Traced {
         Ok(self.0)
     }
     fn exit(name: &'static str, exit: &Exit<'_>) -> Result<Flow, Infallible> {
-        log(format!("exit {name}, failed: {}", exit.is_failure()));
+        log(format!(
+            "exit {name}, failed: {}",
+            !exit.ending().is_success()
+        ));
         Ok(Flow::Propagate)
     }
 }
@@ -216,7 +219,7 @@ fn io_result_functions_get_cleanup_errors_as_io_errors() {
 /// A handler suppresses the returned error, then an older cleanup fails.
 #[with_stack(stack)]
 fn suppressed_then_cleanup_fails() -> Result<u32, AppError> {
-    stack.try_callback(|| Err("flush failed"));
+    stack.callback(|| Err("flush failed"));
     stack.push_exit(|exit| Flow::suppress_if(exit.is_scope_error()));
     Err(AppError::Body("handled"))
 }

@@ -50,7 +50,7 @@ async fn async_handlers_see_the_returned_error() {
 
 #[with_stack(stack, send)]
 async fn in_a_task() -> Result<u32, Error> {
-    stack.try_push_async_callback(|| async { Err::<(), _>("async cleanup failed") });
+    stack.push_async_callback(|| async { Err::<(), _>("async cleanup failed") });
     tokio::task::yield_now().await;
     Ok(1)
 }
@@ -64,7 +64,7 @@ async fn send_form_runs_in_a_spawned_task_and_returns_cleanup_errors() {
 /// A handler suppresses the returned error, then an older cleanup fails.
 #[with_stack(stack)]
 async fn suppressed_then_cleanup_fails() -> Result<u32, Error> {
-    stack.try_callback(|| Err("flush failed"));
+    stack.callback(|| Err("flush failed"));
     stack.push_exit(|exit| exitstack::Flow::suppress_if(exit.is_scope_error()));
     tokio::task::yield_now().await;
     Err(Error("handled".to_owned()))
@@ -106,7 +106,7 @@ mod alias {
 async fn shown(value: u32, cleanup_fails: bool) -> alias::Result<impl fmt::Display + Send> {
     stack.push_async_callback(|| async { log("shown cleaned up") });
     if cleanup_fails {
-        stack.try_push_async_callback(|| async { Err::<(), _>("async cleanup failed") });
+        stack.push_async_callback(|| async { Err::<(), _>("async cleanup failed") });
     }
     tokio::task::yield_now().await;
     Ok(value * 2)

@@ -407,8 +407,8 @@ fn a_suppressed_anyhow_error_is_still_returned_async() {
 /// `Ok`, then cleanups fail: the cleanup errors become the function's `anyhow::Error`.
 #[with_stack(stack)]
 async fn cleanup_fails_anyhow() -> anyhow::Result<u32> {
-    stack.try_callback(|| Err("sync cleanup failed"));
-    stack.try_push_async_callback(|| async {
+    stack.callback(|| Err("sync cleanup failed"));
+    stack.push_async_callback(|| async {
         tokio::task::yield_now().await;
         Err::<(), _>("async cleanup failed")
     });
@@ -418,13 +418,13 @@ async fn cleanup_fails_anyhow() -> anyhow::Result<u32> {
 
 #[with_stack(stack, send)]
 async fn cleanup_fails_send_box() -> Result<u32, Box<dyn Error + Send + Sync>> {
-    stack.try_push_async_callback(|| async { Err::<(), _>("async cleanup failed") });
+    stack.push_async_callback(|| async { Err::<(), _>("async cleanup failed") });
     Ok(5)
 }
 
 #[with_stack(stack)]
 async fn cleanup_fails_local_box() -> Result<u32, Box<dyn Error>> {
-    stack.try_callback(|| Err("sync cleanup failed"));
+    stack.callback(|| Err("sync cleanup failed"));
     Ok(5)
 }
 

@@ -26,7 +26,7 @@ fn acquire(dir: &Path) -> io::Result<Checked> {
     let lock = lock_path(dir);
     File::create_new(&lock)?;
     stack
-        .try_callback(move || fs::remove_file(lock))
+        .callback(move || fs::remove_file(lock))
         .label("remove lock");
     let mut file = stack.enter(File::open(dir.join("data"))?);
     let mut header = vec![0; MAGIC.len()];

@@ -80,8 +80,8 @@ fn closing_later_returns_every_close_error() {
     let log = Log::new();
     let mut files = open_all(dir.path(), &["a.log"], &log).unwrap();
     let failing = ExitStack::new();
-    failing.try_callback(|| Err(io::Error::other("sync failed")));
-    failing.try_callback(|| Err(io::Error::other("second failure")));
+    failing.callback(|| Err(io::Error::other("sync failed")));
+    failing.callback(|| Err(io::Error::other("second failure")));
     files.push_stack(failing);
     let errors = files.close().unwrap_err();
     assert_eq!(errors.len(), 2);

@@ -29,7 +29,7 @@ fn set_up(fail: FailAt, log: &Log, made: &mut Vec<String>) -> Result<Fixture, St
     let path = dir.path().to_owned();
     made.push(path.display().to_string());
     stack
-        .try_guard(dir, tempfile::TempDir::close)
+        .guard(dir, tempfile::TempDir::close)
         .label("fixture dir");
     if fail == FailAt::AfterDir {
         return Err("failed after the dir".into());

@@ -9,7 +9,7 @@ use exitstack::ExitStack;
 
 /// Counts lines of a file, or of an in-memory default when no path is given. One shape for
 /// both: the stack holds the opened file, or nothing.
-fn count_lines(path: Option<&Path>) -> exitstack::ScopeResult<usize, io::Error> {
+fn count_lines(path: Option<&Path>) -> Result<usize, exitstack::ScopeError<io::Error>> {
     ExitStack::scope(|stack| {
         let source: Box<dyn Read> = match path {
             Some(path) => Box::new(&mut *stack.enter(File::open(path)?).into_mut()),
@@ -24,12 +24,12 @@ fn with_a_resource_the_stack_releases_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("input.txt");
     fs::write(&path, "one\ntwo\nthree\n").unwrap();
-    assert_eq!(count_lines(Some(&path)).unwrap().completed(), Some(3));
+    assert_eq!(count_lines(Some(&path)).unwrap(), 3);
 }
 
 #[test]
 fn without_a_resource_the_empty_stack_is_the_null_context() {
-    assert_eq!(count_lines(None).unwrap().completed(), Some(2));
+    assert_eq!(count_lines(None).unwrap(), 2);
 }
 
 #[test]
@@ -42,7 +42,7 @@ fn an_empty_stack_closes_drops_and_pops_as_a_no_op() {
     assert!(moved.close().is_ok());
     drop(moved);
     let outcome = ExitStack::scope(|_| Ok::<_, io::Error>("nothing to clean up")).unwrap();
-    assert_eq!(outcome.completed(), Some("nothing to clean up"));
+    assert_eq!(outcome, "nothing to clean up");
 }
 
 #[test]

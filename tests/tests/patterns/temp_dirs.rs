@@ -28,7 +28,7 @@ fn make_dirs(
         made.push(dir.path().to_owned());
         // `TempDir::close` reports a failed removal instead of ignoring it as `Drop` does.
         stack
-            .try_guard(dir, TempDir::close)
+            .guard(dir, TempDir::close)
             .label(format!("temp dir {index}"));
     }
     Ok(stack.pop_all())

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use exitstack::{ExitStack, Flow, ScopeResult};
+use exitstack::{ExitStack, Flow, ScopeError};
 
 /// One measurement: what was timed, how long it took, how it ended.
 #[derive(Debug, Clone)]
@@ -29,7 +29,7 @@ fn timed(stack: &ExitStack<'_>, name: &'static str, timings: &Timings) {
         timings.lock().unwrap().push(Timing {
             name,
             took: started.elapsed(),
-            failed: exit.is_failure(),
+            failed: !exit.ending().is_success(),
             panicked: exit.is_panicking(),
         });
         Flow::Propagate
@@ -42,7 +42,7 @@ fn write_synced(path: &Path, pause: Duration) -> io::Result<()> {
     fs::File::open(path)?.sync_all()
 }
 
-fn run(name: &'static str, path: &Path, timings: &Timings) -> ScopeResult<(), io::Error> {
+fn run(name: &'static str, path: &Path, timings: &Timings) -> Result<(), ScopeError<io::Error>> {
     ExitStack::scope(|stack| {
         timed(stack, name, timings);
         write_synced(path, Duration::from_millis(20))

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use exitstack::{ExitStack, Flow, ScopeResult};
+use exitstack::{ExitStack, Flow, ScopeError};
 use exitstack_tests::Log;
 use rusqlite::Connection;
 
@@ -28,12 +28,12 @@ fn transaction<T>(
     conn: &Connection,
     log: &Log,
     body: impl FnOnce(&Connection) -> Result<T, TxError>,
-) -> ScopeResult<T, TxError> {
+) -> Result<T, ScopeError<TxError>> {
     ExitStack::scope(|stack| {
         conn.execute_batch("BEGIN")?;
         let log = log.clone();
-        stack.try_push_exit(move |exit| {
-            let statement = if exit.is_failure() {
+        stack.push_exit(move |exit| {
+            let statement = if !exit.ending().is_success() {
                 "ROLLBACK"
             } else {
                 "COMMIT"

@@ -15,7 +15,7 @@ fn convert(
     fail: bool,
     sabotage: bool,
     log: &Log,
-) -> exitstack::ScopeResult<(), io::Error> {
+) -> Result<(), exitstack::ScopeError<io::Error>> {
     ExitStack::scope(|stack| {
         let l = log.clone();
         let output = stack.guard(File::create(dir.join("output"))?, move |file| {
@@ -29,7 +29,7 @@ fn convert(
             let (l, temp) = (log.clone(), temp.clone());
             // Best effort, but not silent: a failed removal joins the cleanup errors, and
             // the body's own error stays the body error.
-            stack.try_callback(move || {
+            stack.callback(move || {
                 l.push(format!(
                     "removing {}",
                     temp.file_name().unwrap().to_string_lossy()
@@ -99,7 +99,7 @@ fn a_failed_removal_does_not_hide_the_real_error() {
     assert_eq!(error.body_error().unwrap().to_string(), "conversion failed");
     let cleanup = error.cleanup_errors().unwrap();
     assert_eq!(cleanup.len(), 1);
-    let removal = cleanup.first().downcast_ref::<io::Error>().unwrap();
+    let removal = cleanup.first().error().downcast_ref::<io::Error>().unwrap();
     assert_eq!(removal.kind(), io::ErrorKind::NotFound);
     assert_eq!(
         log.entries(),

@@ -66,8 +66,8 @@ fn every_kind_of_entry_shares_one_lifo_order() {
     let mut stack = ExitStack::new();
     stack.callback(log.recorder("callback"));
     let l = log.clone();
-    stack.try_callback(move || {
-        l.push("try_callback");
+    stack.callback(move || {
+        l.push("callback");
         Ok::<(), Infallible>(())
     });
     let l = log.clone();
@@ -76,15 +76,15 @@ fn every_kind_of_entry_shares_one_lifo_order() {
         Flow::Propagate
     });
     let l = log.clone();
-    stack.try_push_exit(move |_| {
-        l.push("try_push_exit");
+    stack.push_exit(move |_| {
+        l.push("push_exit");
         Ok::<_, Infallible>(Flow::Propagate)
     });
     stack.enter(Dropper(log.clone(), "enter"));
     stack.enter_closing(Closer(log.clone(), "enter_closing"));
     stack.guard(log.clone(), |l| l.push("guard"));
-    stack.try_guard(log.clone(), |l| {
-        l.push("try_guard");
+    stack.guard(log.clone(), |l| {
+        l.push("guard");
         Ok::<(), Infallible>(())
     });
     stack
@@ -109,13 +109,13 @@ fn every_kind_of_entry_shares_one_lifo_order() {
         "nested second",
         "nested first",
         "enter_context",
-        "try_guard",
+        "guard",
         "guard",
         "enter_closing",
         "enter",
-        "try_push_exit",
         "push_exit",
-        "try_callback",
+        "push_exit",
+        "callback",
         "callback",
     ];
     assert_eq!(log.entries(), expected);
@@ -155,7 +155,7 @@ fn every_entry_runs_exactly_once_whatever_came_before() {
         Flow::Suppress
     });
     stack.callback(bump(2));
-    stack.try_callback(|| {
+    stack.callback(|| {
         bump(3)();
         Err("failed")
     });
@@ -298,7 +298,7 @@ fn close_runs_everything_once_and_the_stack_is_reusable() {
     let log = Log::new();
     let mut stack = ExitStack::new();
     stack.callback(log.recorder("a"));
-    stack.try_callback(|| Err("b failed"));
+    stack.callback(|| Err("b failed"));
     assert_eq!(stack.close().unwrap_err().len(), 1);
     assert!(stack.is_empty());
     assert!(stack.close().is_ok(), "a second close does nothing");

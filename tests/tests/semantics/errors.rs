@@ -6,7 +6,7 @@ use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use exitstack::report::error_in_drop;
-use exitstack::{CleanupError, Ending, ExitStack, Flow, Outcome};
+use exitstack::{CleanupError, Ending, ExitStack, Flow};
 use exitstack_tests::{capture_reports, here, messages, site_of, Log};
 
 /// The scope body's own error in these tests.
@@ -30,15 +30,15 @@ impl Drop for FailingDrop {
 #[test]
 fn close_returns_every_error_in_the_order_it_happened() {
     let mut stack = ExitStack::new();
-    stack.try_callback(|| Err("1: oldest"));
-    stack.try_guard((), |()| Err("2: try_guard"));
+    stack.callback(|| Err("1: oldest"));
+    stack.guard((), |()| Err("2: guard"));
     stack.enter(FailingDrop("3: from a drop"));
     let mut nested = ExitStack::new();
-    nested.try_callback(|| Err("4b: nested, older"));
-    nested.try_callback(|| Err("4a: nested, newer"));
-    stack.try_callback(move || nested.close());
-    stack.try_push_exit(|_| Err::<Flow, _>("5: exit handler"));
-    stack.try_callback(|| Err("6: newest"));
+    nested.callback(|| Err("4b: nested, older"));
+    nested.callback(|| Err("4a: nested, newer"));
+    stack.callback(move || nested.close());
+    stack.push_exit(|_| Err::<Flow, _>("5: exit handler"));
+    stack.callback(|| Err("6: newest"));
     let errors = stack.close().unwrap_err();
     let expected = [
         "6: newest",
@@ -46,7 +46,7 @@ fn close_returns_every_error_in_the_order_it_happened() {
         "4a: nested, newer",
         "4b: nested, older",
         "3: from a drop",
-        "2: try_guard",
+        "2: guard",
         "1: oldest",
     ];
     assert_eq!(messages(&errors), expected);
@@ -55,8 +55,8 @@ fn close_returns_every_error_in_the_order_it_happened() {
 #[test]
 fn a_failed_scope_returns_its_own_error_and_every_cleanup_error() {
     let error = ExitStack::scope(|stack| {
-        stack.try_callback(|| Err("cleanup b"));
-        stack.try_callback(|| Err("cleanup a"));
+        stack.callback(|| Err("cleanup b"));
+        stack.callback(|| Err("cleanup a"));
         Err::<(), _>(BodyError("body"))
     })
     .unwrap_err();
@@ -68,7 +68,7 @@ fn a_failed_scope_returns_its_own_error_and_every_cleanup_error() {
     // cpython#102201: the body succeeded, several cleanups failed; none is lost.
     let error = ExitStack::scope(|stack| {
         for message in ["x", "y", "z"] {
-            stack.try_callback(move || Err(message));
+            stack.callback(move || Err(message));
         }
         Ok::<_, BodyError>(())
     })
@@ -81,14 +81,14 @@ fn a_failed_scope_returns_its_own_error_and_every_cleanup_error() {
 fn errors_carry_their_label_and_registration_site() {
     let mut stack = ExitStack::new();
     let (file, line) = here();
-    stack.try_callback(|| Err("disk full")).label("flush log");
+    stack.callback(|| Err("disk full")).label("flush log");
     let unlabelled_site = here();
-    stack.try_guard(1, |_| Err("unlabelled"));
+    stack.guard(1, |_| Err("unlabelled"));
     let mut nested = ExitStack::new();
     let nested_site = here();
-    nested.try_callback(|| Err("inner")).label("inner label");
+    nested.callback(|| Err("inner")).label("inner label");
     let outer_site = here();
-    let outer = stack.try_callback(move || nested.close());
+    let outer = stack.callback(move || nested.close());
     outer.label("outer label");
     let errors = stack.close().unwrap_err();
     let [inner, unlabelled, flush] = errors.as_slice() else {
@@ -149,7 +149,7 @@ fn an_exit_handler_sees_what_is_pending_when_it_runs() {
     };
     let result = ExitStack::scope(|stack| {
         stack.push_exit(look("last"));
-        stack.try_callback(|| Err("cleanup"));
+        stack.callback(|| Err("cleanup"));
         stack.push_exit(look("first"));
         Err::<(), _>(BodyError("body"))
     });
@@ -178,7 +178,14 @@ fn an_exit_handler_sees_a_panic_and_a_drop() {
     let look = |tag: &'static str| {
         let seen = &seen;
         move |exit: &exitstack::Exit<'_>| {
-            let state = (exit.is_panicking(), exit.is_dropped(), exit.ending());
+            let state = (
+                exit.is_panicking(),
+                matches!(
+                    exit.ending(),
+                    exitstack::Ending::Abandoned | exitstack::Ending::Panicked
+                ),
+                exit.ending(),
+            );
             seen.borrow_mut().push(format!("{tag}: {state:?}"));
             Flow::Propagate
         }
@@ -219,23 +226,24 @@ fn an_exit_handler_sees_a_panic_and_a_drop() {
 #[test]
 fn suppressing_clears_everything_pending_and_later_errors_start_afresh() {
     let mut stack = ExitStack::new();
-    stack.try_callback(|| Err("after the suppression"));
+    stack.callback(|| Err("after the suppression"));
     stack.push_exit(|exit| {
         assert_eq!(exit.errors().count(), 2);
         Flow::Suppress
     });
-    stack.try_callback(|| Err("before, older"));
-    stack.try_callback(|| Err("before, newer"));
+    stack.callback(|| Err("before, older"));
+    stack.callback(|| Err("before, newer"));
     let errors = stack.close().unwrap_err();
     assert_eq!(messages(&errors), ["after the suppression"]);
 
     let outcome = ExitStack::scope(|stack| {
         stack.push_exit(|exit| Flow::suppress_if(exit.errors().count() == 2));
-        stack.try_callback(|| Err("cleanup"));
+        stack.callback(|| Err("cleanup"));
         Err::<(), _>(BodyError("body"))
     })
-    .unwrap();
-    assert_eq!(outcome, Outcome::Suppressed(BodyError("body")));
+    .unwrap_err();
+    assert!(outcome.is_suppressed());
+    assert_eq!(outcome.suppressed_error(), Some(&BodyError("body")));
 }
 
 #[test]
@@ -247,7 +255,7 @@ fn a_panic_is_seen_but_never_suppressed() {
         l.push(format!("saw panic: {}", exit.is_panicking()));
         Flow::Suppress
     });
-    stack.try_callback(|| Err("pending with the panic"));
+    stack.callback(|| Err("pending with the panic"));
     stack.callback(|| panic!("not suppressible"));
     let (result, reports) = capture_reports(|| catch_unwind(AssertUnwindSafe(|| stack.close())));
     let payload = result.unwrap_err();
@@ -260,7 +268,7 @@ fn a_panic_is_seen_but_never_suppressed() {
 #[test]
 fn a_scope_tells_completed_failed_and_suppressed_apart() {
     let completed = ExitStack::scope(|_| Ok::<_, BodyError>(42)).unwrap();
-    assert_eq!(completed, Outcome::Completed(42));
+    assert_eq!(completed, 42);
     let failed = ExitStack::scope(|_| Err::<u8, _>(BodyError("failed"))).unwrap_err();
     assert_eq!(failed.body_error(), Some(&BodyError("failed")));
     assert!(failed.cleanup_errors().is_none());
@@ -268,12 +276,13 @@ fn a_scope_tells_completed_failed_and_suppressed_apart() {
         stack.push_exit(|exit| Flow::suppress_if(exit.is_scope_error()));
         Err::<u8, _>(BodyError("handled"))
     })
-    .unwrap();
-    assert_eq!(handled, Outcome::Suppressed(BodyError("handled")));
+    .unwrap_err();
     assert!(handled.is_suppressed());
+    assert_eq!(handled.suppressed_error(), Some(&BodyError("handled")));
+    assert!(handled.body_error().is_none());
     // Suppressed, then a later cleanup failed: the suppressed error is kept, not lost.
     let both = ExitStack::scope(|stack| {
-        stack.try_callback(|| Err("later cleanup"));
+        stack.callback(|| Err("later cleanup"));
         stack.push_exit(|_| Flow::Suppress);
         Err::<u8, _>(BodyError("suppressed"))
     })
@@ -325,7 +334,7 @@ fn once_the_scope_error_is_suppressed_the_rest_unwinds_as_a_success() {
         });
         Err::<(), _>(BodyError("handled"))
     })
-    .unwrap();
+    .unwrap_err();
     assert!(outcome.is_suppressed());
     assert_eq!(
         log.entries(),
@@ -340,7 +349,7 @@ fn once_the_scope_error_is_suppressed_the_rest_unwinds_as_a_success() {
 #[test]
 fn a_pushed_stack_sees_and_may_suppress_the_errors_pending_in_the_outer_unwind() {
     let mut outer = ExitStack::new();
-    outer.try_callback(|| Err("after the nested stack"));
+    outer.callback(|| Err("after the nested stack"));
     let inner = ExitStack::new();
     inner.push_exit(|exit| {
         let pending: Vec<String> = exit.errors().map(ToString::to_string).collect();
@@ -348,7 +357,7 @@ fn a_pushed_stack_sees_and_may_suppress_the_errors_pending_in_the_outer_unwind()
         Flow::Suppress
     });
     outer.push_stack(inner);
-    outer.try_callback(|| Err("outer, newest"));
+    outer.callback(|| Err("outer, newest"));
     let errors = outer.close().unwrap_err();
     assert_eq!(messages(&errors), ["after the nested stack"]);
 }
@@ -367,8 +376,8 @@ fn a_stack_closed_by_a_cleanup_unwinds_on_its_own() {
         );
         Flow::Suppress
     });
-    outer.try_callback(move || inner.close());
-    outer.try_callback(|| Err("outer error"));
+    outer.callback(move || inner.close());
+    outer.callback(|| Err("outer error"));
     let errors = outer.close().unwrap_err();
     assert_eq!(messages(&errors), ["outer error"]);
 }
@@ -400,15 +409,15 @@ fn every_fallible_registration_records_the_callers_line() {
     let mut stack = ExitStack::new();
     let mut lines = Vec::new();
     lines.push(here().1 + 1);
-    stack.try_callback(|| Err("try_callback"));
+    stack.callback(|| Err("callback"));
     lines.push(here().1 + 1);
-    stack.try_push_exit(|_| Err::<Flow, _>("try_push_exit"));
+    stack.push_exit(|_| Err::<Flow, _>("push_exit"));
     lines.push(here().1 + 1);
     stack.enter(FailingDrop("enter"));
     lines.push(here().1 + 1);
     stack.enter_closing(FailingClose);
     lines.push(here().1 + 1);
-    stack.try_guard((), |()| Err("try_guard"));
+    stack.guard((), |()| Err("guard"));
     lines.push(here().1 + 1);
     stack.enter_context(FailingExit).unwrap();
     let errors = stack.close().unwrap_err();
@@ -423,10 +432,10 @@ fn every_fallible_registration_records_the_callers_line() {
 fn a_returned_cleanup_error_keeps_its_own_label() {
     let mut stack = ExitStack::new();
     stack
-        .try_callback(|| Err(CleanupError::new("inner").with_label("its own label")))
+        .callback(|| Err(CleanupError::new("inner").with_label("its own label")))
         .label("registration label");
     let (file, line) = here();
-    let handle = stack.try_callback(|| Err(CleanupError::new("unlabelled")));
+    let handle = stack.callback(|| Err(CleanupError::new("unlabelled")));
     handle.label("registration label");
     let errors = stack.close().unwrap_err();
     let [unlabelled, labelled] = errors.as_slice() else {
@@ -478,7 +487,7 @@ fn a_chain_never_repeats_what_display_shows() {
     );
 
     let mut stack = ExitStack::new();
-    stack.try_callback(move || Err(outer())).label("flush");
+    stack.callback(move || Err(outer())).label("flush");
     let errors = stack.close().unwrap_err();
     assert_eq!(
         chain_of(anyhow::Error::from(errors)),
@@ -486,8 +495,8 @@ fn a_chain_never_repeats_what_display_shows() {
     );
 
     let mut stack = ExitStack::new();
-    stack.try_callback(|| Err("second"));
-    stack.try_callback(move || Err(outer()));
+    stack.callback(|| Err("second"));
+    stack.callback(move || Err(outer()));
     let errors = stack.close().unwrap_err();
     assert_eq!(
         chain_of(anyhow::Error::from(errors)),
@@ -499,7 +508,7 @@ fn a_chain_never_repeats_what_display_shows() {
 
     // A scope's error: the body's text, then the body's own source.
     let error = ExitStack::scope(|stack| {
-        stack.try_callback(|| Err("close failed"));
+        stack.callback(|| Err("close failed"));
         Err::<(), _>(outer())
     })
     .unwrap_err();
@@ -511,14 +520,22 @@ fn a_chain_never_repeats_what_display_shows() {
         ]
     );
 
-    // A rolled-back construction: the acquisition error's text, then its own source.
+    // A rolled-back construction: the acquisition error's text, then the rollback's errors
+    // (an `Error` whatever the acquisition error's type, so it cannot reach that error's own
+    // source; `error()` does).
     let teardown = exitstack::UnwindError::from_errors(vec![CleanupError::new("close failed")]);
     let rolled = exitstack::RollbackError::new(outer(), teardown);
     assert_eq!(
+        std::error::Error::source(rolled.error())
+            .unwrap()
+            .to_string(),
+        "disk full"
+    );
+    assert_eq!(
         chain_of(anyhow::Error::from(rolled)),
         [
-            "flush failed; then rolling back, cleanup failed: close failed",
-            "disk full"
+            "flush failed; then rolling back failed",
+            "cleanup failed: close failed"
         ]
     );
 }
@@ -538,7 +555,7 @@ fn a_cleanup_error_is_never_wrapped_twice() {
     );
     // Returned by a cleanup, closed and reported: the same one text.
     let mut stack = ExitStack::new();
-    stack.try_callback(move || Err(inner()));
+    stack.callback(move || Err(inner()));
     let errors = stack.close().unwrap_err();
     assert_eq!(errors.to_string(), "cleanup `flush` failed: disk full");
     let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
@@ -547,7 +564,7 @@ fn a_cleanup_error_is_never_wrapped_twice() {
         move |report: &exitstack::report::Report<'_>| *sink.lock().unwrap() = report.to_string(),
         || {
             let stack = ExitStack::new();
-            stack.try_callback(move || Err(inner()));
+            stack.callback(move || Err(inner()));
         },
     );
     let shown = seen.lock().unwrap().clone();

@@ -7,4 +7,5 @@ mod entries;
 mod errors;
 mod misuse_handles;
 mod misuse_unwind;
+mod one_way;
 mod panics;

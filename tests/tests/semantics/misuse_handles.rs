@@ -21,7 +21,7 @@ fn run_runs_the_entry_now_returns_its_error_and_it_never_runs_again() {
     stack.callback(log.recorder("oldest"));
     let l = log.clone();
     let flush = stack
-        .try_callback(move || {
+        .callback(move || {
             l.push("flush");
             Err("flush failed")
         })
@@ -88,7 +88,7 @@ fn run_of_a_pushed_stack_runs_its_entries_now() {
     stack.callback(log.recorder("outer oldest"));
     let inner = ExitStack::new();
     inner.callback(log.recorder("inner 1"));
-    inner.try_callback(|| Err("inner failed"));
+    inner.callback(|| Err("inner failed"));
     inner.callback(log.recorder("inner 2"));
     let nested = stack.push_stack(inner);
     stack.callback(log.recorder("outer newest"));
@@ -152,7 +152,7 @@ fn entered_cancel_gives_the_value_back_and_release_releases_it_now() {
     let mut stack = ExitStack::new();
     let kept = stack.guard(String::from("kept"), |s| panic!("{s} must not be released"));
     assert_eq!(kept.cancel(), "kept");
-    let released = stack.try_guard(DropLog(log.clone(), "released now"), |value| {
+    let released = stack.guard(DropLog(log.clone(), "released now"), |value| {
         drop(value);
         Err("release failed")
     });

@@ -9,7 +9,7 @@ use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use exitstack::report::ReportReason;
-use exitstack::{ExitStack, Flow, Outcome};
+use exitstack::{ExitStack, Flow};
 use exitstack_tests::{capture_reports, messages, Log};
 
 #[derive(Debug, PartialEq, Eq)]
@@ -32,8 +32,9 @@ fn an_entry_registered_during_unwind_sees_the_pending_error_and_may_suppress_it(
         });
         Err::<(), _>(BodyError)
     })
-    .unwrap();
-    assert_eq!(outcome, Outcome::Suppressed(BodyError));
+    .unwrap_err();
+    assert!(outcome.is_suppressed());
+    assert_eq!(outcome.suppressed_error(), Some(&BodyError));
 }
 
 #[test]
@@ -44,7 +45,7 @@ fn entries_registered_after_a_panic_still_run_before_it_is_resumed() {
     let l = log.clone();
     stack.callback_with_stack(move |stack| {
         l.push("registering after the panic");
-        stack.try_callback(|| Err("registered error"));
+        stack.callback(|| Err("registered error"));
         stack.callback(l.recorder("registered entry"));
     });
     stack.callback(|| panic!("first"));
@@ -114,12 +115,12 @@ fn an_entry_that_keeps_registering_itself_unwinds_in_a_loop() {
 #[test]
 fn errors_of_entries_registered_during_unwind_join_the_result_in_order() {
     let mut stack = ExitStack::new();
-    stack.try_callback(|| Err("oldest"));
+    stack.callback(|| Err("oldest"));
     stack.callback_with_stack(|stack| {
-        stack.try_callback(|| Err("registered first"));
-        stack.try_callback(|| Err("registered second"));
+        stack.callback(|| Err("registered first"));
+        stack.callback(|| Err("registered second"));
     });
-    stack.try_callback(|| Err("newest"));
+    stack.callback(|| Err("newest"));
     let errors = stack.close().unwrap_err();
     let expected = ["newest", "registered second", "registered first", "oldest"];
     assert_eq!(messages(&errors), expected);
@@ -156,7 +157,7 @@ fn a_panicking_reporter_never_turns_a_report_into_an_abort() {
             catch_unwind(AssertUnwindSafe(|| {
                 let stack = ExitStack::new();
                 stack.callback(log.recorder("the cleanup after it still ran"));
-                stack.try_callback(|| Err("reported during a panic"));
+                stack.callback(|| Err("reported during a panic"));
                 panic!("body");
             }))
         },

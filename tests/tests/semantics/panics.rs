@@ -152,10 +152,10 @@ fn a_stack_born_during_a_panic_reports_instead_of_resuming() {
 #[test]
 fn errors_pending_when_a_panic_is_resumed_are_reported() {
     let mut stack = ExitStack::new();
-    stack.try_callback(|| Err("older error")).label("older");
+    stack.callback(|| Err("older error")).label("older");
     stack.callback(|| panic!("resumed"));
     let (file, line) = here();
-    stack.try_callback(|| Err("newer error")).label("newer");
+    stack.callback(|| Err("newer error")).label("newer");
     let (result, reports) = capture_reports(|| catch_unwind(AssertUnwindSafe(|| stack.close())));
     assert_eq!(payload_text(&*result.unwrap_err()), "resumed");
     assert_eq!(
@@ -173,7 +173,7 @@ fn a_panicking_scope_reports_its_cleanup_errors() {
     let (result, reports) = capture_reports(|| {
         catch_unwind(|| {
             ExitStack::scope(|stack| {
-                stack.try_callback(|| Err("cleanup error")).label("cleanup");
+                stack.callback(|| Err("cleanup error")).label("cleanup");
                 if true {
                     panic!("scope body");
                 }
@@ -192,8 +192,8 @@ fn a_panicking_scope_reports_its_cleanup_errors() {
 fn errors_of_a_stack_dropped_without_close_are_reported_in_order() {
     let ((), reports) = capture_reports(|| {
         let stack = ExitStack::new();
-        stack.try_callback(|| Err("second"));
-        stack.try_callback(|| Err("first")).label("labelled");
+        stack.callback(|| Err("second"));
+        stack.callback(|| Err("first")).label("labelled");
     });
     assert_eq!(
         summary(&reports),
@@ -206,7 +206,7 @@ fn errors_of_a_stack_dropped_without_close_are_reported_in_order() {
     let (_, reports) = capture_reports(|| {
         catch_unwind(|| {
             let stack = ExitStack::new();
-            stack.try_callback(|| Err("while panicking"));
+            stack.callback(|| Err("while panicking"));
             panic!("body");
         })
     });
@@ -232,7 +232,7 @@ fn the_scoped_reporter_sees_only_its_own_thread() {
         std::thread::spawn(|| {
             let ((), theirs) = capture_reports(|| {
                 let stack = ExitStack::new();
-                stack.try_callback(|| Err("other thread"));
+                stack.callback(|| Err("other thread"));
             });
             assert_eq!(theirs.len(), 1);
         })
@@ -346,7 +346,7 @@ fn the_default_reporter_survives_a_closed_stderr_during_a_panic() {
         }
         let result = catch_unwind(|| {
             let stack = ExitStack::new();
-            stack.try_callback(|| Err("reported to a closed stderr"));
+            stack.callback(|| Err("reported to a closed stderr"));
             panic!("child body");
         });
         assert!(result.is_err());

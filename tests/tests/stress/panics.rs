@@ -57,14 +57,14 @@ const PANICKING: [&str; 15] = [
     "with stack",
     "registered during unwind",
     "context exit",
-    "try_guard",
+    "guard",
     "guard",
     "enter_closing",
     "enter",
-    "try_push_exit",
+    "push_exit",
     "push_exit",
     "callback_on_error",
-    "try_callback",
+    "callback",
     "callback",
 ];
 
@@ -81,9 +81,9 @@ fn arm(stack: &ExitStack<'static>, ran: &Rc<Cell<usize>>) {
     });
     let _ = stack.callback(|| ()).label("quiet entry between panics");
     let tick = count(ran);
-    let _ = stack.try_callback(move || -> Result<(), String> {
+    let _ = stack.callback(move || -> Result<(), String> {
         tick();
-        panic!("try_callback")
+        panic!("callback")
     });
     let tick = count(ran);
     let _ = stack.callback_on_error(move || {
@@ -97,11 +97,11 @@ fn arm(stack: &ExitStack<'static>, ran: &Rc<Cell<usize>>) {
         assert!(exit.is_panicking(), "the handler sees the panic");
         panic!("push_exit")
     });
-    let _ = stack.try_push_exit(|_| -> Result<Flow, String> { panic!("try_push_exit") });
+    let _ = stack.push_exit(|_| -> Result<Flow, String> { panic!("push_exit") });
     let _ = stack.enter(Bomb("enter"));
     let _ = stack.enter_closing(Bomb("enter_closing"));
     let _ = stack.guard((), |()| panic!("guard"));
-    let _ = stack.try_guard((), |()| -> Result<(), String> { panic!("try_guard") });
+    let _ = stack.guard((), |()| -> Result<(), String> { panic!("guard") });
     let _ = stack.enter_context(Fuse).unwrap();
     let _ = stack.callback_with_stack(|stack| {
         let _ = stack.callback(|| panic!("registered during unwind"));
@@ -112,7 +112,7 @@ fn arm(stack: &ExitStack<'static>, ran: &Rc<Cell<usize>>) {
     let _ = stack.push_stack(pushed);
     let mut closed = ExitStack::new();
     let _ = closed.callback(|| panic!("closed nested stack"));
-    let _ = stack.try_callback(move || closed.close());
+    let _ = stack.callback(move || closed.close());
     let _ = stack.callback(|| panic_any(42_u8));
 }
 

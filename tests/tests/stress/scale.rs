@@ -46,7 +46,7 @@ fn a_long_chain_of_errors_is_stored_flat_and_drops_without_recursion() {
     let count = on_small_stack(|| {
         let mut stack = ExitStack::new();
         for i in 0..MANY_ERRORS {
-            stack.try_callback(move || Err(if i.is_multiple_of(2) { "even" } else { "odd" }));
+            stack.callback(move || Err(if i.is_multiple_of(2) { "even" } else { "odd" }));
         }
         let errors = stack.close().unwrap_err();
         let count = errors.len();
@@ -90,7 +90,7 @@ fn deeply_nested_stacks_with_errors_return_them_flat() {
         let mut inner = ExitStack::new();
         for _ in 0..DEEP {
             let level = ExitStack::new();
-            level.try_callback(|| Err("level failed"));
+            level.callback(|| Err("level failed"));
             level.push_stack(inner);
             inner = level;
         }

@@ -66,7 +66,7 @@ fn a_million_errors_are_returned_flat_and_dropped_without_recursion() {
         let n = size(1_000_000, 200);
         let mut stack = ExitStack::new();
         for i in 0..n {
-            stack.try_callback(move || Err(format!("error {i}")));
+            stack.callback(move || Err(format!("error {i}")));
         }
         let errors = stack.close().unwrap_err();
         assert_eq!(errors.len(), n);

@@ -143,7 +143,7 @@ fn scope_send_runs_on_the_thread_it_was_moved_to() {
                         Ok::<_, std::fmt::Error>((round, seen))
                     })
                     .unwrap();
-                    let (value, seen) = outcome.completed().unwrap();
+                    let (value, seen) = outcome;
                     assert_eq!(value, round);
                     assert_eq!(*seen.lock().unwrap(), Some(here));
                 }

@@ -212,18 +212,18 @@ pub fn has_line_starting(stderr: &str, prefix: &str) -> bool {
 
 /// Registers on `stack` an exit handler that logs the ending it sees, then an error-only and a
 /// success-only cleanup that log themselves (the sync and async tests of the dropped-by-a-panic
-/// rule share it: an async stack derefs to its sync registrations).
-pub fn record_ending<'l>(
-    stack: &exitstack::ExitStack<'l>,
-    log: &'l std::cell::RefCell<Vec<String>>,
-) {
-    stack.callback_on_success(|| log.borrow_mut().push("on success".to_owned()));
-    stack.callback_on_error(|| log.borrow_mut().push("on error".to_owned()));
-    stack.push_exit(|exit| {
-        log.borrow_mut().push(format!("{:?}", exit.ending()));
-        exitstack::Flow::Propagate
-    });
+/// rule share it: both stacks have these registrations).
+#[allow(unused_macros)] // `hostile_aborts` shares this module and does not use it
+macro_rules! record_ending {
+    ($stack:expr, $log:expr) => {{
+        let (stack, log): (_, &std::cell::RefCell<Vec<String>>) = (&$stack, $log);
+        stack.callback_on_success(|| log.borrow_mut().push("on success".to_owned()));
+        stack.callback_on_error(|| log.borrow_mut().push("on error".to_owned()));
+        stack.push_exit(|exit| log.borrow_mut().push(format!("{:?}", exit.ending())));
+    }};
 }
+#[allow(unused_imports)]
+pub(crate) use record_ending;
 
 /// A payload whose `Drop` panics, resumed or not, is reported twice: its panic (caught, with
 /// the entry's label), then the panic of its drop.

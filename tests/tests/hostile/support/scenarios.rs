@@ -64,7 +64,7 @@ pub fn sync_stack_with_a_bad_payload_dropped_during_a_panic() {
 /// reporter (standard error). `during`: dropped by a panic.
 pub fn bad_display_with_the_default_reporter(during: bool) {
     let stack = ExitStack::new();
-    stack.try_callback(|| Err(BadDisplay)).label("bad display");
+    stack.callback(|| Err(BadDisplay)).label("bad display");
     if during {
         let result = catch_unwind(AssertUnwindSafe(move || {
             let _stack = stack;
@@ -91,7 +91,7 @@ pub fn bad_display_with_a_formatting_reporter(during: bool) {
         },
         || {
             let stack = ExitStack::new();
-            stack.try_callback(|| Err(BadDisplay)).label("bad display");
+            stack.callback(|| Err(BadDisplay)).label("bad display");
             catch_unwind(AssertUnwindSafe(move || {
                 let _stack = stack;
                 if during {
@@ -117,7 +117,7 @@ pub fn bad_drop_error_dropped_during_a_panic() {
     let (result, seen) = capture(|| {
         catch_unwind(|| {
             let stack = ExitStack::new();
-            stack.try_callback(|| Err(BadDrop)).label("bad drop");
+            stack.callback(|| Err(BadDrop)).label("bad drop");
             panic!("outer");
         })
     });

@@ -159,13 +159,13 @@ pub enum ExitBeh {
 pub enum Spec {
     /// `callback`.
     Callback { id: Id, panic: bool },
-    /// `try_callback`.
+    /// `callback`.
     Try { id: Id, beh: Beh },
     /// `callback_on_error`.
     OnError { id: Id, panic: bool },
     /// `callback_on_success`.
     OnSuccess { id: Id, panic: bool },
-    /// `push_exit` (or `try_push_exit` when it fails).
+    /// `push_exit` (or `push_exit` when it fails).
     Exit { id: Id, beh: ExitBeh },
     /// `enter` of a value whose `Drop` may hand an error to `report::error_in_drop` and may panic;
     /// when `borrowing`, its `Drop` first builds, fills and cancels stacks borrowing its locals
@@ -178,7 +178,7 @@ pub enum Spec {
     },
     /// `enter_closing`.
     Closing { id: Id, beh: Beh },
-    /// `guard` / `try_guard`.
+    /// `guard` / `guard`.
     Guard { id: Id, beh: Beh },
     /// `enter_context`; when `enter_fails`, nothing is registered.
     Context {

@@ -5,7 +5,7 @@ use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use exitstack::{report, BoxError, CleanupError, Context, Entered, Exit, ExitStack, Flow, Handle};
-use exitstack::{Close, Outcome, UnwindError};
+use exitstack::{Close, UnwindError};
 
 use super::{
     drop_errors_quietly, settle, shown, shown_error, BadDisplay, BadDrop, BadPayload, Spec,
@@ -139,9 +139,10 @@ impl Close for Token {
     }
 }
 
-struct Ctx {
-    token: Token,
-    enter_fails: bool,
+/// A context over a token, whose `enter` may fail.
+pub(super) struct Ctx {
+    pub(super) token: Token,
+    pub(super) enter_fails: bool,
 }
 
 impl Context for Ctx {
@@ -165,101 +166,121 @@ pub(super) enum Held<'s> {
     Value(Entered<'s, Token>),
 }
 
-/// Registers `spec` on `stack`, labelled `e{id}`; `None` when nothing can be held.
-pub(super) fn register<'s>(stack: &'s ExitStack<'static>, spec: &Spec) -> Option<Held<'s>> {
-    let label = format!("e{}", spec.id());
-    let plain = |handle: Handle<'s>| Some(Held::Plain(handle.label(label.clone())));
-    let value = |entered: Entered<'s, Token>| Some(Held::Value(entered.label(label.clone())));
-    match spec.clone() {
-        Spec::Callback { id, panic } => plain(stack.callback(move || {
-            ran(id);
-            assert!(!panic, "panic-{id}");
-        })),
-        Spec::Try { id, beh } => plain(stack.try_callback(move || {
-            ran(id);
-            act(id, beh)
-        })),
-        Spec::OnError { id, panic } => plain(stack.callback_on_error(move || {
-            ran(id);
-            assert!(!panic, "panic-{id}");
-        })),
-        Spec::OnSuccess { id, panic } => plain(stack.callback_on_success(move || {
-            ran(id);
-            assert!(!panic, "panic-{id}");
-        })),
-        Spec::Exit { id, beh } if beh == ExitBeh::Fail => plain(stack.try_push_exit(move |exit| {
-            seen(id, exit);
-            answer(id, beh)
-        })),
-        Spec::Exit { id, beh } => plain(stack.push_exit(move |exit| {
-            seen(id, exit);
-            answer(id, beh).expect("only failing handlers use try_push_exit")
-        })),
-        Spec::Enter {
-            id,
-            report,
-            panic,
-            borrowing,
-        } => value(stack.enter(Token {
-            on_drop: Some((report, panic, borrowing)),
-            ..Token::new(id)
-        })),
-        Spec::Closing { id, beh } => value(stack.enter_closing(Token {
-            on_close: beh,
-            ..Token::new(id)
-        })),
-        Spec::Guard { id, beh: Beh::Ok } => value(stack.guard(Token::new(id), |token| {
-            ran(token.id);
-        })),
-        Spec::Guard { id, beh } => value(stack.try_guard(Token::new(id), move |token| {
-            ran(token.id);
-            act(token.id, beh)
-        })),
-        Spec::Context {
-            id,
-            enter_fails,
-            beh,
-        } => {
-            let context = Ctx {
-                token: Token {
-                    on_exit: beh,
-                    ..Token::new(id)
-                },
-                enter_fails,
-            };
-            match stack.enter_context(context) {
-                Ok(entered) => value(entered),
-                Err(error) => {
-                    assert_eq!(error, format!("enter-{id}"));
-                    log(Event::EnterFailed(id));
-                    None
-                }
-            }
-        }
-        Spec::WithStack {
-            id,
-            panic,
-            children,
-        } => plain(stack.callback_with_stack(move |stack| {
-            ran(id);
-            for child in &children {
-                register(stack, child);
-            }
-            assert!(!panic, "panic-{id}");
-        })),
-        Spec::PushStack { children, .. } => {
-            let _ = stack.push_stack(build(&children)).label(label);
-            None
-        }
-        Spec::CloseNested { children, .. } => {
-            let mut nested = build(&children);
-            let _ = stack.try_callback(move || nested.close()).label(label);
-            None
-        }
-    }
+/// A kept handle, labelled.
+pub(super) fn held_plain<'s>(handle: Handle<'s>, label: &str) -> Option<Held<'s>> {
+    Some(Held::Plain(handle.label(label.to_owned())))
 }
 
-fn build(children: &[Spec]) -> ExitStack<'static> {
+/// A kept handle to a value, labelled.
+pub(super) fn held_value<'s>(entered: Entered<'s, Token>, label: &str) -> Option<Held<'s>> {
+    Some(Held::Value(entered.label(label.to_owned())))
+}
+
+/// Registers `spec` on `$stack` (a sync or an async stack: both have the sync registrations),
+/// labelled `e{id}`; `None` when nothing can be held.
+macro_rules! register_sync {
+    ($stack:expr, $spec:expr) => {{
+        #[allow(unused_imports)]
+        use $crate::support::real::*;
+        #[allow(unused_imports)]
+        use $crate::support::{Beh, Event, ExitBeh, Spec};
+        let (stack, entry_spec) = ($stack, $spec);
+        let label = format!("e{}", entry_spec.id());
+        let plain = |handle| held_plain(handle, &label);
+        let value = |entered| held_value(entered, &label);
+        match entry_spec.clone() {
+            Spec::Callback { id, panic } => plain(stack.callback(move || {
+                ran(id);
+                assert!(!panic, "panic-{id}");
+            })),
+            Spec::Try { id, beh } => plain(stack.callback(move || {
+                ran(id);
+                act(id, beh)
+            })),
+            Spec::OnError { id, panic } => plain(stack.callback_on_error(move || {
+                ran(id);
+                assert!(!panic, "panic-{id}");
+            })),
+            Spec::OnSuccess { id, panic } => plain(stack.callback_on_success(move || {
+                ran(id);
+                assert!(!panic, "panic-{id}");
+            })),
+            Spec::Exit { id, beh } => plain(stack.push_exit(move |exit| {
+                seen(id, exit);
+                answer(id, beh)
+            })),
+            Spec::Enter {
+                id,
+                report,
+                panic,
+                borrowing,
+            } => value(stack.enter(Token {
+                on_drop: Some((report, panic, borrowing)),
+                ..Token::new(id)
+            })),
+            Spec::Closing { id, beh } => value(stack.enter_closing(Token {
+                on_close: beh,
+                ..Token::new(id)
+            })),
+            Spec::Guard { id, beh: Beh::Ok } => value(stack.guard(Token::new(id), |token| {
+                ran(token.id);
+            })),
+            Spec::Guard { id, beh } => value(stack.guard(Token::new(id), move |token| {
+                ran(token.id);
+                act(token.id, beh)
+            })),
+            Spec::Context {
+                id,
+                enter_fails,
+                beh,
+            } => {
+                let context = Ctx {
+                    token: Token {
+                        on_exit: beh,
+                        ..Token::new(id)
+                    },
+                    enter_fails,
+                };
+                match stack.enter_context(context) {
+                    Ok(entered) => value(entered),
+                    Err(error) => {
+                        assert_eq!(error, format!("enter-{id}"));
+                        log(Event::EnterFailed(id));
+                        None
+                    }
+                }
+            }
+            Spec::WithStack {
+                id,
+                panic,
+                children,
+            } => plain(stack.callback_with_stack(move |stack| {
+                ran(id);
+                for child in &children {
+                    register(stack, child);
+                }
+                assert!(!panic, "panic-{id}");
+            })),
+            Spec::PushStack { children, .. } => {
+                let _ = stack.push_stack(build(&children)).label(label);
+                None
+            }
+            Spec::CloseNested { children, .. } => {
+                let mut nested = build(&children);
+                let _ = stack.callback(move || nested.close()).label(label);
+                None
+            }
+        }
+    }};
+}
+pub(super) use register_sync;
+
+/// Registers `spec` on `stack`, labelled `e{id}`; `None` when nothing can be held.
+pub(super) fn register<'s>(stack: &'s ExitStack<'static>, spec: &Spec) -> Option<Held<'s>> {
+    register_sync!(stack, spec)
+}
+
+pub(super) fn build(children: &[Spec]) -> ExitStack<'static> {
     let stack = ExitStack::new();
     for child in children {
         register(&stack, child);
@@ -425,13 +446,13 @@ fn scope_program(ops: &[Op], body: Body) {
 
 /// What a scope returned (or the panic it resumed).
 pub(super) fn scope_out(
-    result: std::thread::Result<exitstack::ScopeResult<i32, BodyError>>,
+    result: std::thread::Result<Result<i32, exitstack::ScopeError<BodyError>>>,
 ) -> ScopeOut {
     match result {
         Err(payload) => ScopeOut::Panic(settle(payload)),
-        Ok(Ok(Outcome::Completed(7))) => ScopeOut::Completed,
-        Ok(Ok(Outcome::Completed(other))) => panic!("scope returned {other}, not 7"),
-        Ok(Ok(Outcome::Suppressed(BodyError))) => ScopeOut::Suppressed,
+        Ok(Ok(7)) => ScopeOut::Completed,
+        Ok(Ok(other)) => panic!("scope returned {other}, not 7"),
+        Ok(Err(error)) if error.is_suppressed() => ScopeOut::Suppressed,
         Ok(Err(error)) => {
             let (body, suppressed, cleanup) = error.into_parts();
             ScopeOut::Failed {

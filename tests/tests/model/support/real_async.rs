@@ -68,7 +68,7 @@ fn register<'s>(stack: &'s AsyncExitStack<'static>, spec: &'s Spec) -> Registeri
             return None;
         }
         if !runs_async(spec) {
-            return real::register(stack, spec).map(AsyncHeld::Sync);
+            return real::register_sync!(stack, spec).map(AsyncHeld::Sync);
         }
         let plain =
             |handle: AsyncHandle<'s, Local>| Some(AsyncHeld::Plain(handle.label(label.clone())));
@@ -78,7 +78,7 @@ fn register<'s>(stack: &'s AsyncExitStack<'static>, spec: &'s Spec) -> Registeri
                 ran(id);
                 assert!(!panic, "panic-{id}");
             })),
-            Spec::Try { id, beh } => plain(stack.try_push_async_callback(move || async move {
+            Spec::Try { id, beh } => plain(stack.push_async_callback(move || async move {
                 yield_once().await;
                 ran(id);
                 act(id, beh)
@@ -86,7 +86,7 @@ fn register<'s>(stack: &'s AsyncExitStack<'static>, spec: &'s Spec) -> Registeri
             Spec::Exit {
                 id,
                 beh: ExitBeh::Fail,
-            } => plain(stack.try_push_async_exit(move |exit| {
+            } => plain(stack.push_async_exit(move |exit| {
                 seen(id, exit);
                 async move {
                     yield_once().await;
@@ -97,7 +97,7 @@ fn register<'s>(stack: &'s AsyncExitStack<'static>, spec: &'s Spec) -> Registeri
                 seen(id, exit);
                 async move {
                     yield_once().await;
-                    answer(id, beh).expect("only failing handlers use try_push_async_exit")
+                    answer(id, beh).expect("only failing handlers use push_async_exit")
                 }
             })),
             Spec::Guard { id, beh: Beh::Ok } => {
@@ -108,7 +108,7 @@ fn register<'s>(stack: &'s AsyncExitStack<'static>, spec: &'s Spec) -> Registeri
                 Some(AsyncHeld::Value(entered.label(label)))
             }
             Spec::Guard { id, beh } => {
-                let entered = stack.try_async_guard(Token::new(id), move |token| async move {
+                let entered = stack.async_guard(Token::new(id), move |token| async move {
                     yield_once().await;
                     ran(token.id);
                     act(token.id, beh)

@@ -51,6 +51,8 @@ pub struct CleanupError {
     error: BoxError,
     label: Option<Cow<'static, str>>,
     location: Option<&'static Location<'static>>,
+    /// The nodes of the error tree that hold this leaf, outermost first (see `error_tree`).
+    pub(crate) path: Vec<std::sync::Arc<crate::error_tree::Frame>>,
 }
 
 impl CleanupError {
@@ -83,6 +85,7 @@ impl CleanupError {
             error,
             label: None,
             location: None,
+            path: Vec::new(),
         }
     }
 
@@ -423,6 +426,11 @@ impl UnwindError {
     /// ```
     pub fn first(&self) -> &CleanupError {
         &self.errors[0]
+    }
+
+    /// Every leaf, flattened (the tree view reads the nodes off their paths).
+    pub(crate) fn as_leaves(&self) -> &[CleanupError] {
+        &self.errors
     }
 
     /// The failures as a vector.

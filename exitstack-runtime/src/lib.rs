@@ -121,6 +121,7 @@ mod defer;
 mod ending;
 mod entry;
 mod error;
+mod error_tree;
 mod exit;
 mod handle;
 mod managed;
@@ -134,12 +135,13 @@ mod threading;
 mod unwind;
 
 pub use async_stack::{
-    Aclose, AsyncContext, AsyncEntered, AsyncExitStack, AsyncHandle, NotRunError,
+    Aclose, AsyncContext, AsyncEntered, AsyncExitStack, AsyncHandle, ConcurrentGroup, NotRunError,
     SendAsyncExitStack, SendScopeFuture, TimedOutError,
 };
 pub use context::{Close, Context};
 pub use ending::{Ending, Flow};
 pub use error::{BoxError, CleanupError, PanicError, UnwindError};
+pub use error_tree::{ErrorTree, InnerNode, NodeKind, Nodes, TreeNode};
 pub use exit::Exit;
 pub use handle::{Entered, Handle};
 pub use managed::{ManagedField, RollbackError};

@@ -143,7 +143,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
 
     /// Stores an async body on the sync stack's arena (one LIFO order for both kinds).
     #[track_caller]
-    fn push_async<B: AsyncBody<'a>>(&self, body: B) -> Handle<'_> {
+    pub(super) fn push_async<B: AsyncBody<'a>>(&self, body: B) -> Handle<'_> {
         self.sync
             .push_stored::<AsyncStorage<'a, S>, B>(body, Location::caller())
     }

@@ -25,9 +25,7 @@ fn inner<'e>(node: &TreeNode<'e>) -> exitstack::InnerNode<'e> {
 fn tree_of_nested_stacks_keeps_iter_flat() {
     let mut stack = ExitStack::new();
     stack.callback(|| Err("last"));
-    stack
-        .callback(|| inner_close(&["a", "b"]))
-        .label("nested");
+    stack.callback(|| inner_close(&["a", "b"])).label("nested");
     stack.callback(|| Err("first"));
     let errors = stack.close().unwrap_err();
 
@@ -54,9 +52,18 @@ fn tree_of_nested_stacks_keeps_iter_flat() {
     assert!(matches!(nodes[2], TreeNode::Leaf(leaf) if leaf.error().to_string() == "last"));
 
     let shown = format!("{:#}", errors.tree());
-    assert!(shown.starts_with("4 cleanups failed\n- cleanup (registered at "), "{shown}");
-    assert!(shown.contains("\n- sequential `nested` (registered at "), "{shown}");
-    assert!(shown.contains("\n  - cleanup `a` (registered at "), "{shown}");
+    assert!(
+        shown.starts_with("4 cleanups failed\n- cleanup (registered at "),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("\n- sequential `nested` (registered at "),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("\n  - cleanup `a` (registered at "),
+        "{shown}"
+    );
 }
 
 #[test]
@@ -132,7 +139,11 @@ fn tree_of_a_managed_value_is_a_sequential_node() {
     let session = inner(&nodes[0]);
     assert_eq!(session.kind(), NodeKind::Sequential);
     assert_eq!(session.children().count(), 2);
-    let texts: Vec<String> = session.leaves().iter().map(|e| e.error().to_string()).collect();
+    let texts: Vec<String> = session
+        .leaves()
+        .iter()
+        .map(|e| e.error().to_string())
+        .collect();
     assert_eq!(texts, ["redis reset", "db reset"]);
     assert!(matches!(nodes[1], TreeNode::Leaf(leaf) if leaf.error().to_string() == "plain"));
 }
@@ -167,7 +178,10 @@ fn tree_print_survives_a_panicking_display() {
     assert_eq!(lines.len(), 5, "{shown}");
     assert_eq!(lines[1], "- sequential `nested`");
     assert_eq!(lines[2], "  - cleanup `fine` failed: fine");
-    assert!(lines[3].starts_with("  - <"), "a placeholder, not a panic: {shown}");
+    assert!(
+        lines[3].starts_with("  - <"),
+        "a placeholder, not a panic: {shown}"
+    );
     assert_eq!(lines[4], "- cleanup failed: after");
     // The leaf is still there for whoever wants it.
     assert!(errors.iter().any(|e| e.error().is::<Hostile>()));
@@ -179,5 +193,8 @@ fn tree_of_a_hand_built_error_is_flat() {
     let nodes: Vec<_> = errors.tree().nodes().collect();
     assert_eq!(nodes.len(), 1);
     assert!(matches!(nodes[0], TreeNode::Leaf(leaf) if leaf.label() == Some("1")));
-    assert_eq!(errors.tree().to_string(), "1 cleanup failed\n- cleanup `1` failed: one");
+    assert_eq!(
+        errors.tree().to_string(),
+        "1 cleanup failed\n- cleanup `1` failed: one"
+    );
 }

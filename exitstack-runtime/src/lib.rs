@@ -124,6 +124,9 @@ mod error;
 mod error_tree;
 mod exit;
 mod handle;
+#[cfg(any(feature = "miette", feature = "error-stack"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "miette", feature = "error-stack"))))]
+pub mod interop;
 mod managed;
 mod output;
 mod pending;

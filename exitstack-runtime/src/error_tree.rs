@@ -78,8 +78,13 @@ impl Frame {
 pub(crate) struct GroupFailed(pub(crate) Vec<CleanupError>);
 
 impl fmt::Display for GroupFailed {
+    /// Only seen if the error escapes `flatten`: every leaf, as `UnwindError` shows them.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} branch cleanups failed", self.0.len())
+        write!(f, "{} cleanups of a concurrent group failed", self.0.len())?;
+        for (index, leaf) in self.0.iter().enumerate() {
+            write!(f, "\n  {}: {leaf}", index + 1)?;
+        }
+        Ok(())
     }
 }
 
@@ -103,6 +108,9 @@ pub(crate) fn flatten(error: BoxError, site: Site) -> Vec<CleanupError> {
         Err(error) => match error.downcast::<UnwindError>() {
             Ok(many) => (Some(NodeKind::Sequential), many.into_vec()),
             Err(error) => match error.downcast::<CleanupError>() {
+                Ok(one) if one.error().is::<UnwindError>() => {
+                    return flatten_wrapped(*one, label, location)
+                }
                 Ok(one) => (None, vec![*one]),
                 Err(error) => (None, vec![CleanupError::new(error)]),
             },
@@ -113,6 +121,32 @@ pub(crate) fn flatten(error: BoxError, site: Site) -> Vec<CleanupError> {
     }
     for one in &mut many {
         one.set_site(label.clone(), location);
+    }
+    many
+}
+
+/// A [`CleanupError`] built by hand around a whole [`UnwindError`]: a sequential node named by
+/// the wrapper's label and site (else the entry's).
+fn flatten_wrapped(
+    one: CleanupError,
+    label: Option<Cow<'static, str>>,
+    location: &'static Location<'static>,
+) -> Vec<CleanupError> {
+    let own_label = one.label().map(|own| Cow::Owned(own.to_owned()));
+    let own_location = one.location();
+    let Ok(many) = one.into_error().downcast::<UnwindError>() else {
+        unreachable!("checked by the caller")
+    };
+    let node_label = own_label.or_else(|| label.clone());
+    let frame = Frame::new(
+        NodeKind::Sequential,
+        node_label,
+        own_location.or(Some(location)),
+    );
+    let mut many = many.into_vec();
+    nest(&mut many, &frame);
+    for leaf in &mut many {
+        leaf.set_site(label.clone(), location);
     }
     many
 }

@@ -198,3 +198,18 @@ fn tree_of_a_hand_built_error_is_flat() {
         "1 cleanup failed\n- cleanup `1` failed: one"
     );
 }
+
+#[test]
+fn tree_of_a_hand_wrapped_unwind_error_is_a_sequential_node() {
+    let mut stack = ExitStack::new();
+    stack.callback(|| {
+        let many = inner_close(&["p", "q"]).unwrap_err();
+        Err(CleanupError::new(many).with_label("wrapped"))
+    });
+    let errors = stack.close().unwrap_err();
+    assert_eq!(errors.len(), 2, "flat: both leaves");
+    let node = inner(&errors.tree().nodes().next().unwrap());
+    assert_eq!((node.kind(), node.label()), (NodeKind::Sequential, Some("wrapped")));
+    let labels: Vec<_> = node.leaves().iter().map(|e| e.label().unwrap()).collect();
+    assert_eq!(labels, ["p", "q"]);
+}

@@ -81,7 +81,7 @@ async fn concurrent_limit_of_two_starts_the_third_when_one_ends() {
     let log = Log::default();
     let fast = AsyncExitStack::new();
     fast.push_async_callback(|| sleep(Duration::from_millis(50)));
-    let [a, b, _] = three_sleepy_branches(&log);
+    let (a, b) = (sleepy_branch(&log, "a"), sleepy_branch(&log, "b"));
     let group = ConcurrentGroup::new()
         .branch("fast", fast)
         .branch("a", a)

@@ -51,6 +51,8 @@ pub struct CleanupError {
     error: BoxError,
     label: Option<Cow<'static, str>>,
     location: Option<&'static Location<'static>>,
+    /// The nodes of the error tree that hold this leaf, outermost first (see `error_tree`).
+    pub(crate) path: Vec<std::sync::Arc<crate::error_tree::Frame>>,
 }
 
 impl CleanupError {
@@ -83,6 +85,7 @@ impl CleanupError {
             error,
             label: None,
             location: None,
+            path: Vec::new(),
         }
     }
 

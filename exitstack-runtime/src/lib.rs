@@ -121,8 +121,12 @@ mod defer;
 mod ending;
 mod entry;
 mod error;
+mod error_tree;
 mod exit;
 mod handle;
+#[cfg(any(feature = "miette", feature = "error-stack"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "miette", feature = "error-stack"))))]
+pub mod interop;
 mod managed;
 mod output;
 mod pending;
@@ -137,12 +141,13 @@ pub mod trace;
 mod unwind;
 
 pub use async_stack::{
-    Aclose, AsyncContext, AsyncEntered, AsyncExitStack, AsyncHandle, NotRunError,
+    Aclose, AsyncContext, AsyncEntered, AsyncExitStack, AsyncHandle, ConcurrentGroup, NotRunError,
     SendAsyncExitStack, SendScopeFuture, TimedOutError,
 };
 pub use context::{Close, Context};
 pub use ending::{Ending, Flow};
 pub use error::{BoxError, CleanupError, PanicError, UnwindError};
+pub use error_tree::{ErrorTree, InnerNode, NodeKind, Nodes, TreeNode};
 pub use exit::Exit;
 pub use handle::{Entered, Handle};
 pub use managed::{ManagedField, RollbackError};

@@ -141,24 +141,15 @@ impl Pending {
         self.scope_error == ScopeError::Pending
     }
 
-    /// Keeps a cleanup's error. An [`UnwindError`] is flattened into its parts, and a
-    /// [`CleanupError`] keeps the label it was given.
+    /// Keeps a cleanup's error. An [`UnwindError`] (or a group's errors) is flattened into its
+    /// parts, each remembering the node it came from, and a [`CleanupError`] keeps the label it
+    /// was given.
     #[cold]
     #[inline(never)]
     pub(crate) fn record_error(&mut self, error: BoxError, site: Site) {
-        let (label, location) = site.into_parts();
-        let many = match error.downcast::<UnwindError>() {
-            Ok(many) => many.into_vec(),
-            Err(error) => match error.downcast::<CleanupError>() {
-                Ok(one) => vec![*one],
-                Err(error) => vec![CleanupError::new(error)],
-            },
-        };
-        let errors = &mut self.failures().errors;
-        for mut one in many {
-            one.set_site(label.clone(), location);
-            errors.push(one);
-        }
+        self.failures()
+            .errors
+            .extend(crate::error_tree::flatten(error, site));
     }
 
     /// An exit handler suppressed what is pending: the scope's error (the scope then unwinds as

@@ -132,10 +132,10 @@ fn spawn_on_tokio(
     runtime.spawn(async move {
         let site = site; // capture the `Send` wrapper, not its field
         if let Err(error) = future.await {
-            let (label, location) = site.0.into_parts();
-            let mut error = crate::error::CleanupError::new(error);
-            error.set_site(label, location);
-            crate::report::deliver(crate::report::ReportReason::Dropped, &error);
+            // Each leaf on its own (a group's, a nested stack's), as `aclose` would return them.
+            for error in crate::error_tree::flatten(error, site.0) {
+                crate::report::deliver(crate::report::ReportReason::Dropped, &error);
+            }
         }
     });
     Ok(())

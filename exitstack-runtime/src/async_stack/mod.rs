@@ -16,6 +16,7 @@
 //! | `stack.rs` | the type and its async registrations |
 //! | `sync_entries.rs` | its sync registrations (those of `ExitStack`) |
 //! | `entry.rs` | async entry bodies and their vtables |
+//! | `group.rs` | concurrent release groups (`ConcurrentGroup`, `push_concurrent`) |
 //! | `close.rs` | the async unwind loop, `aclose`, cancellation, `Drop` |
 //! | `scope.rs` | the async scope function |
 //! | `handle.rs` | handles to async entries |
@@ -27,6 +28,7 @@ mod close;
 mod context;
 mod entry;
 mod errors;
+mod group;
 mod handle;
 mod limit;
 mod scope;
@@ -36,6 +38,7 @@ mod sync_entries;
 pub use close::Aclose;
 pub use context::AsyncContext;
 pub use errors::{NotRunError, TimedOutError};
+pub use group::ConcurrentGroup;
 pub use handle::{AsyncEntered, AsyncHandle};
 pub use scope::SendScopeFuture;
 pub use stack::{AsyncExitStack, SendAsyncExitStack};

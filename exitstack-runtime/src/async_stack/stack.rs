@@ -215,7 +215,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
 
     /// Stores an async body on the sync stack's arena (one LIFO order for both kinds).
     #[track_caller]
-    fn push_async<B: AsyncBody<'a>>(&self, body: B) -> Handle<'_, S> {
+    pub(super) fn push_async<B: AsyncBody<'a>>(&self, body: B) -> Handle<'_, S> {
         self.sync
             .push_stored::<AsyncStorage<'a, S>, B>(body, Location::caller())
     }

@@ -8,6 +8,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::pin::{pin, Pin};
 use std::task::Poll;
 
+use super::cancel::OnCancel;
 use super::stack::AsyncExitStack;
 use crate::scope::{scope_result, BodyEnd, ScopeError, ScopeResult};
 use crate::threading::{Local, Sendable, Threading};
@@ -22,8 +23,13 @@ impl<'a> AsyncExitStack<'a, Local> {
     /// early); a `&mut` to a `Send` stack is `Send`, which keeps
     /// [`scope_send`](AsyncExitStack::scope_send) usable in spawned tasks.
     ///
-    /// If the scope future itself is dropped part-way, the stack is dropped with it (see the
-    /// `Drop` of [`AsyncExitStack`]).
+    /// **Cancellation**: if the scope future is dropped while the body runs (a timeout, a
+    /// `select!`), the stack is dropped with it and unwinds as
+    /// [`Ending::Cancelled`](crate::Ending::Cancelled): sync entries run then (error-only ones
+    /// included), async ones are reported or spawned as for any dropped stack (see the `Drop` of
+    /// [`AsyncExitStack`]). Dropped during a panic, it unwinds as `Panicked`. Dropped once the
+    /// body has finished, while async entries are awaited, the unwind keeps the body's ending
+    /// (`Succeeded` becomes `Abandoned`, as for a stack dropped during a cancelled `aclose`).
     ///
     /// # Examples
     ///
@@ -72,9 +78,9 @@ impl<'a> AsyncExitStack<'a, Local> {
         F: AsyncFnOnce(&mut AsyncExitStack<'a, Local>) -> Result<T, E>,
         V: for<'e> Fn(&'e E) -> Option<&'e (dyn Error + 'static)>,
     {
-        let mut stack = AsyncExitStack::new();
-        let result = catch_panic(body(&mut stack)).await;
-        unwind_scope(stack, result, view).await
+        let mut guard = OnCancel::new(AsyncExitStack::new());
+        let result = catch_panic(body(guard.stack())).await;
+        unwind_scope(guard.disarm(), result, view).await
     }
 }
 
@@ -134,9 +140,9 @@ impl<'a> AsyncExitStack<'a, Sendable> {
         F: for<'s> FnOnce(&'s mut AsyncExitStack<'a, Sendable>) -> SendScopeFuture<'s, T, E>,
         V: for<'e> Fn(&'e E) -> Option<&'e (dyn Error + 'static)>,
     {
-        let mut stack = AsyncExitStack::new_send();
-        let result = catch_panic(body(&mut stack)).await;
-        unwind_scope(stack, result, view).await
+        let mut guard = OnCancel::new(AsyncExitStack::new_send());
+        let result = catch_panic(body(guard.stack())).await;
+        unwind_scope(guard.disarm(), result, view).await
     }
 }
 

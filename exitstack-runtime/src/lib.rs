@@ -134,8 +134,8 @@ mod threading;
 mod unwind;
 
 pub use async_stack::{
-    Aclose, AsyncContext, AsyncEntered, AsyncExitStack, AsyncHandle, NotRunError,
-    SendAsyncExitStack, SendScopeFuture, TimedOutError,
+    Aclose, AsyncContext, AsyncEntered, AsyncExitStack, AsyncHandle, GracefulFuture, NotRunError,
+    Phase, PhaseError, SendAsyncExitStack, SendScopeFuture, TimedOutError,
 };
 pub use context::{Close, Context};
 pub use ending::{Ending, Flow};

@@ -11,6 +11,7 @@ use std::task::{Context as TaskContext, Poll};
 use super::entry::{start_future, EntryFuture, Flowed, SendSite};
 use super::errors::NotRunError;
 use super::limit::{Deadline, Spawner, TimeLimit};
+use super::two_phase::drop_in_flight;
 use super::stack::AsyncExitStack;
 use crate::arena::{Arena, Popped, StackRef, StartAsync};
 use crate::caught::{drop_caught, Payload};
@@ -172,11 +173,10 @@ fn drive<'a, S: Threading>(
                 site,
                 deadline,
             } = in_flight.take().expect("polled just above");
-            // A timed-out future is dropped here, before the next entry runs.
-            if let Some(payload) = drop_caught((future, deadline)) {
-                pending.record_panic(payload, Some(&site.0));
-            }
-            record_flowed(pending, result, site.0);
+            record_flowed(pending, result, site.0.duplicate());
+            // A timed-out future is dropped here, before the next entry runs; what its drop
+            // hands to `error_in_drop` (a two-phase entry's forceful phase) is kept after it.
+            drop_in_flight(pending, (future, deadline), site.0);
         }
         let Some((popped, start)) = run_until_async(arena, stack, pending, scope_error) else {
             return Poll::Ready(());

@@ -23,6 +23,8 @@
 //! | `handle.rs` | handles to async entries |
 //! | `context.rs` | the `AsyncContext` trait |
 //! | `limit.rs` | per-entry time limit, spawning on drop (`tokio`) |
+//! | `two_phase.rs` | graceful-then-forceful release of one value |
+//! | `phase.rs` | `Phase`, `PhaseError` |
 //! | `errors.rs` | `TimedOutError`, `NotRunError` |
 
 mod cancel;
@@ -33,13 +35,17 @@ mod entry;
 mod errors;
 mod handle;
 mod limit;
+mod phase;
 mod scope;
 mod stack;
 mod sync_entries;
+mod two_phase;
 
 pub use close::Aclose;
 pub use context::AsyncContext;
 pub use errors::{NotRunError, TimedOutError};
+pub use phase::{Phase, PhaseError};
+pub use two_phase::GracefulFuture;
 pub use handle::{AsyncEntered, AsyncHandle};
 pub use scope::SendScopeFuture;
 pub use stack::{AsyncExitStack, SendAsyncExitStack};

@@ -28,16 +28,16 @@ use crate::unwind::run_popped;
 /// The state of an unwind that has started and not finished. It lives in the stack, not in the
 /// `aclose` future, so cancelling that future loses nothing.
 pub(crate) struct Closing<'a, S> {
-    pending: Pending,
+    pub(super) pending: Pending,
     /// The async entry being awaited.
-    in_flight: Option<InFlight<'a, S>>,
+    pub(super) in_flight: Option<InFlight<'a, S>>,
 }
 
 /// An async entry taken off the stack, whose future has not finished.
-struct InFlight<'a, S> {
-    future: EntryFuture<'a, S>,
-    site: SendSite,
-    deadline: Option<Deadline<'a, S>>,
+pub(super) struct InFlight<'a, S> {
+    pub(super) future: EntryFuture<'a, S>,
+    pub(super) site: SendSite,
+    pub(super) deadline: Option<Deadline<'a, S>>,
 }
 
 impl<'a, S> InFlight<'a, S> {
@@ -249,7 +249,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     /// `ExitStack::close`, and the resumable state (`Closing`) is made only when an async entry
     /// is reached. Returns the result if no async entry was left.
     #[inline]
-    fn close_until_async(&mut self) -> Option<Result<(), UnwindError>> {
+    pub(super) fn close_until_async(&mut self) -> Option<Result<(), UnwindError>> {
         let mut pending = Pending::new(Ending::Succeeded);
         let (arena, stack) = (self.sync.arena(), self.sync.stack_ref());
         let Some((popped, start)) = run_until_async(arena, stack, &mut pending, None) else {

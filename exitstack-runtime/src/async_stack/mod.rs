@@ -23,6 +23,8 @@
 //! | `handle.rs` | handles to async entries |
 //! | `context.rs` | the `AsyncContext` trait |
 //! | `limit.rs` | per-entry time limit, spawning on drop (`tokio`) |
+//! | `grace.rs` | `aclose_within`: one grace period, then force |
+//! | `shield.rs` | `aclose_shielded`: a close that outlives its future (`tokio`) |
 //! | `two_phase.rs` | graceful-then-forceful release of one value |
 //! | `phase.rs` | `Phase`, `PhaseError` |
 //! | `errors.rs` | `TimedOutError`, `NotRunError` |
@@ -33,10 +35,13 @@ mod close_with;
 mod context;
 mod entry;
 mod errors;
+mod grace;
 mod handle;
 mod limit;
 mod phase;
 mod scope;
+#[cfg(feature = "tokio")]
+mod shield;
 mod stack;
 mod sync_entries;
 mod two_phase;
@@ -48,4 +53,7 @@ pub use phase::{Phase, PhaseError};
 pub use two_phase::GracefulFuture;
 pub use handle::{AsyncEntered, AsyncHandle};
 pub use scope::SendScopeFuture;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use shield::ShieldedClose;
 pub use stack::{AsyncExitStack, SendAsyncExitStack};

@@ -133,13 +133,13 @@ mod stack;
 mod threading;
 mod unwind;
 
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use async_stack::ShieldedClose;
 pub use async_stack::{
     Aclose, AsyncContext, AsyncEntered, AsyncExitStack, AsyncHandle, GracefulFuture, NotRunError,
     Phase, PhaseError, SendAsyncExitStack, SendScopeFuture, TimedOutError,
 };
-#[cfg(feature = "tokio")]
-#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
-pub use async_stack::ShieldedClose;
 pub use context::{Close, Context};
 pub use ending::{Ending, Flow};
 pub use error::{BoxError, CleanupError, PanicError, UnwindError};

@@ -63,7 +63,12 @@ fn a_cancelled_scope_runs_sync_entries_as_cancelled_and_reports_async_ones() {
         stack.callback_on_success(move || push(&a, "success-only"));
         stack.callback_on_error(move || push(&b, "error-only"));
         stack.push_async_callback(move || async move { push(&c, "async ran") });
-        stack.push_exit(move |exit| push(&d, format!("{:?} {}", exit.ending(), exit.error().is_none())));
+        stack.push_exit(move |exit| {
+            push(
+                &d,
+                format!("{:?} {}", exit.ending(), exit.error().is_none()),
+            )
+        });
         std::future::pending::<Result<(), io::Error>>().await
     });
     let mut scope = Box::pin(scope);
@@ -82,7 +87,7 @@ fn a_cancelled_send_scope_is_cancelled_too_and_keeps_a_cancelled_aclose_errors()
             let a = l.clone();
             stack.push_exit(move |exit| push(&a, format!("{:?}", exit.ending())));
             stack.callback(|| Err::<(), _>("failed before the cut"));
-            stack.push_async_callback(|| yield_once());
+            stack.push_async_callback(yield_once);
             // The body starts an aclose and is cut off while it awaits the async entry.
             let _ = stack.aclose().await;
             Ok::<(), io::Error>(())
@@ -110,7 +115,10 @@ fn a_scope_that_finished_is_not_cancelled_and_a_plain_stack_is_abandoned() {
     let stack = AsyncExitStack::new();
     stack.push_exit(move |exit| s.lock().unwrap().push(exit.ending()));
     drop(stack); // only a scope knows its body was cancelled
-    assert_eq!(*seen.lock().unwrap(), [Ending::Succeeded, Ending::Abandoned]);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [Ending::Succeeded, Ending::Abandoned]
+    );
 }
 
 #[test]
@@ -148,14 +156,25 @@ fn close_with_shows_the_error_runs_error_only_entries_and_keeps_cleanup_errors()
     stack.callback_on_error(move || push(&a, "rolled back"));
     stack.callback(|| Err::<(), _>("flush failed"));
     stack.push_exit(move |exit| {
-        push(&b, format!("{:?} {} {}", exit.ending(), exit.is_scope_error(), exit.error().unwrap()));
+        push(
+            &b,
+            format!(
+                "{:?} {} {}",
+                exit.ending(),
+                exit.is_scope_error(),
+                exit.error().unwrap()
+            ),
+        );
         Flow::Propagate
     });
     let error = stack.close_with(io::Error::other("aborted: shutdown"));
     assert_eq!(error.body_error().unwrap().to_string(), "aborted: shutdown");
     assert_eq!(error.cleanup_errors().unwrap().len(), 1);
     assert!(!error.is_suppressed());
-    assert_eq!(*log.lock().unwrap(), ["Failed true aborted: shutdown", "rolled back"]);
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["Failed true aborted: shutdown", "rolled back"]
+    );
     assert!(stack.is_empty());
 }
 

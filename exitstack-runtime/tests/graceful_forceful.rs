@@ -21,7 +21,10 @@ fn lines(log: &Log) -> Vec<String> {
 }
 
 fn phase_of(error: &exitstack::CleanupError) -> Option<Phase> {
-    error.error().downcast_ref::<PhaseError>().map(PhaseError::phase)
+    error
+        .error()
+        .downcast_ref::<PhaseError>()
+        .map(PhaseError::phase)
 }
 
 fn is_timeout(error: &exitstack::CleanupError) -> bool {
@@ -45,7 +48,12 @@ const SEC: Duration = Duration::from_secs(1);
 
 /// Registers a two-phase entry named `name` whose graceful phase sleeps `graceful` seconds
 /// (forever if `None`), logging each phase.
-fn two_phase(stack: &AsyncExitStack<'static>, log: &Log, name: &'static str, graceful: Option<u64>) {
+fn two_phase(
+    stack: &AsyncExitStack<'static>,
+    log: &Log,
+    name: &'static str,
+    graceful: Option<u64>,
+) {
     let (g, f) = (log.clone(), log.clone());
     stack.push_async_graceful(
         name.to_owned(),
@@ -94,8 +102,14 @@ async fn forceful_runs_on_the_value_when_the_stack_time_limit_cuts_graceful_off(
     assert_eq!(lines(&log), ["graceful started", "forceful [1, 0, 2]"]);
     assert_eq!(errors.len(), 2);
     assert!(is_timeout(errors.first()));
-    assert_eq!(phase_of(errors.iter().nth(1).unwrap()), Some(Phase::Forceful));
-    assert_eq!(errors.iter().nth(1).unwrap().error().to_string(), "forceful release failed: reset");
+    assert_eq!(
+        phase_of(errors.iter().nth(1).unwrap()),
+        Some(Phase::Forceful)
+    );
+    assert_eq!(
+        errors.iter().nth(1).unwrap().error().to_string(),
+        "forceful release failed: reset"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -160,7 +174,11 @@ fn forceful_runs_in_drop_for_a_stack_dropped_before_or_during_graceful() {
     let reasons = Arc::new(Mutex::new(Vec::new()));
     let sink = reasons.clone();
     report::with_reporter(
-        move |r: &Report<'_>| sink.lock().unwrap().push((r.reason(), r.error().to_string())),
+        move |r: &Report<'_>| {
+            sink.lock()
+                .unwrap()
+                .push((r.reason(), r.error().to_string()))
+        },
         || {
             let mut stack = AsyncExitStack::new();
             let f = log.clone();
@@ -175,19 +193,30 @@ fn forceful_runs_in_drop_for_a_stack_dropped_before_or_during_graceful() {
             two_phase(&stack, &log, "in flight", None);
             // Poll the close once: the in-flight entry starts, then the stack is dropped.
             let mut closing = Box::pin(stack.aclose());
-            assert!(closing.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_pending());
+            assert!(closing
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()))
+                .is_pending());
             drop(closing);
             drop(stack);
         },
     );
     assert_eq!(
         lines(&log),
-        ["graceful in flight", "forceful in flight", "forceful never started"]
+        [
+            "graceful in flight",
+            "forceful in flight",
+            "forceful never started"
+        ]
     );
     let reasons: Vec<_> = reasons.lock().unwrap().iter().map(|(r, _)| *r).collect();
     assert_eq!(
         reasons,
-        [ReportReason::AsyncNotRun, ReportReason::DropOutsideStack, ReportReason::AsyncNotRun]
+        [
+            ReportReason::AsyncNotRun,
+            ReportReason::DropOutsideStack,
+            ReportReason::AsyncNotRun
+        ]
     );
 }
 
@@ -203,7 +232,9 @@ fn cancelling_a_graceful_entry_gives_the_value_back_without_forceful() {
     );
     assert_eq!(entry.cancel(), 5);
     let mut closing = Box::pin(stack.aclose());
-    let closed = closing.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+    let closed = closing
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()));
     assert!(matches!(closed, Poll::Ready(Ok(()))));
     drop(closing);
     drop(stack);
@@ -221,11 +252,20 @@ async fn graceful_grace_period_forces_what_is_left_and_keeps_every_error() {
     two_phase(&stack, &log, "stuck", None);
     two_phase(&stack, &log, "quick", Some(1));
     let started = tokio::time::Instant::now();
-    let errors = stack.aclose_within(3 * SEC, tokio::time::sleep).await.unwrap_err();
+    let errors = stack
+        .aclose_within(3 * SEC, tokio::time::sleep)
+        .await
+        .unwrap_err();
     assert_eq!(started.elapsed(), 3 * SEC);
     assert_eq!(
         lines(&log),
-        ["graceful quick", "graceful stuck", "forceful stuck", "forceful last", "sync ran"]
+        [
+            "graceful quick",
+            "graceful stuck",
+            "forceful stuck",
+            "forceful last",
+            "sync ran"
+        ]
     );
     // The in-flight entry and the two never started each timed out.
     assert_eq!(errors.len(), 3);
@@ -240,7 +280,10 @@ async fn a_grace_that_is_not_needed_waits_for_nothing_more() {
     two_phase(&stack, &log, "a", Some(1));
     two_phase(&stack, &log, "b", Some(1));
     let started = tokio::time::Instant::now();
-    stack.aclose_within(10 * SEC, tokio::time::sleep).await.unwrap();
+    stack
+        .aclose_within(10 * SEC, tokio::time::sleep)
+        .await
+        .unwrap();
     assert_eq!(started.elapsed(), 2 * SEC);
     assert_eq!(lines(&log), ["graceful b", "graceful a"]);
 }
@@ -252,7 +295,9 @@ async fn a_grace_timer_that_panics_forces_everything_at_once_then_panics() {
     two_phase(&stack, &log, "a", Some(1));
     let result = caught(async move {
         stack
-            .aclose_within(SEC, |_| -> std::future::Ready<()> { panic!("timer panics") })
+            .aclose_within(SEC, |_| -> std::future::Ready<()> {
+                panic!("timer panics")
+            })
             .await
     })
     .await;
@@ -289,7 +334,10 @@ async fn graceful_future_is_never_polled_after_the_grace() {
     let mut stack = AsyncExitStack::new();
     let p = polls.clone();
     stack.push_async_graceful((), async move |_: &mut ()| Counted(p).await, |()| {});
-    let errors = stack.aclose_within(SEC, tokio::time::sleep).await.unwrap_err();
+    let errors = stack
+        .aclose_within(SEC, tokio::time::sleep)
+        .await
+        .unwrap_err();
     assert_eq!(errors.len(), 1);
     let after = *polls.lock().unwrap();
     tokio::time::sleep(10 * SEC).await;

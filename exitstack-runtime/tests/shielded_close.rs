@@ -19,7 +19,7 @@ fn push(log: &Log, line: impl Into<String>) {
 #[tokio::test(start_paused = true)]
 async fn shielded_close_awaited_returns_every_error() {
     let mut stack = SendAsyncExitStack::new_send();
-    stack.push_async_callback(|| std::future::pending::<()>()); // runs last, never finishes
+    stack.push_async_callback(std::future::pending::<()>); // runs last, never finishes
     stack.push_async_callback(|| async { Err::<(), _>("flush failed") });
     let started = tokio::time::Instant::now();
     let errors = stack.aclose_shielded(3 * SEC).await.unwrap_err();
@@ -67,7 +67,11 @@ fn shield_reports_errors_and_panics_once_nobody_awaits() {
     let reports = Arc::new(Mutex::new(Vec::new()));
     let sink = reports.clone();
     report::with_reporter(
-        move |r: &Report<'_>| sink.lock().unwrap().push((r.reason(), r.error().is_panic())),
+        move |r: &Report<'_>| {
+            sink.lock()
+                .unwrap()
+                .push((r.reason(), r.error().is_panic()))
+        },
         || {
             runtime.block_on(async {
                 let stack = SendAsyncExitStack::new_send();
@@ -86,7 +90,10 @@ fn shield_reports_errors_and_panics_once_nobody_awaits() {
     // The error pending when the entry's panic ended the close, then the panic itself.
     assert_eq!(
         reports,
-        [(ReportReason::LostToPanic, false), (ReportReason::Dropped, true)]
+        [
+            (ReportReason::LostToPanic, false),
+            (ReportReason::Dropped, true)
+        ]
     );
 }
 

@@ -137,10 +137,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     fn expire(&mut self, grace: Duration, timer_panic: Option<Payload>) {
         let (arena, stack) = (self.sync.arena(), self.sync.stack_ref());
         let closing = self.closing.as_mut().expect("an unwind is under way");
-        let Closing {
-            pending,
-            in_flight,
-        } = &mut **closing;
+        let Closing { pending, in_flight } = &mut **closing;
         if let Some(payload) = timer_panic {
             pending.record_panic(payload, None);
         }

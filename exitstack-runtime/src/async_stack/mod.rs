@@ -49,11 +49,11 @@ mod two_phase;
 pub use close::Aclose;
 pub use context::AsyncContext;
 pub use errors::{NotRunError, TimedOutError};
-pub use phase::{Phase, PhaseError};
-pub use two_phase::GracefulFuture;
 pub use handle::{AsyncEntered, AsyncHandle};
+pub use phase::{Phase, PhaseError};
 pub use scope::SendScopeFuture;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use shield::ShieldedClose;
 pub use stack::{AsyncExitStack, SendAsyncExitStack};
+pub use two_phase::GracefulFuture;

@@ -15,8 +15,8 @@ use std::ptr;
 use std::task::Poll;
 
 use super::entry::{AsyncBody, Flowed};
-use super::phase::{Phase, PhaseError};
 use super::handle::AsyncEntered;
+use super::phase::{Phase, PhaseError};
 use super::stack::AsyncExitStack;
 use crate::caught::{self, Payload};
 use crate::ending::Flow;
@@ -64,14 +64,22 @@ pub(crate) struct SendGraceful<G>(G);
 
 impl<T, G, F: Forceful<T>> Armed<T, G, F> {
     fn value_mut(&mut self) -> &mut T {
-        self.value.as_mut().expect("the value stays until a phase takes it")
+        self.value
+            .as_mut()
+            .expect("the value stays until a phase takes it")
     }
 
     /// Ends the entry once the graceful future finished (or panicked, caught): the value is
     /// dropped if it succeeded, else the forceful phase takes it.
     fn finish(mut self, graceful: Result<Result<(), BoxError>, Payload>) -> Flowed {
-        let value = self.value.take().expect("the value stays until a phase takes it");
-        let forceful = self.forceful.take().expect("the forceful phase runs at most once");
+        let value = self
+            .value
+            .take()
+            .expect("the value stays until a phase takes it");
+        let forceful = self
+            .forceful
+            .take()
+            .expect("the forceful phase runs at most once");
         let graceful_error = match graceful {
             Ok(Ok(())) => {
                 drop(forceful);

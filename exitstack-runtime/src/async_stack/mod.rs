@@ -18,8 +18,7 @@
 //! | `entry.rs` | async entry bodies and their vtables |
 //! | `close.rs` | the async unwind loop, `aclose`, cancellation, `Drop` |
 //! | `close_with.rs` | `aclose_with`: closing as a scope that failed |
-//! | `scope.rs` | the async scope function |
-//! | `cancel.rs` | a scope whose body was cancelled |
+//! | `scope.rs` | the async scope function, and its body cancelled |
 //! | `handle.rs` | handles to async entries |
 //! | `context.rs` | the `AsyncContext` trait |
 //! | `limit.rs` | per-entry time limit, spawning on drop (`tokio`) |
@@ -29,7 +28,6 @@
 //! | `phase.rs` | `Phase`, `PhaseError` |
 //! | `errors.rs` | `TimedOutError`, `NotRunError` |
 
-mod cancel;
 mod close;
 mod close_with;
 mod context;

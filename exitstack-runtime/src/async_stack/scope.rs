@@ -1,5 +1,6 @@
 //! The async scope function: run an async body with a fresh stack, then unwind it, awaiting
-//! async entries, with the body's real outcome (its error, or its panic).
+//! async entries, with the body's real outcome (its error, or its panic); a body future
+//! dropped before it finished unwinds the stack as [`Ending::Cancelled`].
 
 use std::any::Any;
 use std::error::Error;
@@ -8,8 +9,8 @@ use std::panic::{self, AssertUnwindSafe};
 use std::pin::{pin, Pin};
 use std::task::Poll;
 
-use super::cancel::OnCancel;
 use super::stack::AsyncExitStack;
+use crate::ending::Ending;
 use crate::scope::{scope_result, BodyEnd, ScopeError, ScopeResult};
 use crate::threading::{Local, Sendable, Threading};
 
@@ -186,4 +187,41 @@ where
     let (suppressed, cleanup) = stack.finish_unwind(error.as_ref().and_then(&view));
     drop(stack);
     scope_result(value, error, suppressed, cleanup.err())
+}
+
+/// Owns an async scope's stack while the body runs. Dropped before [`disarm`](Self::disarm)
+/// (the scope future was dropped with the body in flight), it starts the stack's unwind as
+/// cancelled, and then drops the stack: sync entries run now, async ones are reported or
+/// spawned by the stack's `Drop`.
+struct OnCancel<'a, S: Threading>(Option<AsyncExitStack<'a, S>>);
+
+impl<'a, S: Threading> OnCancel<'a, S> {
+    fn new(stack: AsyncExitStack<'a, S>) -> Self {
+        OnCancel(Some(stack))
+    }
+
+    /// The stack, for the body.
+    fn stack(&mut self) -> &mut AsyncExitStack<'a, S> {
+        self.0.as_mut().expect("the stack stays until disarmed")
+    }
+
+    /// The body finished (returned or panicked): the scope unwinds with its real outcome.
+    fn disarm(mut self) -> AsyncExitStack<'a, S> {
+        self.0.take().expect("disarmed once")
+    }
+}
+
+impl<S: Threading> Drop for OnCancel<'_, S> {
+    fn drop(&mut self) {
+        let Some(mut stack) = self.0.take() else {
+            return;
+        };
+        // Dropped by a panic (the thread is panicking): the stack's `Drop` says `Panicked`, as
+        // for any stack dropped during a panic. Otherwise the body was cancelled. A cancelled
+        // `aclose` the body left behind continues with this ending, its errors kept.
+        if !std::thread::panicking() && !stack.is_empty() {
+            stack.begin_scope_unwind(Ending::Cancelled, false, None);
+        }
+        drop(stack);
+    }
 }

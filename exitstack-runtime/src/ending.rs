@@ -8,6 +8,10 @@
 /// new one, and when unsure an error-only cleanup had better run than not (both endings run
 /// error-only entries; only what handlers see differs).
 ///
+/// Only an async scope knows that its body was cancelled ([`Cancelled`](Ending::Cancelled)): a
+/// plain [`AsyncExitStack`](crate::AsyncExitStack) dropped without `aclose` cannot tell a
+/// cancelled task from an early return, and ends `Abandoned` (or `Panicked`).
+///
 /// # Examples
 ///
 /// ```
@@ -35,14 +39,40 @@ pub enum Ending {
     /// A panic is unwinding through the scope: the scope body's, or the thread is panicking
     /// when the stack is dropped.
     Panicked,
+    /// The body future of an async scope ([`AsyncExitStack::scope`](crate::AsyncExitStack::scope),
+    /// `scope_send`, an `async fn` with `#[with_stack]`) was dropped before it finished: a
+    /// timeout, a `select!` branch that lost, an aborted task. The scope's stack is dropped with
+    /// it: sync entries run then, async ones are reported (or spawned with `spawn_on_drop`).
+    /// Not a success: error-only entries run.
+    ///
+    /// ```
+    /// use exitstack::AsyncExitStack;
+    /// use std::future::Future;
+    /// use std::sync::Mutex;
+    /// use std::task::{Context, Waker};
+    ///
+    /// let seen = Mutex::new(Vec::new());
+    /// let mut scope = Box::pin(AsyncExitStack::scope(async |stack| {
+    ///     stack.callback_on_error(|| seen.lock().unwrap().push("rolled back".to_owned()));
+    ///     stack.push_exit(|exit| seen.lock().unwrap().push(format!("{:?}", exit.ending())));
+    ///     std::future::pending::<Result<(), std::fmt::Error>>().await // never finishes
+    /// }));
+    /// let mut cx = Context::from_waker(Waker::noop());
+    /// assert!(scope.as_mut().poll(&mut cx).is_pending());
+    /// drop(scope); // e.g. a timeout: the body is cancelled, its stack unwinds as cancelled
+    /// assert_eq!(*seen.lock().unwrap(), ["Cancelled", "rolled back"]);
+    /// ```
+    Cancelled,
 }
 
 impl Ending {
-    /// `true` for [`Ending::Succeeded`]: the scope finished normally.
+    /// `true` for [`Ending::Succeeded`]: the scope finished normally. Every other ending
+    /// (`Failed`, `Abandoned`, `Panicked`, `Cancelled`) runs error-only entries.
     ///
     /// ```
     /// assert!(exitstack::Ending::Succeeded.is_success());
     /// assert!(!exitstack::Ending::Abandoned.is_success());
+    /// assert!(!exitstack::Ending::Cancelled.is_success());
     /// ```
     pub fn is_success(self) -> bool {
         self == Ending::Succeeded

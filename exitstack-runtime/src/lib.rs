@@ -75,7 +75,12 @@
 //!
 //! **Async**: [`AsyncExitStack`] holds sync and async cleanups in one order;
 //! [`aclose`](AsyncExitStack::aclose) awaits the async ones, and a cancelled `aclose` loses
-//! nothing.
+//! nothing. A scope whose body is cancelled unwinds as [`Ending::Cancelled`];
+//! [`close_with`](ExitStack::close_with) / [`aclose_with`](AsyncExitStack::aclose_with) close
+//! with a reason handlers see; [`push_async_graceful`](AsyncExitStack::push_async_graceful)
+//! releases a value gracefully, or forcefully when that fails or runs out of time;
+//! [`aclose_within`](AsyncExitStack::aclose_within) bounds a whole close by one grace period,
+//! and `aclose_shielded` (feature `tokio`) lets a close outlive its cancelled future.
 //!
 //! **Small stacks cost little**: the first entries (four of up to three words each) live in the
 //! stack itself, so a small stack allocates nothing; a cleanup costs a few dozen instructions.
@@ -140,9 +145,13 @@ mod threading;
 pub mod trace;
 mod unwind;
 
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use async_stack::ShieldedClose;
 pub use async_stack::{
-    Aclose, AsyncContext, AsyncEntered, AsyncExitStack, AsyncHandle, ConcurrentGroup, NotRunError,
-    SendAsyncExitStack, SendScopeFuture, TimedOutError,
+    Aclose, AsyncContext, AsyncEntered, AsyncExitStack, AsyncHandle, ConcurrentGroup,
+    GracefulFuture, NotRunError, Phase, PhaseError, SendAsyncExitStack, SendScopeFuture,
+    TimedOutError,
 };
 pub use context::{Close, Context};
 pub use ending::{Ending, Flow};

@@ -12,6 +12,7 @@ use super::entry::{start_future, EntryFuture, Flowed, SendSite};
 use super::errors::NotRunError;
 use super::limit::{Deadline, Spawner, TimeLimit};
 use super::stack::AsyncExitStack;
+use super::two_phase::drop_in_flight;
 use crate::arena::{Arena, Popped, StackRef, StartAsync};
 use crate::caught::{drop_caught, Payload};
 use crate::ending::{Ending, Flow};
@@ -27,22 +28,22 @@ use crate::unwind::run_popped;
 /// The state of an unwind that has started and not finished. It lives in the stack, not in the
 /// `aclose` future, so cancelling that future loses nothing.
 pub(crate) struct Closing<'a, S> {
-    pending: Pending,
+    pub(super) pending: Pending,
     /// The async entry being awaited.
-    in_flight: Option<InFlight<'a, S>>,
+    pub(super) in_flight: Option<InFlight<'a, S>>,
 }
 
 /// An async entry taken off the stack, whose future has not finished.
-struct InFlight<'a, S> {
-    future: EntryFuture<'a, S>,
-    site: SendSite,
-    deadline: Option<Deadline<'a, S>>,
+pub(super) struct InFlight<'a, S> {
+    pub(super) future: EntryFuture<'a, S>,
+    pub(super) site: SendSite,
+    pub(super) deadline: Option<Deadline<'a, S>>,
     /// Timing the entry from the building of its future (feature `tracing`).
     #[cfg(feature = "tracing")]
-    timer: Option<crate::trace::Timer>,
+    pub(super) timer: Option<crate::trace::Timer>,
     /// Whether the deadline, not the entry, finished it.
     #[cfg(feature = "tracing")]
-    timed_out: bool,
+    pub(super) timed_out: bool,
 }
 
 impl<'a, S> InFlight<'a, S> {
@@ -189,14 +190,13 @@ fn drive<'a, S: Threading>(
                 #[cfg(feature = "tracing")]
                 timed_out,
             } = in_flight.take().expect("polled just above");
-            // A timed-out future is dropped here, before the next entry runs.
-            let dropped = drop_caught((future, deadline));
+            // Traced before the future is dropped (a panic of that drop is recorded, not traced).
             #[cfg(feature = "tracing")]
-            trace_finished(timer, timed_out, &site.0, &result, dropped.as_deref());
-            if let Some(payload) = dropped {
-                pending.record_panic(payload, Some(&site.0));
-            }
-            record_flowed(pending, result, site.0);
+            trace_finished(timer, timed_out, &site.0, &result, None);
+            record_flowed(pending, result, site.0.duplicate());
+            // A timed-out future is dropped here, before the next entry runs; what its drop
+            // hands to `error_in_drop` (a two-phase entry's forceful phase) is kept after it.
+            drop_in_flight(pending, (future, deadline), site.0);
         }
         let Some((popped, start)) = run_until_async(arena, stack, pending, scope_error) else {
             return Poll::Ready(());
@@ -303,7 +303,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     /// `ExitStack::close`, and the resumable state (`Closing`) is made only when an async entry
     /// is reached. Returns the result if no async entry was left.
     #[inline]
-    fn close_until_async(&mut self) -> Option<Result<(), UnwindError>> {
+    pub(super) fn close_until_async(&mut self) -> Option<Result<(), UnwindError>> {
         let mut pending = Pending::new(Ending::Succeeded);
         let (arena, stack) = (self.sync.arena(), self.sync.stack_ref());
         let Some((popped, start)) = run_until_async(arena, stack, &mut pending, None) else {

@@ -18,27 +18,43 @@
 //! | `entry.rs` | async entry bodies and their vtables |
 //! | `group.rs` | concurrent release groups (`ConcurrentGroup`, `push_concurrent`) |
 //! | `close.rs` | the async unwind loop, `aclose`, cancellation, `Drop` |
-//! | `scope.rs` | the async scope function |
+//! | `close_with.rs` | `aclose_with`: closing as a scope that failed |
+//! | `scope.rs` | the async scope function, and its body cancelled |
 //! | `handle.rs` | handles to async entries |
 //! | `context.rs` | the `AsyncContext` trait |
 //! | `limit.rs` | per-entry time limit, spawning on drop (`tokio`) |
+//! | `grace.rs` | `aclose_within`: one grace period, then force |
+//! | `shield.rs` | `aclose_shielded`: a close that outlives its future (`tokio`) |
+//! | `two_phase.rs` | graceful-then-forceful release of one value |
+//! | `phase.rs` | `Phase`, `PhaseError` |
 //! | `errors.rs` | `TimedOutError`, `NotRunError` |
 
 mod close;
+mod close_with;
 mod context;
 mod entry;
 mod errors;
+mod grace;
 mod group;
 mod handle;
 mod limit;
+mod phase;
 mod scope;
+#[cfg(feature = "tokio")]
+mod shield;
 mod stack;
 mod sync_entries;
+mod two_phase;
 
 pub use close::Aclose;
 pub use context::AsyncContext;
 pub use errors::{NotRunError, TimedOutError};
 pub use group::ConcurrentGroup;
 pub use handle::{AsyncEntered, AsyncHandle};
+pub use phase::{Phase, PhaseError};
 pub use scope::SendScopeFuture;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub use shield::ShieldedClose;
 pub use stack::{AsyncExitStack, SendAsyncExitStack};
+pub use two_phase::GracefulFuture;

@@ -1,5 +1,6 @@
 //! The async scope function: run an async body with a fresh stack, then unwind it, awaiting
-//! async entries, with the body's real outcome (its error, or its panic).
+//! async entries, with the body's real outcome (its error, or its panic); a body future
+//! dropped before it finished unwinds the stack as [`Ending::Cancelled`].
 
 use std::any::Any;
 use std::error::Error;
@@ -9,6 +10,7 @@ use std::pin::{pin, Pin};
 use std::task::Poll;
 
 use super::stack::AsyncExitStack;
+use crate::ending::Ending;
 use crate::scope::{scope_result, BodyEnd, ScopeError, ScopeResult};
 use crate::threading::{Local, Sendable, Threading};
 
@@ -22,8 +24,13 @@ impl<'a> AsyncExitStack<'a, Local> {
     /// early); a `&mut` to a `Send` stack is `Send`, which keeps
     /// [`scope_send`](AsyncExitStack::scope_send) usable in spawned tasks.
     ///
-    /// If the scope future itself is dropped part-way, the stack is dropped with it (see the
-    /// `Drop` of [`AsyncExitStack`]).
+    /// **Cancellation**: if the scope future is dropped while the body runs (a timeout, a
+    /// `select!`), the stack is dropped with it and unwinds as
+    /// [`Ending::Cancelled`](crate::Ending::Cancelled): sync entries run then (error-only ones
+    /// included), async ones are reported or spawned as for any dropped stack (see the `Drop` of
+    /// [`AsyncExitStack`]). Dropped during a panic, it unwinds as `Panicked`. Dropped once the
+    /// body has finished, while async entries are awaited, the unwind keeps the body's ending
+    /// (`Succeeded` becomes `Abandoned`, as for a stack dropped during a cancelled `aclose`).
     ///
     /// # Examples
     ///
@@ -72,9 +79,9 @@ impl<'a> AsyncExitStack<'a, Local> {
         F: AsyncFnOnce(&mut AsyncExitStack<'a, Local>) -> Result<T, E>,
         V: for<'e> Fn(&'e E) -> Option<&'e (dyn Error + 'static)>,
     {
-        let mut stack = AsyncExitStack::new();
-        let result = catch_panic(body(&mut stack)).await;
-        unwind_scope(stack, result, view).await
+        let mut guard = OnCancel::new(AsyncExitStack::new());
+        let result = catch_panic(body(guard.stack())).await;
+        unwind_scope(guard.disarm(), result, view).await
     }
 }
 
@@ -134,9 +141,9 @@ impl<'a> AsyncExitStack<'a, Sendable> {
         F: for<'s> FnOnce(&'s mut AsyncExitStack<'a, Sendable>) -> SendScopeFuture<'s, T, E>,
         V: for<'e> Fn(&'e E) -> Option<&'e (dyn Error + 'static)>,
     {
-        let mut stack = AsyncExitStack::new_send();
-        let result = catch_panic(body(&mut stack)).await;
-        unwind_scope(stack, result, view).await
+        let mut guard = OnCancel::new(AsyncExitStack::new_send());
+        let result = catch_panic(body(guard.stack())).await;
+        unwind_scope(guard.disarm(), result, view).await
     }
 }
 
@@ -180,4 +187,41 @@ where
     let (suppressed, cleanup) = stack.finish_unwind(error.as_ref().and_then(&view));
     drop(stack);
     scope_result(value, error, suppressed, cleanup.err())
+}
+
+/// Owns an async scope's stack while the body runs. Dropped before [`disarm`](Self::disarm)
+/// (the scope future was dropped with the body in flight), it starts the stack's unwind as
+/// cancelled, and then drops the stack: sync entries run now, async ones are reported or
+/// spawned by the stack's `Drop`.
+struct OnCancel<'a, S: Threading>(Option<AsyncExitStack<'a, S>>);
+
+impl<'a, S: Threading> OnCancel<'a, S> {
+    fn new(stack: AsyncExitStack<'a, S>) -> Self {
+        OnCancel(Some(stack))
+    }
+
+    /// The stack, for the body.
+    fn stack(&mut self) -> &mut AsyncExitStack<'a, S> {
+        self.0.as_mut().expect("the stack stays until disarmed")
+    }
+
+    /// The body finished (returned or panicked): the scope unwinds with its real outcome.
+    fn disarm(mut self) -> AsyncExitStack<'a, S> {
+        self.0.take().expect("disarmed once")
+    }
+}
+
+impl<S: Threading> Drop for OnCancel<'_, S> {
+    fn drop(&mut self) {
+        let Some(mut stack) = self.0.take() else {
+            return;
+        };
+        // Dropped by a panic (the thread is panicking): the stack's `Drop` says `Panicked`, as
+        // for any stack dropped during a panic. Otherwise the body was cancelled. A cancelled
+        // `aclose` the body left behind continues with this ending, its errors kept.
+        if !std::thread::panicking() && !stack.is_empty() {
+            stack.begin_scope_unwind(Ending::Cancelled, false, None);
+        }
+        drop(stack);
+    }
 }

@@ -222,7 +222,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
 
     /// Stores an async body that owns a value, and returns the handle that lends it out.
     #[track_caller]
-    fn push_async_holding<B: AsyncBody<'a> + Holds>(
+    pub(super) fn push_async_holding<B: AsyncBody<'a> + Holds>(
         &self,
         body: B,
     ) -> AsyncEntered<'_, B::Value, S> {

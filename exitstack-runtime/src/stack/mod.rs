@@ -6,8 +6,10 @@ use std::mem::ManuallyDrop;
 use std::panic::Location;
 use std::ptr::NonNull;
 
+mod close_with;
 mod release;
 
+pub(crate) use close_with::closed_with;
 pub(crate) use release::dropped_ending;
 
 use crate::arena::{fits_inline, Arena, StackRef, Step, Word};

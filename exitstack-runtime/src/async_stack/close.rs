@@ -336,6 +336,7 @@ pub struct Aclose<'s, 'a, S: Threading> {
 impl<S: Threading> Future for Aclose<'_, '_, S> {
     type Output = Result<(), UnwindError>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let stack = &mut *self.get_mut().stack;
         if stack.closing.is_none() {

@@ -4,7 +4,7 @@
 use std::marker::PhantomData;
 use std::ptr::{addr_of_mut, NonNull};
 
-use crate::arena::{tombstone_of, words_of, Arena, ScopeErrorRef, StackRef, Step, VTable, Word};
+use crate::arena::{tombstone_of, words_of, Arena, Passed, StackRef, Step, VTable, Word};
 use crate::context::{Close, Context};
 use crate::ending::Flow;
 use crate::error::BoxError;
@@ -75,15 +75,10 @@ impl<B: Body> VTableOf<B> {
 }
 
 /// Safety: `slot` holds an initialized `B` that is never read again.
-unsafe fn run_body<B: Body>(
-    slot: *mut Word,
-    pending: &Pending,
-    scope_error: ScopeErrorRef<'_>,
-    stack: StackRef,
-) -> Step {
+unsafe fn run_body<B: Body>(slot: *mut Word, pending: &Pending, passed: &Passed<'_>) -> Step {
     // SAFETY: per the contract, the `B` is moved out exactly once, before any user code runs.
     let body = unsafe { slot.cast::<B>().read() };
-    body.run(&Exit::view(pending, scope_error), stack)
+    body.run(&Exit::view(pending, passed.scope_error), passed.stack)
 }
 
 /// Safety: as for `run_body`.

@@ -4,7 +4,7 @@
 use std::error::Error;
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::arena::{Arena, Popped, Rare, StackRef, Step};
+use crate::arena::{Arena, Passed, Popped, Rare, StackRef, Step, Top};
 use crate::caught;
 use crate::ending::Ending;
 use crate::pending::Pending;
@@ -24,10 +24,26 @@ pub(crate) fn run_all(
     pending: &mut Pending,
     scope_error: Option<&(dyn Error + 'static)>,
 ) {
+    let passed = Passed { scope_error, stack };
+    // A stack that never left its inline words (most of them) pops with one question an entry;
+    // once an entry registers enough to need a chunk, the general loop takes over.
     loop {
-        let Some(popped) = arena.pop() else { break };
+        match arena.pop_inline() {
+            // SAFETY: the entry was just popped off `arena`; nothing has run or discarded it.
+            Top::Entry(popped) => unsafe { run_passed(arena, pending, &passed, popped) },
+            Top::Empty => return,
+            Top::Chunked => return run_chunked(arena, pending, &passed),
+        }
+    }
+}
+
+/// [`run_all`] for an arena with chunks: out of line, so that the loop of a small stack stays
+/// small enough to inline where a stack is closed.
+#[inline(never)]
+fn run_chunked(arena: &Arena, pending: &mut Pending, passed: &Passed<'_>) {
+    while let Some(popped) = arena.pop() {
         // SAFETY: the entry was just popped off `arena`; nothing has run or discarded its body.
-        unsafe { run_popped(arena, stack, pending, scope_error, popped) };
+        unsafe { run_passed(arena, pending, passed, popped) };
     }
 }
 
@@ -44,6 +60,20 @@ pub(crate) unsafe fn run_popped(
     scope_error: Option<&(dyn Error + 'static)>,
     popped: Popped,
 ) {
+    // SAFETY: forwarded from the caller.
+    unsafe { run_passed(arena, pending, &Passed { scope_error, stack }, popped) }
+}
+
+/// [`run_popped`] with what every entry of the loop is passed built once, by the loop.
+///
+/// Safety: as for `run_popped`, with `passed.stack` for `stack`.
+#[inline]
+pub(crate) unsafe fn run_passed(
+    arena: &Arena,
+    pending: &mut Pending,
+    passed: &Passed<'_>,
+    popped: Popped,
+) {
     // Taken apart first: only the site is needed after the call.
     let Popped { body, vtable, site } = popped;
     let run = vtable.run;
@@ -51,9 +81,7 @@ pub(crate) unsafe fn run_popped(
     let timer = crate::trace::start(pending.ending());
     // SAFETY: per the contract the body is run exactly once, here; `run` moves it out of the
     // slot before calling any user code that could push over it.
-    let step = panic::catch_unwind(AssertUnwindSafe(|| unsafe {
-        run(body, pending, scope_error, stack)
-    }));
+    let step = panic::catch_unwind(AssertUnwindSafe(|| unsafe { run(body, pending, passed) }));
     let step = step.map(Step::into_rare);
     // Traced as it finished, before its outcome is recorded (returned or reported later).
     #[cfg(feature = "tracing")]

@@ -37,12 +37,22 @@ use std::ptr::{self, NonNull};
 use chunk::Chunk;
 pub(crate) use slot::{Popped, Slot};
 pub(crate) use vtable::{
-    fits_inline, tombstone_of, words_of, Rare, ScopeErrorRef, StackRef, StartAsync, Step, VTable,
+    fits_inline, tombstone_of, words_of, Passed, Rare, StackRef, StartAsync, Step, VTable,
 };
 
 use crate::ending::Ending;
 use crate::pending::Pending;
 use crate::site::Site;
+
+/// What [`Arena::pop_inline`] found.
+pub(crate) enum Top {
+    /// The top entry, taken off.
+    Entry(Popped),
+    /// No entry left.
+    Empty,
+    /// Some entries may be in chunks: use [`Arena::pop`].
+    Chunked,
+}
 
 /// One machine word: the unit entries are measured in.
 pub(crate) type Word = usize;
@@ -60,7 +70,10 @@ const MAX_CHUNK_WORDS: usize = 1 << 18;
 
 /// The bookkeeping of an arena: fill levels and chunks, never the entry words themselves.
 struct Chunks {
-    /// The chunk pushed to and popped from (`Chunk::NONE` before the first chunk).
+    /// The chunk pushed to and popped from (`Chunk::NONE` before the first chunk). Its capacity
+    /// is zero exactly while no chunk was ever allocated: then `below` and `spare` own nothing
+    /// and every entry is inline (a grow makes a chunk the top, and the top is only ever
+    /// replaced by another allocated chunk).
     top: Chunk,
     /// The older chunks, oldest first; popping continues with the last one when `top` empties.
     below: Vec<Chunk>,
@@ -123,8 +136,8 @@ impl Arena {
     pub(crate) fn is_pristine(&self) -> bool {
         // SAFETY: a method of `Arena` (see `chunks`).
         let chunks = unsafe { self.chunks() };
-        (chunks.inline_used | chunks.top.capacity | chunks.below.capacity() | chunks.spare.capacity)
-            == 0
+        // No chunk ever allocated means no memory at all (see `Chunks::top`).
+        (chunks.inline_used | chunks.top.capacity) == 0
     }
 
     /// Whether no entry (live or tombstoned) is left.
@@ -228,6 +241,24 @@ impl Arena {
         }
         // SAFETY: `inline_used > 0` inline words are entries, ending in the top one.
         Some(unsafe { take_top(self.inline_base(), &mut chunks.inline_used) })
+    }
+
+    /// Takes the top entry of an arena that never allocated a chunk (every entry inline), so
+    /// that the unwind loop of a small stack asks one question per entry, not three; says
+    /// [`Top::Chunked`] otherwise (then [`pop`](Arena::pop) takes over).
+    #[inline]
+    pub(crate) fn pop_inline(&self) -> Top {
+        // SAFETY: a method of `Arena` (see `chunks`).
+        let chunks = unsafe { self.chunks() };
+        if chunks.top.capacity != 0 {
+            return Top::Chunked;
+        }
+        debug_assert!(chunks.top.used == 0 && chunks.below.is_empty());
+        if chunks.inline_used == 0 {
+            return Top::Empty;
+        }
+        // SAFETY: `inline_used > 0` inline words are entries, ending in the top one.
+        Top::Entry(unsafe { take_top(self.inline_base(), &mut chunks.inline_used) })
     }
 
     /// Moves every entry of `other` on top of this arena's, keeping their order: `other`'s

@@ -84,6 +84,14 @@ impl StackRef {
 /// The scope's own error, as the loop passes it to entries.
 pub(crate) type ScopeErrorRef<'e> = Option<&'e (dyn std::error::Error + 'static)>;
 
+/// What an unwind passes every entry besides what is pending: the scope's own error and the
+/// stack being unwound. Built once per loop and passed by reference, so that calling an entry
+/// sets up three arguments, not five.
+pub(crate) struct Passed<'e> {
+    pub(crate) scope_error: ScopeErrorRef<'e>,
+    pub(crate) stack: StackRef,
+}
+
 /// The `start_async` slot of a vtable: moves an async body out of its slot and writes its
 /// future to `out` (see `async_stack::entry`, which defines what `out` points to).
 pub(crate) type StartAsync = unsafe fn(body: *mut Word, exit: &Exit<'_>, out: *mut ());
@@ -92,14 +100,13 @@ pub(crate) type StartAsync = unsafe fn(body: *mut Word, exit: &Exit<'_>, out: *m
 pub(crate) struct VTable {
     /// Size of the body in words.
     pub(crate) words: usize,
-    /// Moves the body out of its slot and runs it, with what is pending (the unwind's outcome
-    /// and the scope's own error: the parts of an [`Exit`], passed apart so that they travel
-    /// in registers).
+    /// Moves the body out of its slot and runs it, with what is pending (the unwind's outcome,
+    /// and in `Passed` the scope's own error: the parts of an [`Exit`]) and the stack.
     ///
     /// Safety: the slot holds an initialized body of this vtable's type that nobody else will
-    /// read again (the entry was popped or tombstoned first); `stack` is the stack the entry was
-    /// pushed on (or one of the same type).
-    pub(crate) run: unsafe fn(*mut Word, &Pending, ScopeErrorRef<'_>, StackRef) -> Step,
+    /// read again (the entry was popped or tombstoned first); `Passed::stack` is the stack the
+    /// entry was pushed on (or one of the same type).
+    pub(crate) run: unsafe fn(*mut Word, &Pending, &Passed<'_>) -> Step,
     /// Drops the body without running it; a nested stack is handed back instead of dropped,
     /// so that discarding nested stacks is a loop too. Same contract as `run`.
     pub(crate) discard: unsafe fn(*mut Word) -> Option<Box<Arena>>,
@@ -129,7 +136,7 @@ static TOMBSTONE_ZERO: VTable = VTable {
     start_async: None,
 };
 
-unsafe fn run_nothing(_: *mut Word, _: &Pending, _: ScopeErrorRef<'_>, _: StackRef) -> Step {
+unsafe fn run_nothing(_: *mut Word, _: &Pending, _: &Passed<'_>) -> Step {
     // A slot whose body is gone is no cleanup: it is not traced.
     #[cfg(feature = "tracing")]
     crate::trace::mark_silent();

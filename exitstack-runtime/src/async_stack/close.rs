@@ -13,7 +13,7 @@ use super::errors::NotRunError;
 use super::limit::{Deadline, Spawner, TimeLimit};
 use super::stack::AsyncExitStack;
 use super::two_phase::drop_in_flight;
-use crate::arena::{Arena, Popped, StackRef, StartAsync};
+use crate::arena::{Arena, Passed, Popped, StackRef, StartAsync};
 use crate::caught::{drop_caught, Payload};
 use crate::ending::{Ending, Flow};
 use crate::error::{CleanupError, UnwindError};
@@ -23,7 +23,7 @@ use crate::report::{self, ReportReason};
 use crate::site::Site;
 use crate::stack::dropped_ending;
 use crate::threading::Threading;
-use crate::unwind::run_popped;
+use crate::unwind::{run_passed, run_popped};
 
 /// The state of an unwind that has started and not finished. It lives in the stack, not in the
 /// `aclose` future, so cancelling that future loses nothing.
@@ -236,11 +236,12 @@ fn run_until_async(
     pending: &mut Pending,
     scope_error: Option<&(dyn Error + 'static)>,
 ) -> Option<(Popped, StartAsync)> {
+    let passed = Passed { scope_error, stack };
     loop {
         let popped = arena.pop()?;
         match popped.vtable.start_async {
             // SAFETY: the entry was just popped: its body is run exactly once, here.
-            None => unsafe { run_popped(arena, stack, pending, scope_error, popped) },
+            None => unsafe { run_passed(arena, pending, &passed, popped) },
             Some(start) => return Some((popped, start)),
         }
     }

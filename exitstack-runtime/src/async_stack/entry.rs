@@ -9,9 +9,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use super::context::AsyncContext;
 use super::errors::NotRunError;
-use crate::arena::{
-    tombstone_of, words_of, ScopeErrorRef, StackRef, StartAsync, Step, VTable, Word,
-};
+use crate::arena::{tombstone_of, words_of, Passed, StartAsync, Step, VTable, Word};
 use crate::ending::Flow;
 use crate::entry::{discard_body, Boxed, Guard, Holds, Storage};
 use crate::error::BoxError;
@@ -115,12 +113,7 @@ impl<'a, S: Threading, B: AsyncBody<'a>> AsyncVTableOf<'a, S, B> {
 /// the body is dropped and the entry fails with [`NotRunError`].
 ///
 /// Safety: `slot` holds an initialized `B` that is never read again.
-unsafe fn run_without_runtime<B>(
-    slot: *mut Word,
-    _: &Pending,
-    _: ScopeErrorRef<'_>,
-    _: StackRef,
-) -> Step {
+unsafe fn run_without_runtime<B>(slot: *mut Word, _: &Pending, _: &Passed<'_>) -> Step {
     // SAFETY: per the contract, the `B` is dropped exactly once.
     unsafe { slot.cast::<B>().drop_in_place() };
     Step::failed(Box::new(NotRunError))

@@ -147,8 +147,8 @@ impl<'a> AsyncExitStack<'a, Sendable> {
     }
 }
 
-/// Awaits the body in place, turning a panic into `Err`.
-async fn catch_panic<F: Future>(body: F) -> Result<F::Output, Box<dyn Any + Send>> {
+/// Awaits a future in place (a scope's body, a graceful release), turning a panic into `Err`.
+pub(super) async fn catch_panic<F: Future>(body: F) -> Result<F::Output, Box<dyn Any + Send>> {
     let mut body = pin!(body);
     poll_fn(
         |cx| match panic::catch_unwind(AssertUnwindSafe(|| body.as_mut().poll(cx))) {

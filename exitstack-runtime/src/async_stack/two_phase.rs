@@ -7,16 +7,15 @@
 //! value, handing its error to [`report::error_in_drop`], which the async loop collects into
 //! the result (or, in a plain drop, reports).
 
-use std::any::Any;
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
-use std::pin::{pin, Pin};
+use std::pin::Pin;
 use std::ptr;
-use std::task::Poll;
 
 use super::entry::{AsyncBody, Flowed};
 use super::handle::AsyncEntered;
 use super::phase::{Phase, PhaseError};
+use super::scope::catch_panic;
 use super::stack::AsyncExitStack;
 use crate::caught::{self, Payload};
 use crate::ending::Flow;
@@ -149,19 +148,6 @@ impl<T, G, F: Forceful<T>> Drop for Armed<T, G, F> {
     }
 }
 
-/// Awaits `future` in place, turning a panic into `Err` (the scope's `catch_panic`).
-async fn caught<Fut: Future>(future: Fut) -> Result<Fut::Output, Box<dyn Any + Send>> {
-    let mut future = pin!(future);
-    poll_fn(
-        |cx| match panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-            Err(payload) => Poll::Ready(Err(payload)),
-        },
-    )
-    .await
-}
-
 impl<T, G, F: Forceful<T>> Holds for Armed<T, G, F> {
     type Value = T;
     /// The phases, without the value: dropping them runs neither.
@@ -190,7 +176,7 @@ where
         let LocalGraceful(graceful) = self.graceful.take().expect("started once");
         Box::pin(async move {
             let mut armed = self;
-            let outcome = caught(graceful(armed.value_mut())).await;
+            let outcome = catch_panic(graceful(armed.value_mut())).await;
             armed.finish(outcome.map(CleanupOutput::into_result))
         })
     }
@@ -208,7 +194,7 @@ where
         // Typed `Send` here, so the compiler checks what the `Sendable` stack relies on.
         let future: Pin<Box<dyn Future<Output = Flowed> + Send + 'a>> = Box::pin(async move {
             let mut armed = self;
-            let outcome = caught(graceful(armed.value_mut())).await;
+            let outcome = catch_panic(graceful(armed.value_mut())).await;
             armed.finish(outcome.map(CleanupOutput::into_result))
         });
         future

@@ -5,6 +5,8 @@
 //! same async code paths on a minimal executor that Miri runs.
 
 mod cancel_drop;
+#[path = "../shared/echo.rs"]
+mod echo;
 mod order_errors;
 mod panics;
 mod pool_spawned;

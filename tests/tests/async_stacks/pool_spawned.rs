@@ -7,42 +7,14 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use exitstack::{AsyncContext, Exit, Flow, SendAsyncExitStack};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
-/// Starts an echo server on 127.0.0.1; returns its address and how many connections are open.
-async fn echo_server() -> (SocketAddr, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let open = Arc::new(AtomicUsize::new(0));
-    let server_open = open.clone();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            server_open.fetch_add(1, Ordering::SeqCst);
-            let open = server_open.clone();
-            tokio::spawn(async move {
-                let mut buffer = [0u8; 1024];
-                while let Ok(n @ 1..) = socket.read(&mut buffer).await {
-                    if socket.write_all(&buffer[..n]).await.is_err() {
-                        break;
-                    }
-                }
-                open.fetch_sub(1, Ordering::SeqCst); // before the socket drops: see P13
-            });
-        }
-    });
-    (addr, open)
-}
-
-/// An address nothing listens on: connecting fails with "connection refused".
-async fn refused_addr() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    listener.local_addr().unwrap()
-}
+use crate::echo::{echo_server, refused_addr};
 
 /// One pooled connection, opened by `enter` and closed (awaited) by `exit`.
 struct Connect {
@@ -102,7 +74,7 @@ async fn use_both(a: &mut Conn, b: &mut Conn) -> io::Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pool_pattern_runs_in_a_spawned_scope_send() {
-    let (addr, open) = echo_server().await;
+    let (addr, stats) = echo_server().await;
     let closed = Arc::new(Mutex::new(Vec::new()));
     let pool_closed = closed.clone();
     let task = tokio::spawn(async move {
@@ -126,12 +98,12 @@ async fn the_pool_pattern_runs_in_a_spawned_scope_send() {
     });
     task.await.unwrap().unwrap();
     assert_eq!(*closed.lock().unwrap(), [3, 2, 1]);
-    assert_eq!(open.load(Ordering::SeqCst), 0);
+    assert_eq!(stats.open.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_open_in_a_spawned_scope_closes_the_others_and_returns_the_error() {
-    let (addr, open) = echo_server().await;
+    let (addr, stats) = echo_server().await;
     let refused = refused_addr().await;
     let closed = Arc::new(Mutex::new(Vec::new()));
     let pool_closed = closed.clone();
@@ -165,12 +137,12 @@ async fn a_failed_open_in_a_spawned_scope_closes_the_others_and_returns_the_erro
     let error = failed.body_error().expect("the body's own error");
     assert_eq!(error.kind(), io::ErrorKind::ConnectionRefused);
     assert_eq!(*closed.lock().unwrap(), [4, 3, 2, 1]);
-    assert_eq!(open.load(Ordering::SeqCst), 0);
+    assert_eq!(stats.open.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spawned_task_owns_a_send_stack_and_closes_it_with_aclose() {
-    let (addr, open) = echo_server().await;
+    let (addr, stats) = echo_server().await;
     let closed = Arc::new(Mutex::new(Vec::new()));
     let pool_closed = closed.clone();
     let task = tokio::spawn(async move {
@@ -193,5 +165,5 @@ async fn a_spawned_task_owns_a_send_stack_and_closes_it_with_aclose() {
     });
     task.await.unwrap().unwrap();
     assert_eq!(*closed.lock().unwrap(), [2, 1]);
-    assert_eq!(open.load(Ordering::SeqCst), 0);
+    assert_eq!(stats.open.load(Ordering::SeqCst), 0);
 }

@@ -12,6 +12,8 @@ mod cancel_cleanup;
 mod connection;
 mod decorator;
 mod demo;
+#[path = "../shared/echo.rs"]
+mod echo;
 mod fixture;
 mod fixture_managed;
 mod huge_numbers;

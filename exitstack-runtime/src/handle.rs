@@ -155,7 +155,7 @@ impl<'s, S: Threading> Handle<'s, S> {
         let mut pending = Pending::new(Ending::Succeeded);
         // A pushed stack splices its entries into the arena being unwound. Give it a fresh
         // one, so they run now, here, rather than later on top of this stack and out of order
-        // (`misuse_handles.rs`, `run_of_a_pushed_stack_runs_its_entries_now`). Entries that
+        // (`tests/tests/semantics/misuse_handles.rs`). Entries that
         // register more through `callback_with_stack` still register on the stack itself.
         let spliced = Arena::default();
         // SAFETY: as in `label`; the body is taken out of the slot once and run, here, with

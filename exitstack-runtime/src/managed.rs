@@ -329,9 +329,9 @@ pub fn rollback<E>(error: E, release: impl FnOnce(&mut Running)) -> RollbackErro
 }
 
 /// [`teardown`] of a construction whose acquisition panicked, then the panic goes on: a panic
-/// is a failed acquisition too, and what was acquired must not be dropped without its closer
-/// (found by `tests/tests/model_managed.rs`). The acquisition's panic stays first: closers that
-/// panic as well, and teardown errors, go to the report channel.
+/// is a failed acquisition too, and what was acquired must not be dropped without its closer.
+/// The acquisition's panic stays first: closers that panic as well, and teardown errors, go to
+/// the report channel.
 pub fn rollback_panicked(
     payload: Box<dyn std::any::Any + Send>,
     release: impl FnOnce(&mut Running),

@@ -251,8 +251,7 @@ pub fn with_reporter<R>(
 pub fn stderr_reporter(report: &Report<'_>) {
     // Formatted whole before anything is written, so an error whose `Display` panics leaves no
     // half line behind. Not `eprintln!`, which panics when standard error is a closed pipe:
-    // during a panic that aborts the process (found by `tests/tests/semantics_panics.rs`,
-    // `s13_the_default_reporter_survives_a_closed_stderr_during_a_panic`).
+    // during a panic that aborts the process.
     let line = format!("{report}\n");
     let _ = std::io::stderr().write_all(line.as_bytes());
 }

@@ -214,7 +214,7 @@ pub fn catalogue() -> Vec<Artifact> {
     ]
 }
 
-/// Set-up (pattern P6): two temp dirs and the server thread, then a health check on
+/// Set-up (all or nothing, as a fixture): two temp dirs and the server thread, then a health check on
 /// `health_path`. If any step fails, what was created so far is released at once (the `?`
 /// drops the stack); otherwise the resources move to the caller, released at tear-down.
 pub fn set_up(log: &Log, health_path: &str) -> Result<(ExitStack<'static>, Fixture), DemoError> {
@@ -337,7 +337,7 @@ fn fetch_all(
     Ok(kept)
 }
 
-/// Downloads one artifact and its checksum into the cache and verifies it (pattern P7).
+/// Downloads one artifact and its checksum into the cache and verifies it (a check after the cleanups are registered).
 fn fetch_one(
     fixture: &Fixture,
     name: &str,

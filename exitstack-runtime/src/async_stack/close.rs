@@ -119,7 +119,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
 
     /// Ends a finished unwind: resumes the first panic, or returns the errors (and whether the
     /// scope's error was suppressed). The scope's error, if still pending, is reported when a
-    /// panic is resumed (found by tests/tests/model_async.rs).
+    /// panic is resumed.
     pub(super) fn finish_unwind(
         &mut self,
         scope_error: Option<&(dyn Error + 'static)>,

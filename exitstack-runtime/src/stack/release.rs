@@ -102,7 +102,7 @@ impl<S: Threading> ExitStack<'_, S> {
             self.unwind(&mut pending, None);
         }
         // Freed before the unwind ends: ending it may resume a panic, which must not leak the
-        // chunks (found by the leak check on `model_sync`).
+        // chunks.
         // SAFETY: dropped once, here (the stack is being dropped), and never used again.
         unsafe { ManuallyDrop::drop(&mut self.arena) };
         pending.finish_unobserved();

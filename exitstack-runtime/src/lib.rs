@@ -132,12 +132,14 @@ mod handle;
 #[cfg(any(feature = "miette", feature = "error-stack"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "miette", feature = "error-stack"))))]
 pub mod interop;
+mod lease;
 mod managed;
 mod output;
 mod pending;
 pub mod report;
 mod scope;
 mod site;
+mod slot;
 mod stack;
 mod threading;
 #[cfg(feature = "tracing")]
@@ -149,7 +151,7 @@ mod unwind;
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use async_stack::ShieldedClose;
 pub use async_stack::{
-    Aclose, AsyncContext, AsyncEntered, AsyncExitStack, AsyncHandle, ConcurrentGroup,
+    Aclose, AsyncContext, AsyncEntered, AsyncExitStack, AsyncHandle, AsyncSlot, ConcurrentGroup,
     GracefulFuture, NotRunError, Phase, PhaseError, SendAsyncExitStack, SendScopeFuture,
     TimedOutError,
 };
@@ -159,9 +161,11 @@ pub use error::{BoxError, CleanupError, PanicError, UnwindError};
 pub use error_tree::{ErrorTree, InnerNode, NodeKind, Nodes, TreeNode};
 pub use exit::Exit;
 pub use handle::{Entered, Handle};
+pub use lease::Shared;
 pub use managed::{ManagedField, RollbackError};
 pub use output::{CleanupOutput, ExitOutput};
 pub use scope::ScopeError;
+pub use slot::Slot;
 pub use stack::{ExitStack, SendExitStack};
 pub use threading::{Admits, Local, Sendable, Threading};
 

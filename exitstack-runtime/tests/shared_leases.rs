@@ -348,6 +348,9 @@ fn shared_async_stack_dropped_reports_only_when_it_held_the_last_lease() {
     assert_eq!(seen[0].0, ReportReason::AsyncNotRun);
 }
 
+/// A task's `aclose` result, `None` if it panicked.
+type TaskResult = Option<Result<(), exitstack::UnwindError>>;
+
 /// How the three-task tests end each task: closed, or panicking with its stack.
 #[derive(Clone, Copy, PartialEq)]
 enum Ends {
@@ -363,10 +366,7 @@ fn three_tasks(
     shared: Shared<String>,
     order: [usize; 3],
     ends: [Ends; 3],
-) -> (
-    Vec<Option<Result<(), exitstack::UnwindError>>>,
-    Vec<(ReportReason, String)>,
-) {
+) -> (Vec<TaskResult>, Vec<(ReportReason, String)>) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(3)
         .build()

@@ -74,8 +74,8 @@ pub(crate) struct Last<T> {
 /// is last is a race between them, so the last holder's [`Exit`] says nothing reliable about
 /// the value; the teardown still runs inside that holder's unwind, whose handlers see its error.
 /// It must be `Send + 'static`, so that a `Shared` of a `Send + Sync` value can be let go on any
-/// thread. An async teardown ([`Shared::new_async`], [`AsyncExitStack::share_async`]
-/// (crate::AsyncExitStack::share_async)) is awaited when the last lease is an async stack's
+/// thread. An async teardown ([`Shared::new_async`],
+/// [`AsyncExitStack::share_async`](crate::AsyncExitStack::share_async)) is awaited when the last lease is an async stack's
 /// entry; let go anywhere else, the value is dropped and a [`NotRunError`] is returned or
 /// reported instead.
 ///

@@ -82,6 +82,11 @@
 //! [`aclose_within`](AsyncExitStack::aclose_within) bounds a whole close by one grace period,
 //! and `aclose_shielded` (feature `tokio`) lets a close outlive its cancelled future.
 //!
+//! **Shared and swapped values**: [`ExitStack::share`] registers a lease on a value and returns
+//! a [`Shared`] for other stacks ([`ExitStack::enter_shared`]), threads or tasks; the teardown
+//! runs once, where the last lease is let go. [`ExitStack::slot`] takes one position whose value
+//! is swapped ([`Slot::replace`] releases the old one at once); [`AsyncSlot`] awaits it.
+//!
 //! **Small stacks cost little**: the first entries (four of up to three words each) live in the
 //! stack itself, so a small stack allocates nothing; a cleanup costs a few dozen instructions.
 //!

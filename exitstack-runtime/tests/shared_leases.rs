@@ -484,3 +484,21 @@ fn shared_three_tasks_the_panicking_last_one_tears_down_and_reports() {
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(seen[0].0, ReportReason::AsyncNotRun);
 }
+
+#[test]
+#[cfg_attr(miri, ignore)] // a tokio runtime
+fn shared_async_lease_released_through_its_handle_awaits_the_teardown() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut stack = exitstack::AsyncExitStack::new();
+        let lease = stack.enter_shared(async_pool(&runs)).label("pool lease");
+        let errors = lease.release().await.unwrap_err();
+        assert_eq!(errors.first().error().to_string(), "closing pool");
+        assert_eq!(runs.load(Ordering::SeqCst), 1); // awaited by `release`, not deferred
+        assert!(stack.aclose().await.is_ok());
+    });
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+}

@@ -6,11 +6,11 @@ use std::marker::PhantomData;
 use std::panic::Location;
 
 use super::entry::{AsyncCallback, AsyncStorage};
+use super::handle::AsyncHandle;
 use super::stack::AsyncExitStack;
 use crate::arena::{StackRef, Step};
 use crate::entry::{step_of, Body, SyncStorage};
 use crate::exit::Exit;
-use crate::handle::Handle;
 use crate::lease::{Shared, Teardown};
 use crate::output::CleanupOutput;
 use crate::stack::ExitStack;
@@ -121,7 +121,8 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     }
 
     /// Registers `shared` as a lease of this stack: [`ExitStack::enter_shared`], except that an
-    /// async teardown run by the last lease is awaited by `aclose`.
+    /// async teardown run by the last lease is awaited, by `aclose` or by the handle's
+    /// `release().await`.
     ///
     /// ```
     /// use exitstack::{AsyncExitStack, Shared};
@@ -134,10 +135,14 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     /// second.enter_shared(shared);
     /// assert!(first.aclose().await.is_ok());
     /// assert_eq!(second.aclose().await.unwrap_err().len(), 1);
+    ///
+    /// let lease = first.enter_shared(Shared::new_async((), |()| async { Err::<(), _>("now") }));
+    /// assert_eq!(lease.release().await.unwrap_err().len(), 1); // awaited here
+    /// assert!(first.aclose().await.is_ok());
     /// # });
     /// ```
     #[track_caller]
-    pub fn enter_shared<T>(&self, shared: Shared<T>) -> Handle<'_, S>
+    pub fn enter_shared<T>(&self, shared: Shared<T>) -> AsyncHandle<'_, S>
     where
         T: 'a,
         S: Admits<Shared<T>>,
@@ -146,7 +151,9 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
             shared,
             _stack: PhantomData,
         };
-        self.sync
-            .push_stored::<SyncStorage, _>(lease, Location::caller())
+        let handle = self
+            .sync
+            .push_stored::<SyncStorage, _>(lease, Location::caller());
+        AsyncHandle::new(handle)
     }
 }

@@ -82,6 +82,11 @@
 //! [`aclose_within`](AsyncExitStack::aclose_within) bounds a whole close by one grace period,
 //! and `aclose_shielded` (feature `tokio`) lets a close outlive its cancelled future.
 //!
+//! **Shared and swapped values**: [`ExitStack::share`] registers a lease on a value and returns
+//! a [`Shared`] for other stacks ([`ExitStack::enter_shared`]), threads or tasks; the teardown
+//! runs once, where the last lease is let go. [`ExitStack::slot`] takes one position whose value
+//! is swapped ([`Slot::replace`] releases the old one at once); [`AsyncSlot`] awaits it.
+//!
 //! **Small stacks cost little**: the first entries (four of up to three words each) live in the
 //! stack itself, so a small stack allocates nothing; a cleanup costs a few dozen instructions.
 //!
@@ -132,12 +137,14 @@ mod handle;
 #[cfg(any(feature = "miette", feature = "error-stack"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "miette", feature = "error-stack"))))]
 pub mod interop;
+mod lease;
 mod managed;
 mod output;
 mod pending;
 pub mod report;
 mod scope;
 mod site;
+mod slot;
 mod stack;
 mod threading;
 #[cfg(feature = "tracing")]
@@ -149,7 +156,7 @@ mod unwind;
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use async_stack::ShieldedClose;
 pub use async_stack::{
-    Aclose, AsyncContext, AsyncEntered, AsyncExitStack, AsyncHandle, ConcurrentGroup,
+    Aclose, AsyncContext, AsyncEntered, AsyncExitStack, AsyncHandle, AsyncSlot, ConcurrentGroup,
     GracefulFuture, NotRunError, Phase, PhaseError, SendAsyncExitStack, SendScopeFuture,
     TimedOutError,
 };
@@ -159,9 +166,11 @@ pub use error::{BoxError, CleanupError, PanicError, UnwindError};
 pub use error_tree::{ErrorTree, InnerNode, NodeKind, Nodes, TreeNode};
 pub use exit::Exit;
 pub use handle::{Entered, Handle};
+pub use lease::Shared;
 pub use managed::{ManagedField, RollbackError};
 pub use output::{CleanupOutput, ExitOutput};
 pub use scope::ScopeError;
+pub use slot::Slot;
 pub use stack::{ExitStack, SendExitStack};
 pub use threading::{Admits, Local, Sendable, Threading};
 

@@ -22,8 +22,10 @@
 //! | `scope.rs` | the async scope function, and its body cancelled |
 //! | `handle.rs` | handles to async entries |
 //! | `context.rs` | the `AsyncContext` trait |
+//! | `lease.rs` | shared leases (`share_async`, `enter_shared`) |
 //! | `limit.rs` | per-entry time limit, spawning on drop (`tokio`) |
 //! | `grace.rs` | `aclose_within`: one grace period, then force |
+//! | `slot.rs` | hot-swap slots released asynchronously (`AsyncSlot`) |
 //! | `shield.rs` | `aclose_shielded`: a close that outlives its future (`tokio`) |
 //! | `two_phase.rs` | graceful-then-forceful release of one value |
 //! | `phase.rs` | `Phase`, `PhaseError` |
@@ -37,11 +39,13 @@ mod errors;
 mod grace;
 mod group;
 mod handle;
+mod lease;
 mod limit;
 mod phase;
 mod scope;
 #[cfg(feature = "tokio")]
 mod shield;
+mod slot;
 mod stack;
 mod sync_entries;
 mod two_phase;
@@ -56,5 +60,6 @@ pub use scope::SendScopeFuture;
 #[cfg(feature = "tokio")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use shield::ShieldedClose;
+pub use slot::AsyncSlot;
 pub use stack::{AsyncExitStack, SendAsyncExitStack};
 pub use two_phase::GracefulFuture;

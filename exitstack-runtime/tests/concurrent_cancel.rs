@@ -176,3 +176,58 @@ fn concurrent_stack_dropped_at_every_await_point_releases_each_entry_at_most_onc
         assert_eq!(finished, cut >= 8, "cut {cut}: the close takes 8 polls");
     }
 }
+
+/// A group whose branch `fast` fails at once and whose branch `slow` is still pending after
+/// the first poll.
+fn fast_and_slow() -> AsyncExitStack<'static> {
+    let (fast, slow) = (AsyncExitStack::new(), AsyncExitStack::new());
+    fast.push_async_callback(|| async { Err("fast failed") })
+        .label("fast-entry");
+    slow.push_async_callback(|| Yield(5));
+    let stack = AsyncExitStack::new();
+    stack.push_concurrent(
+        ConcurrentGroup::new()
+            .branch("fast", fast)
+            .branch("slow", slow),
+    );
+    stack
+}
+
+/// Regression (found by `tests/tests/faults/concurrent.rs`): the errors of a branch that had
+/// finished were kept in the group's future and dropped with it, unreported, when the stack
+/// was dropped after a cut-off `aclose`.
+#[test]
+fn concurrent_group_dropped_in_flight_reports_the_errors_of_branches_already_closed() {
+    let reported = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = reported.clone();
+    report::with_reporter(
+        move |r: &report::Report<'_>| sink.lock().unwrap().push(r.error().to_string()),
+        || {
+            let mut stack = fast_and_slow();
+            assert!(poll_once(&mut stack).is_pending());
+            drop(stack);
+        },
+    );
+    let reported = reported.lock().unwrap();
+    let fast = reported
+        .iter()
+        .filter(|r| r.contains("fast failed"))
+        .count();
+    assert_eq!(fast, 1, "reported once: {reported:?}");
+}
+
+/// The same group cut off by a grace period: the finished branch's error is returned with the
+/// time-out.
+#[test]
+fn concurrent_group_cut_off_by_a_grace_period_returns_the_errors_of_branches_already_closed() {
+    let mut stack = fast_and_slow();
+    let close = stack.aclose_within(std::time::Duration::from_secs(1), |_| async {});
+    let mut close = std::pin::pin!(close);
+    let Poll::Ready(result) = close.as_mut().poll(&mut Context::from_waker(Waker::noop())) else {
+        panic!("the grace is over at the first poll");
+    };
+    let errors: Vec<String> = result.unwrap_err().iter().map(|e| e.to_string()).collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].contains("timed out"), "{errors:?}");
+    assert!(errors[1].contains("fast failed"), "{errors:?}");
+}

@@ -354,5 +354,20 @@ impl<S: Threading> GroupFuture<'_, S> {
     }
 }
 
+/// Dropped before it finished (a stack dropped after a cancelled `aclose`, a time limit or a
+/// grace period that cut the group off): the failures of the branches already closed live only
+/// here, so they go to [`report::error_in_drop`](crate::report::error_in_drop) (collected into
+/// the close's errors when the async loop drops the future, else reported). The branches still
+/// running are dropped after, as any dropped stack.
+impl<S: Threading> Drop for GroupFuture<'_, S> {
+    fn drop(&mut self) {
+        if let Err(failed) = self.finish() {
+            if let Ok(group) = failed.downcast::<GroupFailed>() {
+                crate::report::errors_in_drop(group.0);
+            }
+        }
+    }
+}
+
 /// The future of a group on a [`Sendable`] stack is `Send`, as `EntryFuture` requires.
 const _: fn(GroupFuture<'static, Sendable>) -> Box<dyn Send> = |future| Box::new(future);

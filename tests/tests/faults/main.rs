@@ -1,6 +1,7 @@
 //! Fault injection: every acquisition step in turn fails or panics, and every release step in
-//! turn fails or panics, on a realistic set-up, on three patterns, on an async pool and on the
-//! demo; nothing may be left behind and every fault must be reported exactly once. One test
+//! turn fails or panics, on a realistic set-up, on three patterns, on an async pool, on a
+//! concurrent group with two-phase entries (`concurrent.rs`, also cutting the close at every
+//! await point) and on the demo; nothing may be left behind and every fault must be reported exactly once. One test
 //! binary.
 //!
 //! The demo's test checks this whole process (its open descriptors, its threads), so it runs
@@ -10,6 +11,7 @@
 #![cfg(not(miri))]
 
 mod async_pool;
+mod concurrent;
 mod demo;
 mod patterns;
 mod setup;

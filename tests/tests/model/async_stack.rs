@@ -4,7 +4,11 @@
 //! log must equal the reference model's (`Model::predict_async`), which adds the rules of
 //! `SEMANTICS.md`, "Async", to the sync model: one order for sync and async entries, a cut-off
 //! close resumes where it stopped, and a dropped async stack runs its sync entries and reports each
-//! async one.
+//! async one. Issue 13 added: `aclose_with` (as a scope whose body failed), cancelled scopes (the
+//! body future dropped: ending `Cancelled`), two-phase entries (graceful succeeds, fails or
+//! panics; forceful likewise; forced when dropped or cut off) and concurrent groups of 2–3
+//! branches (limit none, 1 or 2; the model plays the group's polls out, so the interleaving of
+//! branches and the flat error order are compared exactly).
 //!
 //! `PROPTEST_CASES` sets the number of programs (default 10,000; 8 under Miri).
 

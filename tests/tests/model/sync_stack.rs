@@ -1,7 +1,7 @@
 //! Model-based property test of the synchronous `ExitStack`: random programs (every kind of
 //! entry, failing and panicking ones, exit handlers that suppress, contexts whose enter fails,
 //! cancel and run-now, `pop_all`, `close`, nested stacks, entries registered during the
-//! unwind, drop without close, drop during a panic, and the scope function with `Ok`, `Err` and
+//! unwind, drop without close, drop during a panic, `close_with(error)`, and the scope function with `Ok`, `Err` and
 //! panicking bodies) run against the real stack and against the reference model in
 //! `support/reference/`; the two event logs must be identical.
 //!

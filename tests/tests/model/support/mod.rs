@@ -196,6 +196,22 @@ pub enum Spec {
     PushStack { id: Id, children: Vec<Spec> },
     /// `enter_closing` of a whole stack holding `children` (closed as one value).
     CloseNested { id: Id, children: Vec<Spec> },
+    /// Async stacks only: `push_async_graceful` of a token whose graceful phase (pending once,
+    /// then logs [`Event::Ran`]) does `graceful`, and whose forceful phase logs
+    /// [`Event::Forced`] and does `forceful` (`Ok`, `Fail` with `err-force-{id}`, `Panic` with
+    /// `panic-force-{id}`).
+    TwoPhase {
+        id: Id,
+        graceful: Beh,
+        forceful: Beh,
+    },
+    /// Async stacks only: `push_concurrent` of a group of branches (labelled `b{id}.{n}`, from
+    /// 1), each an async stack holding its entries; `limit` 0 means no limit.
+    Group {
+        id: Id,
+        limit: usize,
+        branches: Vec<Vec<Spec>>,
+    },
 }
 
 impl Spec {
@@ -212,7 +228,9 @@ impl Spec {
             | Spec::Context { id, .. }
             | Spec::WithStack { id, .. }
             | Spec::PushStack { id, .. }
-            | Spec::CloseNested { id, .. } => *id,
+            | Spec::CloseNested { id, .. }
+            | Spec::TwoPhase { id, .. }
+            | Spec::Group { id, .. } => *id,
         }
     }
 
@@ -229,7 +247,9 @@ impl Spec {
             | Spec::Context { id, .. }
             | Spec::WithStack { id, .. }
             | Spec::PushStack { id, .. }
-            | Spec::CloseNested { id, .. } => id,
+            | Spec::CloseNested { id, .. }
+            | Spec::TwoPhase { id, .. }
+            | Spec::Group { id, .. } => id,
         }
     }
 
@@ -244,7 +264,10 @@ impl Spec {
 
     /// Whether the program keeps a handle to the entry (to cancel or run it later).
     pub fn holdable(&self) -> bool {
-        !matches!(self, Spec::PushStack { .. } | Spec::CloseNested { .. })
+        !matches!(
+            self,
+            Spec::PushStack { .. } | Spec::CloseNested { .. } | Spec::Group { .. }
+        )
     }
 }
 
@@ -279,6 +302,9 @@ pub enum Finish {
     CancelThenClose,
     /// Async stacks only: `aclose` polled once, the future dropped, then the stack dropped.
     CancelThenDrop,
+    /// `close_with(BodyError)` (`aclose_with` on an async stack): unwinds as a scope whose body
+    /// failed; logged as [`Event::Scope`].
+    CloseWith,
 }
 
 /// How the body of a scope function ends.
@@ -287,6 +313,9 @@ pub enum Body {
     Ok,
     Err,
     Panic,
+    /// Async scopes only: the body, having done its ops, waits forever; the scope future is
+    /// dropped there (cancelled), and the drop is logged as [`Event::Dropped`].
+    Cancelled,
 }
 
 /// Hostile surroundings of a whole program.
@@ -350,8 +379,11 @@ pub enum ScopeOut {
 /// One line of the log both the real stack and the model write.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event {
-    /// An entry ran (for `enter`, its value was dropped).
+    /// An entry ran (for `enter`, its value was dropped; for a two-phase entry, its graceful
+    /// phase).
     Ran(Id),
+    /// The forceful phase of a two-phase entry ran.
+    Forced(Id),
     /// An exit handler ran and saw this.
     Seen {
         id: Id,
@@ -375,6 +407,9 @@ pub enum Event {
 /// On an async stack, which entries are registered in their async form: the kinds that have
 /// one, every other id (so each position in a program is sync in some cases, async in others).
 pub fn runs_async(spec: &Spec) -> bool {
+    if let Spec::TwoPhase { .. } | Spec::Group { .. } = spec {
+        return true;
+    }
     let kind = matches!(
         spec,
         Spec::Callback { .. }
@@ -425,7 +460,7 @@ impl Tally {
         }
         for event in log {
             match event {
-                Event::Ran(_) | Event::Seen { .. } => self.entries_run += 1,
+                Event::Ran(_) | Event::Forced(_) | Event::Seen { .. } => self.entries_run += 1,
                 Event::Report(reason, _) => {
                     self.reports += 1;
                     if *reason == ReportReason::PayloadDropPanicked {
@@ -507,6 +542,7 @@ pub fn quiet_panics() {
                 "payload-drop-",
                 "display-",
                 "error-drop-",
+                "err-force-",
             ]
             .iter()
             .any(|prefix| message.starts_with(prefix))

@@ -270,6 +270,7 @@ macro_rules! register_sync {
                 let _ = stack.callback(move || nested.close()).label(label);
                 None
             }
+            Spec::TwoPhase { .. } | Spec::Group { .. } => unreachable!("async forms only"),
         }
     }};
 }
@@ -419,6 +420,10 @@ fn stack_program(ops: &[Op], finish: Finish) {
             }));
             log(Event::Dropped(result.err().map(settle)));
         }
+        Finish::CloseWith => {
+            let closed = catch_unwind(AssertUnwindSafe(|| stack.close_with(BodyError)));
+            log(Event::Scope(scope_out(closed.map(Err))));
+        }
         Finish::CancelThenClose | Finish::CancelThenDrop => unreachable!("async stacks only"),
     }
     for mut stack in moved {
@@ -438,6 +443,7 @@ fn scope_program(ops: &[Op], body: Body) {
                 Body::Ok => Ok(7),
                 Body::Err => Err(BodyError),
                 Body::Panic => panic!("body-panic"),
+                Body::Cancelled => unreachable!("async scopes only"),
             }
         })
     }));

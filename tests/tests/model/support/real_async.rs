@@ -7,8 +7,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::{pin, Pin};
 use std::task::{Context as TaskContext, Poll, Waker};
 
+use exitstack::Flow;
 use exitstack::Local;
-use exitstack::{AsyncContext, AsyncEntered, AsyncExitStack, AsyncHandle, Exit, Flow};
+use exitstack::{AsyncContext, AsyncEntered, AsyncExitStack, AsyncHandle, ConcurrentGroup, Exit};
 pub use exitstack_tests::executor::block_on;
 use exitstack_tests::executor::{caught, yield_once};
 
@@ -65,6 +66,24 @@ fn register<'s>(stack: &'s AsyncExitStack<'static>, spec: &'s Spec) -> Registeri
                 register(&inner, child).await;
             }
             let _ = stack.push_async_stack(inner).label(label);
+            return None;
+        }
+        if let Spec::Group {
+            limit, branches, ..
+        } = spec
+        {
+            let mut group = ConcurrentGroup::new();
+            for (n, children) in (1..).zip(branches) {
+                let branch = AsyncExitStack::new();
+                for child in children {
+                    register(&branch, child).await;
+                }
+                group = group.branch(format!("b{}.{n}", spec.id()), branch);
+            }
+            if *limit > 0 {
+                group = group.limit(*limit);
+            }
+            let _ = stack.push_concurrent(group).label(label);
             return None;
         }
         if !runs_async(spec) {
@@ -135,6 +154,32 @@ fn register<'s>(stack: &'s AsyncExitStack<'static>, spec: &'s Spec) -> Registeri
                         None
                     }
                 }
+            }
+            Spec::TwoPhase {
+                id,
+                graceful,
+                forceful,
+            } => {
+                let entered = stack.push_async_graceful(
+                    Token::new(id),
+                    async move |token: &mut Token| {
+                        yield_once().await;
+                        ran(token.id);
+                        act(token.id, graceful).map_err(|error| match graceful {
+                            Beh::Fail => format!("{error}"),
+                            _ => unreachable!("a graceful phase fails plainly"),
+                        })
+                    },
+                    move |token: Token| {
+                        log(Event::Forced(token.id));
+                        match forceful {
+                            Beh::Ok => Ok(()),
+                            Beh::Panic => panic!("panic-force-{}", token.id),
+                            _ => Err(format!("err-force-{}", token.id)),
+                        }
+                    },
+                );
+                Some(AsyncHeld::Value(entered.label(label)))
             }
             _ => unreachable!("runs_async covers only the kinds above"),
         }
@@ -262,14 +307,26 @@ async fn stack_program(ops: &[Op], finish: Finish, timer_panics: bool) {
             }
             log(drop_caught(stack, false));
         }
+        Finish::CloseWith => {
+            let closed = caught(stack.aclose_with(BodyError)).await;
+            log(Event::Scope(scope_out(closed.map(Err))));
+        }
     }
     for mut stack in moved {
         log(Event::Moved(aclose(&mut stack).await));
     }
 }
 
-async fn scope_program(ops: &[Op], body: Body) {
-    let result = caught(AsyncExitStack::scope(async |stack| {
+thread_local! {
+    /// Set by a cancelled scope's body once it has done its ops and waits forever.
+    static PARKED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The scope function; with [`Body::Cancelled`], the body does its ops and then waits forever,
+/// and the scope future is dropped there (its drop logged as [`Event::Dropped`]).
+fn scope_program(ops: &[Op], body: Body) {
+    PARKED.with(|parked| parked.set(false));
+    let mut scope = Box::pin(caught(AsyncExitStack::scope(async |stack| {
         let stack: &AsyncExitStack<'static> = stack;
         let mut held = Vec::new();
         for op in ops {
@@ -280,10 +337,24 @@ async fn scope_program(ops: &[Op], body: Body) {
             Body::Ok => Ok(7),
             Body::Err => Err(BodyError),
             Body::Panic => panic!("body-panic"),
+            Body::Cancelled => {
+                PARKED.with(|parked| parked.set(true));
+                std::future::pending().await
+            }
         }
-    }))
-    .await;
-    log(Event::Scope(scope_out(result)));
+    })));
+    let mut cx = TaskContext::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(result) = scope.as_mut().poll(&mut cx) {
+            log(Event::Scope(scope_out(result)));
+            return;
+        }
+        if PARKED.with(std::cell::Cell::get) {
+            let dropped = catch_unwind(AssertUnwindSafe(move || drop(scope)));
+            log(Event::Dropped(dropped.err().map(settle)));
+            return;
+        }
+    }
 }
 
 /// Runs `program` on a real `AsyncExitStack`; returns the log it wrote.
@@ -293,6 +364,6 @@ pub fn run(program: &Program) -> Vec<Event> {
         Program::Stack { ops, finish, .. } => {
             block_on(stack_program(ops, *finish, hostile.timer_panics))
         }
-        Program::Scope { ops, body, .. } => block_on(scope_program(ops, *body)),
+        Program::Scope { ops, body, .. } => scope_program(ops, *body),
     })
 }

@@ -8,6 +8,7 @@ use exitstack::Ending;
 use super::{shown_failure, Beh, Body, Event, ExitBeh, Finish, Id, Op, Out, Program, ScopeOut};
 use super::{Spec, DISPLAY_PANICKED};
 
+mod group;
 mod programs;
 
 /// A registered entry. Nested stacks are built (their contexts entered) when registered.
@@ -19,14 +20,25 @@ enum Entry {
     Pushed { id: Id, entries: Vec<Entry> },
     /// `enter_closing` of a stack: closed on its own, its result becomes this entry's.
     Closing { id: Id, entries: Vec<Entry> },
+    /// `push_concurrent`: labelled branches, each a stack of leaves (see `group.rs`).
+    Group {
+        id: Id,
+        limit: usize,
+        branches: Vec<(String, Vec<Entry>)>,
+    },
 }
 
 impl Entry {
     fn id(&self) -> Id {
         match self {
             Entry::Leaf(spec, _) => spec.id(),
-            Entry::Pushed { id, .. } | Entry::Closing { id, .. } => *id,
+            Entry::Pushed { id, .. } | Entry::Closing { id, .. } | Entry::Group { id, .. } => *id,
         }
+    }
+
+    /// An async entry: awaited by `aclose`, reported (not run) by a dropped stack.
+    fn is_async(&self) -> bool {
+        matches!(self, Entry::Leaf(_, true) | Entry::Group { .. })
     }
 }
 
@@ -146,6 +158,9 @@ pub struct Model {
     async_stack: bool,
     /// Whether the program's own async stack has a timer that panics (not stacks moved out).
     timer_panics: bool,
+    /// How many times an `aclose` was pending so far: once per async leaf it awaited, once
+    /// per poll of a group that did not finish it (a cut-off close stops at the first).
+    pending_points: usize,
 }
 
 /// `SEMANTICS.md`, "Errors": what an exit handler sees: the latest pending error, else the scope's
@@ -199,6 +214,7 @@ impl Model {
             log: Vec::new(),
             async_stack,
             timer_panics: async_stack && program.hostile().timer_panics,
+            pending_points: 0,
         };
         match program {
             Program::Stack { ops, finish, .. } => model.stack_program(ops, *finish),
@@ -322,6 +338,18 @@ impl Model {
                 id: *id,
                 entries: self.build_all(children, false),
             }),
+            Spec::Group {
+                id,
+                limit,
+                branches,
+            } => Some(Entry::Group {
+                id: *id,
+                limit: *limit,
+                branches: (1..)
+                    .zip(branches)
+                    .map(|(n, specs)| (format!("b{id}.{n}"), self.build_all(specs, true)))
+                    .collect(),
+            }),
             leaf => {
                 let is_async = allow_async && super::runs_async(leaf);
                 Some(Entry::Leaf(leaf.clone(), is_async))
@@ -382,12 +410,27 @@ impl Model {
                     Finished::Panic(panic) => Err(panic),
                 };
             }
+            // `SEMANTICS.md`, "Async": dropped without `aclose`, a group drops its branches (each
+            // a dropped stack), then is reported as any async entry.
+            Entry::Group { id, branches, .. } if unwind.dropping_async => {
+                let panic = self.drop_branches(branches, unwind.thread_panicking);
+                self.report_not_run(id);
+                return panic.map_or(Ok(Step::Done), Err);
+            }
+            Entry::Group {
+                limit, branches, ..
+            } => return self.run_group(limit, branches),
             Entry::Leaf(spec, true) if unwind.dropping_async => {
                 // `SEMANTICS.md`, "Async": dropped without `aclose`, an async entry is reported,
-                // never lost.
-                let error = Error::new(Some(label(spec.id())), exitstack::NotRunError.to_string());
-                self.report(ReportReason::AsyncNotRun, &error);
-                return Ok(Step::Done);
+                // never lost. A two-phase entry's forceful phase runs on its value first.
+                let panic = match spec {
+                    Spec::TwoPhase { id, forceful, .. } => {
+                        self.forced_in_drop(id, forceful, unwind.thread_panicking)
+                    }
+                    _ => None,
+                };
+                self.report_not_run(spec.id());
+                return panic.map_or(Ok(Step::Done), Err);
             }
             Entry::Leaf(spec, _) => spec,
         };
@@ -450,7 +493,14 @@ impl Model {
                     false => Ok(Step::Done),
                 }
             }
-            Spec::PushStack { .. } | Spec::CloseNested { .. } => unreachable!("built on push"),
+            Spec::TwoPhase {
+                id,
+                graceful,
+                forceful,
+            } => self.two_phase(id, graceful, forceful),
+            Spec::PushStack { .. } | Spec::CloseNested { .. } | Spec::Group { .. } => {
+                unreachable!("built on push")
+            }
         }
     }
 
@@ -470,13 +520,14 @@ impl Model {
             // (without a limit); the timer's panic is the entry's, recorded when it starts:
             // after an exit handler's `exit` (which makes the future), before a cleanup's
             // body (which runs in the future).
-            let timed = matches!(entry, Entry::Leaf(_, true))
-                && unwind.timer_panics
-                && !unwind.dropping_async;
+            let timed = entry.is_async() && unwind.timer_panics && !unwind.dropping_async;
             let starts_in_exit = matches!(
                 entry,
                 Entry::Leaf(Spec::Exit { .. } | Spec::Context { .. }, _)
             );
+            if matches!(entry, Entry::Leaf(_, true)) && !unwind.dropping_async {
+                self.pending_points += 1;
+            }
             if timed && !starts_in_exit {
                 self.record_panic(unwind, timer_panic(), &label);
             }
@@ -533,15 +584,27 @@ impl Model {
 
     /// Rule H3: the errors of a drop are reported, then dropped; the first `Drop` panic goes
     /// on unless the thread is panicking.
-    fn finish_drop(&mut self, mut unwind: Unwind, mut stack: Vec<Entry>) -> Option<String> {
+    fn finish_drop(&mut self, unwind: Unwind, stack: Vec<Entry>) -> Option<String> {
+        self.finish_drop_panic(unwind, stack)
+            .map(|panic| panic.message)
+    }
+
+    /// [`Model::finish_drop`], with the whole panic that goes on.
+    fn finish_drop_panic(&mut self, mut unwind: Unwind, mut stack: Vec<Entry>) -> Option<Panic> {
         let thread_panicking = unwind.thread_panicking;
         self.run_all(&mut unwind, &mut stack);
         match self.finish(unwind) {
             Finished::Ok => None,
-            Finished::Errors(errors) => self
-                .report_and_drop(&errors, ReportReason::Dropped, thread_panicking)
-                .map(|panic| panic.message),
-            Finished::Panic(panic) => Some(panic.message),
+            Finished::Errors(errors) => {
+                self.report_and_drop(&errors, ReportReason::Dropped, thread_panicking)
+            }
+            Finished::Panic(panic) => Some(panic),
         }
+    }
+
+    /// `SEMANTICS.md`, "Async": an async entry that will never run is reported.
+    fn report_not_run(&mut self, id: Id) {
+        let error = Error::new(Some(label(id)), exitstack::NotRunError.to_string());
+        self.report(ReportReason::AsyncNotRun, &error);
     }
 }

@@ -75,6 +75,11 @@ impl Model {
                 self.log.push(Event::Dropped(Some("outer".to_owned())));
             }
             Finish::CancelThenClose | Finish::CancelThenDrop => self.cut_off(stack, finish),
+            // `SEMANTICS.md`, "Cancellation and forcing": as a scope whose body failed.
+            Finish::CloseWith => {
+                let out = self.scope_unwind(stack, Body::Err, self.timer_panics);
+                self.log.push(Event::Scope(out));
+            }
         }
         for stack in moved {
             let out = self.close(stack, false);
@@ -88,6 +93,22 @@ impl Model {
     fn cut_off(&mut self, mut stack: Vec<Entry>, finish: Finish) {
         let mut unwind = Unwind::new(Ending::Succeeded, false);
         unwind.timer_panics = self.timer_panics;
+        if finish == Finish::CancelThenClose {
+            // The first poll stops where the close is first pending (an async leaf, a group not
+            // finished in one poll); the next `aclose` goes on from there: one close's events.
+            let before = self.pending_points;
+            while !stack.is_empty() && self.pending_points == before {
+                self.run_one(&mut unwind, &mut stack);
+            }
+            let pended = self.pending_points > before;
+            self.run_all(&mut unwind, &mut stack);
+            let out = self.finish(unwind).out();
+            self.log.push(Event::Closed(out));
+            if !pended {
+                self.log.push(Event::Closed(Out::Ok));
+            }
+            return;
+        }
         let in_flight = loop {
             match stack.pop() {
                 None => break None,
@@ -101,20 +122,9 @@ impl Model {
         let Some(entry) = in_flight else {
             let out = self.finish(unwind).out();
             self.log.push(Event::Closed(out));
-            let again = match finish {
-                Finish::CancelThenClose => Event::Closed(Out::Ok),
-                _ => Event::Dropped(None),
-            };
-            self.log.push(again);
+            self.log.push(Event::Dropped(None));
             return;
         };
-        if finish == Finish::CancelThenClose {
-            stack.push(entry);
-            self.run_all(&mut unwind, &mut stack);
-            let out = self.finish(unwind).out();
-            self.log.push(Event::Closed(out));
-            return;
-        }
         let id = entry.id();
         if let Entry::Leaf(Spec::Exit { .. } | Spec::Context { .. }, _) = entry {
             // Its `exit` was called when it started (the future is what was cut off).
@@ -129,8 +139,14 @@ impl Model {
             // Rule H6: its timer panicked when it started.
             self.record_panic(&mut unwind, timer_panic(), &label(id));
         }
-        let error = Error::new(Some(label(id)), exitstack::NotRunError.to_string());
-        self.report(ReportReason::AsyncNotRun, &error);
+        // `SEMANTICS.md`, "Cancellation and forcing": a two-phase entry dropped in flight runs
+        // its forceful phase.
+        if let Entry::Leaf(Spec::TwoPhase { forceful, .. }, _) = entry {
+            if let Some(panic) = self.forced_in_drop(id, forceful, false) {
+                self.record_panic(&mut unwind, panic, &label(id));
+            }
+        }
+        self.report_not_run(id);
         unwind.ending = Ending::Abandoned;
         unwind.dropping_async = true;
         let panic = self.finish_drop(unwind, stack);
@@ -138,35 +154,49 @@ impl Model {
     }
 
     /// `SEMANTICS.md`, "Errors": the scope's result says completed, suppressed or failed (with
-    /// everything).
+    /// everything). A cancelled async scope unwinds in the scope future's drop.
     pub(super) fn scope_program(&mut self, ops: &[Op], body: Body) {
         let mut stack = Vec::new();
         let mut held = Vec::new();
         for op in ops {
             self.handle_op(op, &mut stack, &mut held);
         }
+        if body == Body::Cancelled {
+            // `SEMANTICS.md`, "Cancellation and forcing": sync entries run (error-only ones
+            // too), async ones are reported, as in any dropped async stack.
+            let mut unwind = Unwind::new(Ending::Cancelled, false);
+            unwind.dropping_async = true;
+            let panic = self.finish_drop(unwind, stack);
+            self.log.push(Event::Dropped(panic));
+            return;
+        }
+        let out = self.scope_unwind(stack, body, false);
+        self.log.push(Event::Scope(out));
+    }
+
+    /// The unwind at the end of a scope whose body ended as `body` (also `close_with`).
+    fn scope_unwind(&mut self, mut stack: Vec<Entry>, body: Body, timer_panics: bool) -> ScopeOut {
         let mut unwind = match body {
             Body::Ok => Unwind::new(Ending::Succeeded, false),
             Body::Err => Unwind::new(Ending::Failed, false),
             Body::Panic => Unwind::new(Ending::Panicked, false),
+            Body::Cancelled => unreachable!("unwound by the scope future's drop"),
         };
+        unwind.timer_panics = timer_panics;
         match body {
             Body::Err => unwind.scope_error = Some("body".to_owned()),
             Body::Panic => unwind.panic = Some(Panic::plain("body-panic".to_owned())),
-            Body::Ok => {}
+            Body::Ok | Body::Cancelled => {}
         }
         self.run_all(&mut unwind, &mut stack);
         let suppressed = unwind.scope_suppressed;
         let cleanup = match self.finish(unwind).out() {
-            Out::Panic(message) => {
-                self.log.push(Event::Scope(ScopeOut::Panic(message)));
-                return;
-            }
+            Out::Panic(message) => return ScopeOut::Panic(message),
             Out::Ok => Vec::new(),
             Out::Errors(errors) => errors,
         };
         let failed = body == Body::Err;
-        let out = match (body, suppressed, cleanup.is_empty()) {
+        match (body, suppressed, cleanup.is_empty()) {
             (Body::Ok, _, true) => ScopeOut::Completed,
             (Body::Err, true, true) => ScopeOut::Suppressed,
             _ => ScopeOut::Failed {
@@ -174,7 +204,6 @@ impl Model {
                 suppressed: failed && suppressed,
                 cleanup,
             },
-        };
-        self.log.push(Event::Scope(out));
+        }
     }
 }

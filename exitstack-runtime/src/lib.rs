@@ -81,6 +81,8 @@
 //! releases a value gracefully, or forcefully when that fails or runs out of time;
 //! [`aclose_within`](AsyncExitStack::aclose_within) bounds a whole close by one grace period,
 //! and `aclose_shielded` (feature `tokio`) lets a close outlive its cancelled future.
+//! [`push_concurrent`](AsyncExitStack::push_concurrent) releases independent resources at the
+//! same time, and [`UnwindError::tree`] shows which failures were sequential and which concurrent.
 //!
 //! **Shared and swapped values**: [`ExitStack::share`] registers a lease on a value and returns
 //! a [`Shared`] for other stacks ([`ExitStack::enter_shared`]), threads or tasks; the teardown

@@ -178,7 +178,9 @@ pub mod __private {
     };
     pub use crate::defer::{Defer, DeferIf};
     pub use crate::managed::{rollback, rollback_panicked, teardown, teardown_in_drop, Running};
-    pub use crate::managed_async::{poll_wave, release_drop, release_sync, AsyncTeardown, Release};
+    pub use crate::managed_async::{
+        poll_wave, release_async, release_drop, release_sync, AsyncTeardown, FieldRelease,
+    };
     pub use crate::{
         AsyncExitStack, CleanupOutput, Close, Ending, Exit, ExitStack, Flow, ManagedField,
         RollbackError, UnwindError,

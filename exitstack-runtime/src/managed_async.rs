@@ -17,7 +17,7 @@
 //! future, so the `aclose` future is `Send` exactly when the fields and closers are.
 
 use std::borrow::Cow;
-use std::future::{ready, Future, Ready};
+use std::future::{ready, Future};
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
@@ -32,9 +32,6 @@ use crate::output::CleanupOutput;
 use crate::pending::Pending;
 use crate::report;
 use crate::site::Site;
-
-/// The result of dropping a field, as a ready future.
-type Dropped = Ready<Result<(), UnwindError>>;
 
 /// What releasing one field came to: its closer's result, or its panic.
 type Outcome = std::thread::Result<Result<(), BoxError>>;
@@ -59,7 +56,7 @@ enum Step<C, Fut> {
 /// It borrows the field and takes the value out only when it starts. Dropped while in flight,
 /// the closer's future is dropped and the field reported as not run; dropped with an outcome
 /// that was not recorded, the outcome is reported.
-pub struct Release<'f, T, C, Fut> {
+pub(crate) struct Release<'f, T, C, Fut> {
     field: &'f mut ManagedField<T>,
     label: &'static str,
     location: &'static Location<'static>,
@@ -74,9 +71,8 @@ where
     Fut: Future,
     Fut::Output: CleanupOutput,
 {
-    /// A field released by an async closer (`aclose = path`).
     #[track_caller]
-    pub fn new(field: &'f mut ManagedField<T>, label: &'static str, closer: C) -> Self {
+    fn new(field: &'f mut ManagedField<T>, label: &'static str, closer: C) -> Self {
         Release {
             field,
             label,
@@ -88,6 +84,40 @@ where
     }
 }
 
+/// One field's release in a wave, as generated code sees it: opaque, so that a closer of the
+/// wrong type is one error, on the call that makes the release, and nothing after it.
+pub trait FieldRelease: Joined {
+    /// Records the outcome once the release is over (see [`AsyncTeardown::record`]).
+    fn record_into(&mut self, teardown: &mut AsyncTeardown);
+}
+
+impl<T, C, Fut> FieldRelease for Release<'_, T, C, Fut>
+where
+    C: FnOnce(T) -> Fut,
+    Fut: Future,
+    Fut::Output: CleanupOutput,
+{
+    fn record_into(&mut self, teardown: &mut AsyncTeardown) {
+        teardown.record(self);
+    }
+}
+
+/// A field released by an async closer (`aclose = path`): `closer(value)`, awaited.
+#[track_caller]
+pub fn release_async<'f, T, C, Fut>(
+    field: &'f mut ManagedField<T>,
+    label: &'static str,
+    closer: C,
+) -> impl FieldRelease + 'f
+where
+    T: 'f,
+    C: FnOnce(T) -> Fut + 'f,
+    Fut: Future + 'f,
+    Fut::Output: CleanupOutput,
+{
+    Release::new(field, label, closer)
+}
+
 /// A field released by a sync closer (`close = path`), as one step of a wave: the closer runs
 /// when the release starts.
 #[track_caller]
@@ -95,8 +125,11 @@ pub fn release_sync<'f, T, R, F>(
     field: &'f mut ManagedField<T>,
     label: &'static str,
     closer: F,
-) -> Release<'f, T, impl FnOnce(T) -> Ready<R>, Ready<R>>
+) -> impl FieldRelease + 'f
 where
+    T: 'f,
+    F: 'f,
+    R: 'f,
     F: FnOnce(T) -> R,
     R: CleanupOutput,
 {
@@ -106,10 +139,10 @@ where
 /// A field released by dropping it, as one step of a wave; errors its `Drop` hands to the
 /// report channel's collector (a nested `#[managed]` struct) join the teardown's result.
 #[track_caller]
-pub fn release_drop<'f, T>(
+pub fn release_drop<'f, T: 'f>(
     field: &'f mut ManagedField<T>,
     label: &'static str,
-) -> Release<'f, T, impl FnOnce(T) -> Dropped, Dropped> {
+) -> impl FieldRelease + 'f {
     Release::new(field, label, |value| ready(report::drop_collecting(value)))
 }
 
@@ -234,7 +267,7 @@ impl AsyncTeardown {
     }
 
     /// Records a finished release's outcome (nothing for one that had nothing to release).
-    pub fn record<T, C, Fut>(&mut self, release: &mut Release<'_, T, C, Fut>) {
+    fn record<T, C, Fut>(&mut self, release: &mut Release<'_, T, C, Fut>) {
         let Step::Done(outcome) = &mut release.step else {
             return;
         };
@@ -263,9 +296,10 @@ impl Drop for AsyncTeardown {
     }
 }
 
-/// Polls one wave of releases together, at most `limit` at once (`usize::MAX`: no limit).
+/// Polls one wave of releases together, at most `limit` at once (`usize::MAX`: no limit); a
+/// `None` is a field compiled out.
 pub fn poll_wave(
-    releases: &mut [&mut dyn Joined],
+    releases: &mut [Option<&mut dyn Joined>],
     limit: usize,
     cx: &mut TaskContext<'_>,
 ) -> Poll<()> {

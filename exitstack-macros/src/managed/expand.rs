@@ -179,26 +179,63 @@ fn aclose(
             .iter()
             .map(|&i| Ident::new(&format!("release_{i}"), Span::mixed_site()))
             .collect();
-        let cfgs: Vec<&Vec<syn::Attribute>> = wave.iter().map(|&i| &specs[i].cfgs).collect();
-        let makes = wave.iter().zip(&locals).map(|(&i, local)| {
-            let spec = &specs[i];
-            let member = &spec.member;
-            let make = release(spec, private, &quote!(&mut #this.#member));
-            let cfgs = &spec.cfgs;
-            quote!(#(#cfgs)* let mut #local = #make;)
+        let spans: Vec<Span> = wave
+            .iter()
+            .map(|&i| {
+                let spec = &specs[i];
+                spec.aclose
+                    .as_ref()
+                    .or(spec.close.as_ref())
+                    .map_or_else(Span::call_site, Spanned::span)
+            })
+            .collect();
+        let makes = wave
+            .iter()
+            .zip(&locals)
+            .enumerate()
+            .map(|(k, (&i, local))| {
+                let spec = &specs[i];
+                let member = &spec.member;
+                let make = release(spec, private, &quote!(&mut #this.#member));
+                let cfgs = &spec.cfgs;
+                // On the closer's tokens: a closer of the wrong type makes the release's type
+                // ill-formed, and rustc reports that once more where the type is bound; on the same
+                // span, with the same message, the two are one error.
+                quote_spanned!(spans[k]=> #(#cfgs)* let mut #local = #make;)
+            });
+        let releases = Ident::new("releases", Span::mixed_site());
+        // Every use of a release is on its closer's tokens (see `makes`).
+        let lend = wave.iter().enumerate().map(|(k, &i)| {
+            let (cfgs, local, slot) = (
+                &specs[i].cfgs,
+                &locals[k],
+                proc_macro2::Literal::usize_unsuffixed(k),
+            );
+            quote_spanned! {spans[k]=>
+                #(#cfgs)* { #releases[#slot] = ::core::option::Option::Some(&mut #local); }
+            }
         });
+        let record = wave.iter().enumerate().map(|(k, &i)| {
+            let (cfgs, local) = (&specs[i].cfgs, &locals[k]);
+            quote_spanned! {spans[k]=>
+                #(#cfgs)* #private::FieldRelease::record_into(&mut #local, &mut #teardown);
+            }
+        });
+        let count = proc_macro2::Literal::usize_unsuffixed(wave.len());
+        // The wave's releases are lent to the join one poll at a time (a `&mut dyn` made in
+        // the poll is not held across an await, so the future stays `Send` when they are).
+        // A slot per field, `None` for a field compiled out: `#[cfg]` on statements only.
         quote! {
             {
                 #(#makes)*
                 #private::core::future::poll_fn(|#context| {
-                    #private::poll_wave(
-                        &mut [#(#(#cfgs)* &mut #locals as &mut dyn #private::Joined),*],
-                        #limit,
-                        #context,
-                    )
+                    let mut #releases: [::core::option::Option<&mut dyn #private::Joined>; #count] =
+                        ::core::array::from_fn(|_| ::core::option::Option::None);
+                    #(#lend)*
+                    #private::poll_wave(&mut #releases, #limit, #context)
                 })
                 .await;
-                #(#(#cfgs)* #teardown.record(&mut #locals);)*
+                #(#record)*
             }
         }
     });
@@ -224,7 +261,6 @@ fn aclose(
     };
     quote! {
         #[doc = #doc]
-        #[allow(clippy::used_underscore_binding, clippy::unused_async)]
         #vis async fn aclose(self) -> ::core::result::Result<(), #private::UnwindError> {
             #take_self
             let mut #teardown = #private::AsyncTeardown::new();
@@ -244,7 +280,7 @@ fn release(spec: &FieldSpec, private: &TokenStream, place: &TokenStream) -> Toke
     let ty = &spec.ty;
     let typed = Ident::new("closer", Span::mixed_site());
     let (closer, make) = match (&spec.aclose, &spec.close) {
-        (Some(closer), _) => (closer, quote!(#private::Release::new)),
+        (Some(closer), _) => (closer, quote!(#private::release_async)),
         (None, Some(closer)) => (closer, quote!(#private::release_sync)),
         (None, None) => return quote!(#private::release_drop(#place, #label)),
     };

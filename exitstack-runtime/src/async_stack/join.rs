@@ -43,6 +43,22 @@ impl<J: Joined + ?Sized> Joined for &mut J {
     }
 }
 
+/// Nothing to do: done from the start.
+impl<J: Joined> Joined for Option<J> {
+    fn state(&self) -> JoinState {
+        self.as_ref().map_or(JoinState::Done, Joined::state)
+    }
+    fn start(&mut self) {
+        if let Some(item) = self {
+            item.start();
+        }
+    }
+    fn poll_joined(&mut self, cx: &mut TaskContext<'_>) -> Poll<()> {
+        self.as_mut()
+            .map_or(Poll::Ready(()), |item| item.poll_joined(cx))
+    }
+}
+
 /// Polls `items` together: starts waiting ones in order while fewer than `limit` run, polls
 /// every running one, and is ready once all are done. A piece that finishes frees its place at
 /// once: the next one starts in the same poll, not at the next wake.

@@ -11,6 +11,7 @@
 
 mod async_pool;
 mod demo;
+mod managed_service;
 mod patterns;
 mod setup;
 mod support;

@@ -73,6 +73,8 @@ mod stack_callback;
 ///   returning `()` or `Result<(), E>` with `E: Into<BoxError>` (`Type::method`, `Self::f`,
 ///   `exitstack::Close::close`). Without it the field is dropped in its turn, and errors its
 ///   `Drop` hands to `report::error_in_drop` (a nested `#[managed]` struct) join the result.
+/// - `aclose = path`: an async closer (see [Async](#async-aclose--path-and-teardown-waves)); a
+///   field has `close` or `aclose`, not both.
 /// - `skip`: not torn down; the field keeps its type and Rust drops it after the teardown.
 /// - `label = "text"`: names the field in error reports (default: the field's name).
 ///
@@ -124,6 +126,78 @@ mod stack_callback;
 /// assert!(error.teardown_errors().is_none());
 /// ```
 ///
+/// # Async: `aclose = path`, and teardown waves
+///
+/// `#[managed(aclose = Conn::shutdown)]` gives a field an async closer: an `async fn` (or any
+/// function) taking the value and returning a future whose output is `()` or `Result<(), E>`.
+/// The struct then gets `async fn aclose(self) -> Result<(), UnwindError>` instead of `close`,
+/// `impl Close` and `acquire`: every field is torn down in the same order as `close` would
+/// (`after`, `rank`, the default reverse declaration order), the async closers awaited, sync
+/// `close` fields and dropped fields in their turn, and every error comes back in order, with
+/// its field's label. A panicking closer stops no other field; the first panic is resumed at
+/// the end (or reported during a panic).
+///
+/// Rust has no async `Drop`. Dropped without `aclose`, the struct tears down its sync fields and
+/// drops its async ones unclosed, reporting each with reason `ReportReason::AsyncNotRun`, as an
+/// `AsyncExitStack` does. If the `aclose` future is dropped part-way (a timeout, a `select!`),
+/// the fields it had not started stay in the value and its `Drop` does the same; a closer in
+/// flight is reported as not run; errors already collected are reported. Each field is closed or
+/// reported exactly once.
+///
+/// In an `AsyncExitStack`, `stack.async_guard(value, Service::aclose)` awaits the teardown when
+/// the stack closes (its errors are leaves of the stack's); the future is `Send` when the fields
+/// and closers are, so this works on a `SendAsyncExitStack` in a spawned task too.
+///
+/// `#[managed(concurrent)]` tears the fields down in **waves** of the `after`/`rank` graph: a
+/// field goes in the wave after the fields it is torn down `after` (and after every field of a
+/// lower `rank`); the fields of a wave close at the same time, polled together by `aclose`
+/// itself (no runtime needed). A failing field never skips the fields that depend on it.
+/// `#[managed(concurrent, limit = n)]` closes at most `n` fields of a wave at once. Errors come
+/// back wave by wave, in teardown order within a wave. `aclose`'s doc comment lists the waves.
+///
+/// ```
+/// use exitstack::managed;
+/// use std::sync::Mutex;
+///
+/// static LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+///
+/// struct Conn(&'static str);
+/// impl Conn {
+///     async fn shutdown(self) -> Result<(), String> {
+///         LOG.lock().unwrap().push(format!("start {}", self.0));
+///         tokio::task::yield_now().await; // e.g. a goodbye message on the socket
+///         LOG.lock().unwrap().push(format!("end {}", self.0));
+///         if self.0 == "db" { Err("db: connection reset".into()) } else { Ok(()) }
+///     }
+/// }
+///
+/// #[managed(concurrent)]
+/// struct Service {
+///     #[managed(aclose = Conn::shutdown)]
+///     db: Conn,
+///     #[managed(aclose = Conn::shutdown, after = db)]
+///     cache: Conn,
+///     #[managed(aclose = Conn::shutdown)]
+///     metrics: Conn,
+///     #[managed(aclose = Conn::shutdown, after = [cache, metrics])]
+///     log: Conn,
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let service = Service::new(Conn("db"), Conn("cache"), Conn("metrics"), Conn("log"));
+/// let errors = service.aclose().await.unwrap_err();
+/// assert_eq!(errors.first().label(), Some("db")); // and `cache` and `log` still ran
+/// assert_eq!(
+///     *LOG.lock().unwrap(),
+///     [
+///         "start metrics", "start db", "end metrics", "end db", // wave 1, at the same time
+///         "start cache", "end cache",                           // wave 2: after db
+///         "start log", "end log",                               // wave 3: after cache, metrics
+///     ]
+/// );
+/// # });
+/// ```
+///
 /// # Configuration
 ///
 /// A field with `#[cfg]` is torn down only where it exists, and then `acquire` is not generated
@@ -138,8 +212,9 @@ mod stack_callback;
 ///
 /// # Struct options
 ///
-/// `order = reverse | declaration`, `new = name` (the constructor's name), and `crate = path`
-/// for crates that re-export exitstack (generated code then names `path::__private`).
+/// `order = reverse | declaration`, `new = name` (the constructor's name), `crate = path`
+/// for crates that re-export exitstack (generated code then names `path::__private`), and
+/// `concurrent` / `limit = n` (teardown waves; for a struct with an `aclose` field).
 ///
 /// # Why `ManagedField<T>`, and `new`
 ///
@@ -152,8 +227,9 @@ mod stack_callback;
 /// # Errors in the attribute
 ///
 /// Bad input gives one error, on the offending tokens, and the struct is still emitted with
-/// stubs of `new`, `acquire`, `close` and `impl Close`, so the code that uses them reports
-/// nothing more.
+/// stubs of `new`, `acquire`, `close` and `impl Close` (`new` and `aclose` for a struct with an
+/// async field), so the code that uses them reports nothing more. (An `aclose` closer of the
+/// wrong type is the exception: rustc reports it on the closer and once more on the attribute.)
 ///
 /// # Limits
 ///

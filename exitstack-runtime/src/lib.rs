@@ -141,6 +141,7 @@ mod handle;
 pub mod interop;
 mod lease;
 mod managed;
+mod managed_async;
 mod output;
 mod pending;
 pub mod report;
@@ -179,6 +180,7 @@ pub use threading::{Admits, Local, Sendable, Threading};
 /// Items used by the code the macros generate. Not public API: may change in any release.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::async_stack::join::{JoinState, Joined};
     pub use crate::decorate::{
         async_scope, async_scope_send, boxed, enter_failed, from_scope, BoxedBody, Convert,
         ConvertFrom, ConvertIo, ConvertUnsupported, ConvertViewError, ConvertViewLocal,
@@ -187,6 +189,9 @@ pub mod __private {
     };
     pub use crate::defer::{Defer, DeferIf};
     pub use crate::managed::{rollback, rollback_panicked, teardown, teardown_in_drop, Running};
+    pub use crate::managed_async::{
+        poll_wave, release_async, release_drop, release_sync, AsyncTeardown, FieldRelease,
+    };
     pub use crate::{
         AsyncExitStack, CleanupOutput, Close, Ending, Exit, ExitStack, Flow, ManagedField,
         RollbackError, UnwindError,

@@ -34,7 +34,7 @@ use crate::site::Site;
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ManagedField<T> {
     /// `None` only once the teardown has taken the value, after which nobody can reach it.
-    value: Option<T>,
+    pub(crate) value: Option<T>,
 }
 
 impl<T> ManagedField<T> {

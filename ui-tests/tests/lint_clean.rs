@@ -85,6 +85,51 @@ pub struct Plain(
     #[managed(skip)] pub u8,
 );
 
+impl Socket {
+    /// Closes it asynchronously.
+    ///
+    /// # Errors
+    ///
+    /// Never, here.
+    pub async fn ashutdown(self) -> io::Result<()> {
+        std::future::ready(()).await;
+        tick(usize::from(self.0));
+        Ok(())
+    }
+}
+
+/// Async fields in waves, every option.
+#[managed(concurrent, limit = 2)]
+pub struct Waves<'a, T: Clone>
+where
+    T: fmt::Debug,
+{
+    /// Closed asynchronously.
+    #[managed(aclose = Socket::ashutdown, label = "socket")]
+    pub socket: Socket,
+    /// Closed asynchronously, after `socket`.
+    #[managed(aclose = Socket::ashutdown, after = socket)]
+    pub second: Socket,
+    /// Closed synchronously, in a later wave.
+    #[managed(close = Socket::shutdown, rank = 1)]
+    pub sync: Socket,
+    /// Dropped in the first wave.
+    pub items: Vec<T>,
+    /// Not torn down.
+    #[managed(skip)]
+    pub name: &'a str,
+    /// Compiled out.
+    #[cfg(any())]
+    pub gone: u8,
+}
+
+/// A sequential async tuple struct, through a re-export.
+#[managed(order = declaration, crate = reexported)]
+pub struct AsyncPair(
+    #[managed(aclose = Socket::ashutdown)] pub Socket,
+    pub String,
+);
+
 /// An application error that takes cleanup errors.
 #[derive(Debug)]
 pub struct AppError;
@@ -278,6 +323,10 @@ fn every_form_runs() -> Result<(), Box<dyn std::error::Error>> {
         facade::my_defer! { tick(1); }
     }
     drop(facade_stack);
+    let waves = Waves::new(Socket(1), Socket(1), Socket(1), vec![1], "n");
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    runtime.block_on(waves.aclose())?;
+    runtime.block_on(AsyncPair::new(Socket(1), String::new()).aclose())?;
     assert!(TICKS.load(Ordering::Relaxed) > 0);
     Ok(())
 }

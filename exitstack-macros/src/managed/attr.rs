@@ -10,8 +10,8 @@ use syn::{Attribute, ExprPath, Fields, Ident, LitInt, LitStr, Member, Token};
 use crate::crate_path::CratePath;
 use crate::diagnostics::{duplicate_key, unknown_key};
 
-const STRUCT_KEYS: &[&str] = &["order", "new", "crate"];
-const FIELD_KEYS: &[&str] = &["close", "skip", "label", "after", "rank"];
+const STRUCT_KEYS: &[&str] = &["order", "new", "crate", "concurrent", "limit"];
+const FIELD_KEYS: &[&str] = &["close", "aclose", "skip", "label", "after", "rank"];
 
 /// The struct's teardown order before `after` and `rank` refine it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -29,6 +29,10 @@ pub struct StructOptions {
     /// that has its own `new`); `new` otherwise.
     pub new: Option<Ident>,
     pub krate: CratePath,
+    /// `concurrent`: async teardown in waves of the `after`/`rank` graph.
+    pub concurrent: Option<Span>,
+    /// `limit = n`: at most `n` fields of a wave at once (with `concurrent` only).
+    pub limit: Option<(usize, Span)>,
 }
 
 /// One field and its options.
@@ -41,6 +45,8 @@ pub struct FieldSpec {
     /// touches it. Empty for a field that always exists.
     pub cfgs: Vec<Attribute>,
     pub close: Option<ExprPath>,
+    /// An async closer: `aclose = path`, a function taking the value and returning a future.
+    pub aclose: Option<ExprPath>,
     pub skip: Option<Span>,
     pub label: Option<LitStr>,
     pub after: Vec<Member>,
@@ -70,6 +76,8 @@ pub fn default_struct_options() -> StructOptions {
         order: Order::Reverse,
         new: None,
         krate: CratePath::default_path(),
+        concurrent: None,
+        limit: None,
     }
 }
 
@@ -78,6 +86,8 @@ pub fn parse_struct_options(args: TokenStream) -> syn::Result<StructOptions> {
     let mut order: Option<Order> = None;
     let mut krate: Option<CratePath> = None;
     let mut new: Option<Ident> = None;
+    let mut concurrent: Option<Span> = None;
+    let mut limit: Option<(usize, Span)> = None;
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("order") {
             if order.is_some() {
@@ -106,6 +116,31 @@ pub fn parse_struct_options(args: TokenStream) -> syn::Result<StructOptions> {
                 )
             })?);
             Ok(())
+        } else if meta.path.is_ident("concurrent") {
+            if concurrent.is_some() {
+                return Err(duplicate_key(&meta, "`managed`"));
+            }
+            concurrent = Some(meta.path.span());
+            Ok(())
+        } else if meta.path.is_ident("limit") {
+            if limit.is_some() {
+                return Err(duplicate_key(&meta, "`managed`"));
+            }
+            let value: LitInt = meta.value()?.parse().map_err(|error: syn::Error| {
+                syn::Error::new(
+                    error.span(),
+                    "expected how many fields of a wave may close at once, as in `limit = 4`",
+                )
+            })?;
+            let n: usize = value.base10_parse()?;
+            if n == 0 {
+                return Err(syn::Error::new(
+                    value.span(),
+                    "`limit` must be at least 1: a wave with no field closing never ends",
+                ));
+            }
+            limit = Some((n, value.span()));
+            Ok(())
         } else if meta.path.is_ident("crate") {
             if krate.is_some() {
                 return Err(duplicate_key(&meta, "`managed`"));
@@ -121,6 +156,8 @@ pub fn parse_struct_options(args: TokenStream) -> syn::Result<StructOptions> {
         order: order.unwrap_or(Order::Reverse),
         new,
         krate: krate.unwrap_or_else(CratePath::default_path),
+        concurrent,
+        limit,
     })
 }
 
@@ -143,6 +180,7 @@ pub fn parse_fields(fields: &mut Fields) -> (Vec<FieldSpec>, Option<syn::Error>)
             ty: field.ty.clone(),
             cfgs: Vec::new(),
             close: None,
+            aclose: None,
             skip: None,
             label: None,
             after: Vec::new(),
@@ -252,6 +290,7 @@ fn parse_field_attr(attr: &Attribute, spec: &mut FieldSpec) -> syn::Result<()> {
         let key = meta.path.get_ident().map(ToString::to_string);
         let duplicate = match key.as_deref() {
             Some("close") => spec.close.is_some(),
+            Some("aclose") => spec.aclose.is_some(),
             Some("skip") => spec.skip.is_some(),
             Some("label") => spec.label.is_some(),
             Some("after") => seen_after,
@@ -267,6 +306,14 @@ fn parse_field_attr(attr: &Attribute, spec: &mut FieldSpec) -> syn::Result<()> {
                     syn::Error::new(
                         error.span(),
                         "expected a path to the closer, as in `close = Conn::shutdown`",
+                    )
+                })?);
+            }
+            Some("aclose") => {
+                spec.aclose = Some(meta.value()?.parse().map_err(|error: syn::Error| {
+                    syn::Error::new(
+                        error.span(),
+                        "expected a path to the async closer, as in `aclose = Conn::shutdown`",
                     )
                 })?);
             }

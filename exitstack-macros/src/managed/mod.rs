@@ -50,7 +50,8 @@ pub fn parse_and_validate(
     };
     let result = match options_error.or(field_error) {
         Some(error) => Err(error),
-        None => validate::teardown_order(&specs, options.order),
+        None => validate::teardown_order(&specs, options.order)
+            .and_then(|order| validate::async_options(&specs, &options).map(|()| order)),
     };
     (options, specs, result)
 }

@@ -1,6 +1,7 @@
 //! Error recovery, as thiserror does it: on bad input the struct is emitted (fields wrapped as
 //! they would be) with one error and stubs of every item the macro would have generated
-//! (`new`, `acquire`, `close`, `impl Close`), so code that uses them adds no error of its own.
+//! (`new`, `acquire`, `close`, `impl Close`; `new` and `aclose` for a struct with an async
+//! field), so code that uses them adds no error of its own.
 
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -22,6 +23,25 @@ pub fn stubs(
     let vis = &item.vis;
     let (impl_generics, ty_generics, where_clause) = item.generics.split_for_impl();
     let new = new(item, specs, options.new.as_ref(), &private);
+    let error = error.to_compile_error();
+    if specs.iter().any(|spec| spec.aclose.is_some()) {
+        return quote! {
+            #item
+            #error
+
+            const _: () = {
+                impl #impl_generics #name #ty_generics #where_clause {
+                    #new
+
+                    /// A stub: the `#[managed]` attribute has an error.
+                    #[allow(clippy::unused_async)]
+                    #vis async fn aclose(self) -> ::core::result::Result<(), #private::UnwindError> {
+                        ::core::unimplemented!()
+                    }
+                }
+            };
+        };
+    }
     let acquire = if specs.iter().any(|spec| !spec.cfgs.is_empty()) {
         TokenStream::new()
     } else {
@@ -44,7 +64,6 @@ pub fn stubs(
             }
         }
     };
-    let error = error.to_compile_error();
     quote! {
         #item
         #error

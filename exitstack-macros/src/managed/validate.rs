@@ -4,7 +4,7 @@
 use syn::spanned::Spanned;
 use syn::Member;
 
-use super::attr::{member_text, FieldSpec, Order};
+use super::attr::{member_text, FieldSpec, Order, StructOptions};
 
 /// Checks the fields and returns the teardown order, as indexes into `fields`. Skipped fields
 /// are left out: Rust drops them after the teardown.
@@ -13,6 +13,7 @@ pub fn teardown_order(fields: &[FieldSpec], order: Order) -> syn::Result<Vec<usi
         if let Some(skip) = field.skip {
             let conflict = [
                 field.close.as_ref().map(|_| "close"),
+                field.aclose.as_ref().map(|_| "aclose"),
                 field.label.as_ref().map(|_| "label"),
                 field.after.first().map(|_| "after"),
                 field.rank.map(|_| "rank"),
@@ -23,6 +24,14 @@ pub fn teardown_order(fields: &[FieldSpec], order: Order) -> syn::Result<Vec<usi
                     format!("`skip` cannot be combined with `{other}`: a skipped field is not torn down"),
                 ));
             }
+        }
+    }
+    for field in fields {
+        if let (Some(_), Some(aclose)) = (&field.close, &field.aclose) {
+            return Err(syn::Error::new(
+                aclose.span(),
+                "a field has one closer: `close = ..` (sync) or `aclose = ..` (async), not both",
+            ));
         }
     }
     // Constraint edges: `before[i]` lists the fields that must be torn down before field `i`.
@@ -126,4 +135,52 @@ fn cycle_error(fields: &[FieldSpec], before: &[Vec<usize>], done: &[bool]) -> sy
         .first()
         .map_or_else(proc_macro2::Span::call_site, Spanned::span);
     syn::Error::new(span, format!("`after` forms a cycle: {names}"))
+}
+
+/// The struct options that need the fields: `concurrent` and `limit` are for a struct with an
+/// async field (waves overlap async closers; sync ones cannot overlap).
+pub fn async_options(fields: &[FieldSpec], options: &StructOptions) -> syn::Result<()> {
+    let has_async = fields.iter().any(|field| field.aclose.is_some());
+    if let (Some((_, span)), None) = (options.limit, options.concurrent) {
+        return Err(syn::Error::new(
+            span,
+            "`limit` bounds a concurrent teardown: write `#[managed(concurrent, limit = n)]`",
+        ));
+    }
+    if let (Some(span), false) = (options.concurrent, has_async) {
+        return Err(syn::Error::new(
+            span,
+            "`concurrent` needs a field with an async closer (`aclose = ..`): sync closers \
+             cannot overlap",
+        ));
+    }
+    Ok(())
+}
+
+/// The teardown waves of a concurrent teardown, from the teardown `order`: a field goes in the
+/// wave after the last of the fields it is torn down `after`, and after every field of a lower
+/// `rank` that comes before it in `order`; the default order (reverse declaration) is not a
+/// constraint. Each wave lists its fields in teardown order.
+pub fn waves(fields: &[FieldSpec], order: &[usize]) -> Vec<Vec<usize>> {
+    let rank = |i: usize| fields[i].rank.map_or(0, |(rank, _)| rank);
+    let mut level = vec![0usize; fields.len()];
+    let mut waves: Vec<Vec<usize>> = Vec::new();
+    for (position, &i) in order.iter().enumerate() {
+        let mut wave = 0;
+        for &j in &order[..position] {
+            let after = fields[i]
+                .after
+                .iter()
+                .any(|target| same_member(target, &fields[j].member));
+            if after || rank(j) < rank(i) {
+                wave = wave.max(level[j] + 1);
+            }
+        }
+        level[i] = wave;
+        if waves.len() <= wave {
+            waves.resize_with(wave + 1, Vec::new);
+        }
+        waves[wave].push(i);
+    }
+    waves
 }

@@ -359,7 +359,7 @@ impl<S: Threading> fmt::Debug for Aclose<'_, '_, S> {
 }
 
 /// Reports an async entry that will never run.
-pub(super) fn report_not_run(site: Site) {
+pub(crate) fn report_not_run(site: Site) {
     let (label, location) = site.into_parts();
     let mut error = CleanupError::new(NotRunError);
     error.set_site(label, location);

@@ -5,7 +5,8 @@
 //! The entry's future owns the branches and closes each with its own `aclose`, whose state
 //! lives in the branch: so a cancelled `aclose` of the outer stack, which keeps this future in
 //! flight, loses nothing, and resuming it finishes every entry exactly once. No runtime is
-//! needed: the future polls its running branches itself, each with the caller's waker, and a
+//! needed: the future polls its running branches with the crate's one join (`join.rs`, which
+//! the teardown waves of `#[managed(concurrent)]` share), each with the caller's waker, and a
 //! branch that finished is never polled again.
 
 use std::borrow::Cow;
@@ -16,6 +17,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use super::entry::{AsyncBody, Flowed};
 use super::handle::AsyncHandle;
+use super::join::{poll_joined, JoinState, Joined};
 use super::stack::AsyncExitStack;
 use crate::caught;
 use crate::ending::Flow;
@@ -231,7 +233,7 @@ impl<'a, S: Threading> AsyncBody<'a> for ConcurrentGroup<'a, S> {
             .map(|(label, stack)| Branch {
                 label,
                 stack,
-                state: State::Waiting,
+                state: JoinState::Waiting,
                 failures: Vec::new(),
             })
             .collect();
@@ -242,26 +244,27 @@ impl<'a, S: Threading> AsyncBody<'a> for ConcurrentGroup<'a, S> {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum State {
-    Waiting,
-    Running,
-    Done,
-}
-
 /// One branch being closed.
 struct Branch<'a, S: Threading> {
     label: Cow<'static, str>,
     stack: AsyncExitStack<'a, S>,
-    state: State,
+    state: JoinState,
     failures: Vec<CleanupError>,
 }
 
-impl<S: Threading> Branch<'_, S> {
+impl<S: Threading> Joined for Branch<'_, S> {
+    fn state(&self) -> JoinState {
+        self.state
+    }
+
+    fn start(&mut self) {
+        self.state = JoinState::Running;
+    }
+
     /// Polls the branch's `aclose` once (never again once it is done). A panic resumed by the
     /// branch's close, once every entry of the branch ran, is kept as a `PanicError` leaf.
-    fn poll(&mut self, cx: &mut TaskContext<'_>) -> Poll<()> {
-        debug_assert!(self.state == State::Running);
+    fn poll_joined(&mut self, cx: &mut TaskContext<'_>) -> Poll<()> {
+        debug_assert!(self.state == JoinState::Running);
         let stack = &mut self.stack;
         let polled =
             panic::catch_unwind(AssertUnwindSafe(|| Pin::new(&mut stack.aclose()).poll(cx)));
@@ -275,7 +278,7 @@ impl<S: Threading> Branch<'_, S> {
                 vec![leaf]
             }
         };
-        self.state = State::Done;
+        self.state = JoinState::Done;
         Poll::Ready(())
     }
 }
@@ -294,40 +297,14 @@ impl<S: Threading> Future for GroupFuture<'_, S> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Flowed> {
         let this = self.get_mut();
-        loop {
-            let running = this.count(State::Running);
-            let free = this.limit.saturating_sub(running);
-            let waiting = this
-                .branches
-                .iter_mut()
-                .filter(|b| b.state == State::Waiting);
-            for branch in waiting.take(free) {
-                branch.state = State::Running;
-            }
-            let mut finished = false;
-            for branch in this
-                .branches
-                .iter_mut()
-                .filter(|b| b.state == State::Running)
-            {
-                finished |= branch.poll(cx).is_ready();
-            }
-            if this.count(State::Done) == this.branches.len() {
-                return Poll::Ready(this.finish());
-            }
-            // A finished branch frees a place: start the next now, not at the next wake.
-            if !finished || this.count(State::Waiting) == 0 {
-                return Poll::Pending;
-            }
+        match poll_joined(&mut this.branches, this.limit, cx) {
+            Poll::Ready(()) => Poll::Ready(this.finish()),
+            Poll::Pending => Poll::Pending,
         }
     }
 }
 
 impl<S: Threading> GroupFuture<'_, S> {
-    fn count(&self, state: State) -> usize {
-        self.branches.iter().filter(|b| b.state == state).count()
-    }
-
     /// Every branch's failures, in branch order, each under its branch's node.
     fn finish(&mut self) -> Flowed {
         let mut leaves = Vec::new();

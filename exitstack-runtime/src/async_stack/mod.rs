@@ -17,6 +17,7 @@
 //! | `sync_entries.rs` | its sync registrations (those of `ExitStack`) |
 //! | `entry.rs` | async entry bodies and their vtables |
 //! | `group.rs` | concurrent release groups (`ConcurrentGroup`, `push_concurrent`) |
+//! | `join.rs` | the one join: pieces of work polled together, at most `limit` at once |
 //! | `close.rs` | the async unwind loop, `aclose`, cancellation, `Drop` |
 //! | `close_with.rs` | `aclose_with`: closing as a scope that failed |
 //! | `scope.rs` | the async scope function, and its body cancelled |
@@ -39,6 +40,7 @@ mod errors;
 mod grace;
 mod group;
 mod handle;
+pub(crate) mod join;
 mod lease;
 mod limit;
 mod phase;
@@ -50,6 +52,7 @@ mod stack;
 mod sync_entries;
 mod two_phase;
 
+pub(crate) use close::report_not_run;
 pub use close::Aclose;
 pub use context::AsyncContext;
 pub use errors::{NotRunError, TimedOutError};

@@ -13,6 +13,7 @@
 mod async_pool;
 mod concurrent;
 mod demo;
+mod managed_service;
 mod patterns;
 mod setup;
 mod support;

@@ -354,6 +354,30 @@ pub(super) fn shared_teardown(beh: Beh) -> impl FnOnce(Id) -> Result<(), BoxErro
     }
 }
 
+/// The async teardown of shared value `id`: pending once, then as [`shared_teardown`].
+pub(super) fn shared_async_teardown(
+    beh: Beh,
+) -> impl FnOnce(
+    Id,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), BoxError>> + Send>>
+       + Send {
+    move |id| {
+        Box::pin(async move {
+            exitstack_tests::executor::yield_once().await;
+            ran(id);
+            act(id, beh)
+        })
+    }
+}
+
+/// A shared value `id` (see [`Spec::Share`]), not yet leased to any stack.
+pub(super) fn new_shared(id: Id, beh: Beh, async_teardown: bool) -> Shared<Id> {
+    match async_teardown {
+        true => Shared::new_async(id, shared_async_teardown(beh)),
+        false => Shared::new(id, shared_teardown(beh)),
+    }
+}
+
 /// A value entered on an extra stack that holds a plain lease (dropped with it).
 struct Holder(#[allow(dead_code)] Shared<Id>);
 
@@ -525,17 +549,24 @@ pub(super) fn handle_op<'s>(
                     beh,
                     leases,
                     keep,
+                    async_teardown,
                 },
             hold,
         } => {
-            let shared = match hold {
-                true => {
-                    let shared = Shared::new(*id, shared_teardown(*beh));
+            let shared = match (hold, async_teardown) {
+                (true, _) => {
+                    let shared = new_shared(*id, *beh, *async_teardown);
                     let handle = stack.enter_shared(shared.clone());
                     held.push((*id, Held::Lease(handle.label(format!("e{id}")))));
                     shared
                 }
-                false => stack.share(*id, shared_teardown(*beh)),
+                (false, false) => stack.share(*id, shared_teardown(*beh)),
+                // `share` takes a sync teardown: an unlabelled `enter_shared`.
+                (false, true) => {
+                    let shared = new_shared(*id, *beh, true);
+                    let _ = stack.enter_shared(shared.clone());
+                    shared
+                }
             };
             world.lease(*id, leases, *keep, shared);
         }

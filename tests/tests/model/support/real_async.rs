@@ -18,7 +18,6 @@ use super::real::{self, act, answer, in_panic, log, logged, out, ran, scope_out,
 use super::real::{BodyError, Held, World};
 use super::SlotEnd;
 use super::{runs_async, settle, Beh, Body, Event, ExitBeh, Finish, Id, Op, Out, Program, Spec};
-use exitstack::Shared;
 
 struct AsyncCtx {
     token: Token,
@@ -236,17 +235,19 @@ async fn handle_op<'s>(
                     beh,
                     leases,
                     keep,
+                    async_teardown,
                 },
             hold,
         } => {
-            let shared = match hold {
-                true => {
-                    let shared = Shared::new(*id, real::shared_teardown(*beh));
+            let shared = match (hold, async_teardown) {
+                (true, _) => {
+                    let shared = real::new_shared(*id, *beh, *async_teardown);
                     let handle = stack.enter_shared(shared.clone());
                     held.push((*id, AsyncHeld::Lease(handle.label(format!("e{id}")))));
                     shared
                 }
-                false => stack.share(*id, real::shared_teardown(*beh)),
+                (false, false) => stack.share(*id, real::shared_teardown(*beh)),
+                (false, true) => stack.share_async(*id, real::shared_async_teardown(*beh)),
             };
             world.lease(*id, leases, *keep, shared);
         }

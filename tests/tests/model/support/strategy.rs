@@ -81,16 +81,20 @@ fn slot() -> impl Strategy<Value = Spec> {
 }
 
 /// A shared value (top level only) with leases on 0–2 extra stacks, its `Shared` kept in
-/// about half the programs.
+/// about half the programs, its teardown async in a quarter.
 fn share() -> impl Strategy<Value = Spec> {
     let lease = (0..2usize, prop::bool::weighted(0.3))
         .prop_map(|(stack, holder)| ExtraLease { stack, holder });
-    (beh(), vec(lease, 0..3), any::<bool>()).prop_map(|(beh, leases, keep)| Spec::Share {
-        id: 0,
-        beh,
-        leases,
-        keep,
-    })
+    let teardown_async = prop::bool::weighted(0.25);
+    (beh(), vec(lease, 0..3), any::<bool>(), teardown_async).prop_map(
+        |(beh, leases, keep, async_teardown)| Spec::Share {
+            id: 0,
+            beh,
+            leases,
+            keep,
+            async_teardown,
+        },
+    )
 }
 
 /// Any entry, nested at most three levels deep.

@@ -15,7 +15,8 @@ impl Model {
         beh: Beh,
         leases: &[ExtraLease],
         keep: bool,
-        hold: bool,
+        async_teardown: bool,
+        labelled: bool,
     ) -> Entry {
         let mut count = 1;
         let extras = self.extras.len().max(1);
@@ -24,7 +25,12 @@ impl Model {
             // inside the stack's release: its error joins that stack's result
             // (`error_in_drop`), as a lease entry's does.
             if let Some(Some((entries, _))) = self.extras.get_mut(lease.stack % extras) {
-                entries.push(Entry::Lease { id, labelled: true });
+                entries.push(Entry::Lease {
+                    id,
+                    labelled: true,
+                    holder: lease.holder,
+                    on_async: false,
+                });
                 count += 1;
             }
         }
@@ -32,29 +38,64 @@ impl Model {
             self.kept.push(id);
             count += 1;
         }
-        self.shared.insert(id, (beh, count));
-        Entry::Lease { id, labelled: hold }
+        self.shared.insert(id, (beh, async_teardown, count));
+        Entry::Lease {
+            id,
+            labelled,
+            holder: false,
+            on_async: self.async_stack,
+        }
+    }
+
+    fn is_async(&self, id: Id) -> bool {
+        self.shared[&id].1
+    }
+
+    /// `SEMANTICS.md`, "Async": an async teardown that cannot run where the last lease goes.
+    pub(super) fn report_not_run_unlabelled(&mut self) {
+        let error = Error::new(None, exitstack::NotRunError.to_string());
+        self.report(ReportReason::AsyncNotRun, &error);
     }
 
     /// Lets go of one lease of `id`: whether it was the last (the teardown runs now).
     fn let_go(&mut self, id: Id) -> bool {
-        let (_, count) = self.shared.get_mut(&id).expect("a shared value");
+        let (_, _, count) = self.shared.get_mut(&id).expect("a shared value");
         *count -= 1;
         *count == 0
     }
 
-    fn teardown(&mut self, id: Id) -> Result<Step, Panic> {
+    pub(super) fn teardown(&mut self, id: Id) -> Result<Step, Panic> {
         let beh = self.shared[&id].0;
         self.fallible(id, beh)
     }
 
     /// A lease entry reached by an unwind (or run now): the teardown runs here if it was the
-    /// last, as the entry's own cleanup.
-    pub(super) fn lease_entry(&mut self, id: Id) -> Result<Step, Panic> {
-        match self.let_go(id) {
-            true => self.teardown(id),
-            false => Ok(Step::Done),
+    /// last, as the entry's own cleanup. An async teardown: registered as the next entry on an
+    /// async stack (`stack`), failed as not run on a sync one, reported as not run by a
+    /// holder's drop (a plain `Shared`'s).
+    pub(super) fn lease_entry(
+        &mut self,
+        id: Id,
+        holder: bool,
+        on_async: bool,
+        stack: &mut Vec<Entry>,
+    ) -> Result<Step, Panic> {
+        if !self.let_go(id) {
+            return Ok(Step::Done);
         }
+        if !self.is_async(id) {
+            return self.teardown(id);
+        }
+        if holder {
+            self.report_not_run_unlabelled();
+            return Ok(Step::Done);
+        }
+        if on_async {
+            stack.push(Entry::AsyncTeardown(id));
+            return Ok(Step::Done);
+        }
+        let error = Error::new(None, exitstack::NotRunError.to_string());
+        Ok(Step::Failed(vec![error]))
     }
 
     /// A plain `Shared` dropped outside any stack's release: the teardown's error goes to
@@ -62,6 +103,10 @@ impl Model {
     /// during a panic. Returns the panic that comes out of the drop.
     pub(super) fn drop_plain(&mut self, id: Id, thread_panicking: bool) -> Option<String> {
         if !self.let_go(id) {
+            return None;
+        }
+        if self.is_async(id) {
+            self.report_not_run_unlabelled();
             return None;
         }
         match self.teardown(id) {
@@ -81,6 +126,10 @@ impl Model {
     fn release_plain(&mut self, id: Id) -> Out {
         if !self.let_go(id) {
             return Out::Ok;
+        }
+        if self.is_async(id) {
+            let error = Error::new(None, exitstack::NotRunError.to_string());
+            return Finished::Errors(vec![error]).out();
         }
         match self.teardown(id) {
             Ok(Step::Done | Step::Suppress) => Out::Ok,

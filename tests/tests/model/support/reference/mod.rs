@@ -28,8 +28,17 @@ enum Entry {
         branches: Vec<(String, Vec<Entry>)>,
     },
     /// A lease of shared value `id` (see `leases.rs`); labelled `e{id}` unless registered by
-    /// `share` (which gives no handle to label it).
-    Lease { id: Id, labelled: bool },
+    /// `share` (which gives no handle to label it); a `holder` is a value holding a plain
+    /// `Shared` (`enter`); `on_async`: an entry of an async stack.
+    Lease {
+        id: Id,
+        labelled: bool,
+        holder: bool,
+        on_async: bool,
+    },
+    /// The async teardown of shared value `id`, registered (unlabelled) as the next entry by
+    /// its last lease on an async stack.
+    AsyncTeardown(Id),
 }
 
 impl Entry {
@@ -39,7 +48,8 @@ impl Entry {
             Entry::Pushed { id, .. }
             | Entry::Closing { id, .. }
             | Entry::Group { id, .. }
-            | Entry::Lease { id, .. } => *id,
+            | Entry::Lease { id, .. }
+            | Entry::AsyncTeardown(id) => *id,
         }
     }
 
@@ -48,14 +58,18 @@ impl Entry {
         match self {
             Entry::Lease {
                 labelled: false, ..
-            } => None,
+            }
+            | Entry::AsyncTeardown(_) => None,
             entry => Some(label(entry.id())),
         }
     }
 
     /// An async entry: awaited by `aclose`, reported (not run) by a dropped stack.
     fn is_async(&self) -> bool {
-        matches!(self, Entry::Leaf(_, true) | Entry::Group { .. })
+        matches!(
+            self,
+            Entry::Leaf(_, true) | Entry::Group { .. } | Entry::AsyncTeardown(_)
+        )
     }
 
     /// An async leaf whose future is pending once when awaited: all but an async slot left
@@ -65,7 +79,7 @@ impl Entry {
             Entry::Leaf(Spec::Slot { fills, end, .. }, true) => {
                 *end == SlotEnd::Keep && !fills.is_empty()
             }
-            entry => matches!(entry, Entry::Leaf(_, true)),
+            entry => matches!(entry, Entry::Leaf(_, true) | Entry::AsyncTeardown(_)),
         }
     }
 }
@@ -182,8 +196,9 @@ impl Unwind {
 #[derive(Default)]
 pub struct Model {
     pub log: Vec<Event>,
-    /// Shared values: what the teardown does and how many leases are left (`leases.rs`).
-    shared: std::collections::HashMap<Id, (Beh, usize)>,
+    /// Shared values: what the teardown does, whether it is async, and how many leases are
+    /// left (`leases.rs`).
+    shared: std::collections::HashMap<Id, (Beh, bool, usize)>,
     /// The program's extra stacks (`None` once ended) and how each ends.
     extras: Vec<Option<(Vec<Entry>, ExtraEnd)>>,
     /// The `Shared`s the program keeps, by value.
@@ -486,7 +501,17 @@ impl Model {
                 self.report_not_run(spec.id());
                 return panic.map_or(Ok(Step::Done), Err);
             }
-            Entry::Lease { id, .. } => return self.lease_entry(id),
+            Entry::Lease {
+                id,
+                holder,
+                on_async,
+                ..
+            } => return self.lease_entry(id, holder, on_async, stack),
+            Entry::AsyncTeardown(_) if unwind.dropping_async => {
+                self.report_not_run_unlabelled();
+                return Ok(Step::Done);
+            }
+            Entry::AsyncTeardown(id) => return self.teardown(id),
             Entry::Leaf(spec, _) => spec,
         };
         match spec {

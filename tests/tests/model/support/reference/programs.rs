@@ -14,13 +14,17 @@ impl Model {
                         beh,
                         leases,
                         keep,
+                        async_teardown,
                     },
                 hold,
             } => {
                 if *hold {
                     held.push(*id);
                 }
-                stack.push(self.share(*id, *beh, leases, *keep, *hold));
+                // `share` and `share_async` give no handle to label the entry; a sync stack's
+                // unheld lease with an async teardown is an unlabelled `enter_shared`.
+                let entry = self.share(*id, *beh, leases, *keep, *async_teardown, *hold);
+                stack.push(entry);
             }
             Op::Push { spec, hold } => {
                 if let Some(entry) = self.build(spec, self.async_stack) {
@@ -45,10 +49,16 @@ impl Model {
                     let mut unwind = Unwind::new(Ending::Succeeded, in_panic);
                     let label = entry.label();
                     let label = label.as_deref();
-                    match self.run_entry(&unwind, entry, stack) {
+                    // An async stack's handle runs its entry in a stack of its own, closed: an
+                    // async teardown the last lease registers is awaited there.
+                    let mut own = Vec::new();
+                    let lease = matches!(entry, Entry::Lease { on_async: true, .. });
+                    let pushed_on = if lease { &mut own } else { &mut *stack };
+                    match self.run_entry(&unwind, entry, pushed_on) {
                         Err(panic) => self.record_panic(&mut unwind, panic, label),
                         Ok(step) => self.record(&mut unwind, step, label),
                     }
+                    self.run_all(&mut unwind, &mut own);
                     let out = self.finish(unwind).out();
                     self.log.push(Event::RunNow(id, out));
                 } else if let Entry::Lease { .. } = entry {
@@ -157,9 +167,10 @@ impl Model {
                 ending: Ending::Succeeded,
             });
         }
+        let entry_label = entry.label();
         if self.timer_panics {
             // Rule H6: its timer panicked when it started.
-            self.record_panic(&mut unwind, timer_panic(), Some(&label(id)));
+            self.record_panic(&mut unwind, timer_panic(), entry_label.as_deref());
         }
         // `SEMANTICS.md`, "Cancellation and forcing": a two-phase entry dropped in flight runs
         // its forceful phase.
@@ -168,7 +179,10 @@ impl Model {
                 self.record_panic(&mut unwind, panic, Some(&label(id)));
             }
         }
-        self.report_not_run(id);
+        match entry_label {
+            Some(_) => self.report_not_run(id),
+            None => self.report_not_run_unlabelled(),
+        }
         unwind.ending = Ending::Abandoned;
         unwind.dropping_async = true;
         let panic = self.finish_drop(unwind, stack);

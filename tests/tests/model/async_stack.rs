@@ -15,8 +15,9 @@
 //!
 //! `PROPTEST_CASES` sets the number of programs (default 10,000; 8 under Miri).
 
+use crate::support::quiet_panics;
 use crate::support::reference::Model;
-use crate::support::{cases, exactly_once, program_async, program_leases, quiet_panics};
+use crate::support::{cases, exactly_once, focused_cases, program_async, program_leases};
 use crate::support::{real_async, Program, Tally};
 use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, TestRunner};
@@ -55,7 +56,7 @@ fn real_async_stack_agrees_with_the_model() {
 fn async_shared_teardown_and_slot_releases_agree_with_the_model() {
     run(
         "model::async_stack (shared, slot)",
-        cases().div_ceil(2),
+        focused_cases(),
         program_leases(true),
     );
 }

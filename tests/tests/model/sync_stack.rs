@@ -10,8 +10,9 @@
 //!
 //! `PROPTEST_CASES` sets the number of programs (default 10,000; 8 under Miri).
 
+use crate::support::quiet_panics;
 use crate::support::reference::Model;
-use crate::support::{cases, exactly_once, program, program_leases, quiet_panics, real};
+use crate::support::{cases, exactly_once, focused_cases, program, program_leases, real};
 use crate::support::{Program, Tally};
 use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -55,7 +56,7 @@ fn real_stack_agrees_with_the_model() {
 fn shared_teardown_runs_once_where_the_last_lease_goes_and_slot_values_release_once() {
     run(
         "model::sync_stack (shared, slot)",
-        cases().div_ceil(2),
+        focused_cases(),
         program_leases(false),
     );
 }

@@ -677,6 +677,15 @@ pub fn cases() -> u32 {
         .unwrap_or(if cfg!(miri) { 8 } else { 10_000 })
 }
 
+/// Number of cases of a focused test (its programs are short): half of [`cases`], all 8 under
+/// Miri (where 4 short programs reach almost nothing).
+pub fn focused_cases() -> u32 {
+    match cfg!(miri) {
+        true => cases(),
+        false => cases().div_ceil(2),
+    }
+}
+
 /// The message of a panic payload; `bad-payload-{id}` for a [`BadPayload`].
 pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(BadPayload(id)) = payload.downcast_ref::<BadPayload>() {

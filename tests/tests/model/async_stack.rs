@@ -8,26 +8,32 @@
 //! body future dropped: ending `Cancelled`), two-phase entries (graceful succeeds, fails or
 //! panics; forceful likewise; forced when dropped or cut off) and concurrent groups of 2–3
 //! branches (limit none, 1 or 2; the model plays the group's polls out, so the interleaving of
-//! branches and the flat error order are compared exactly).
+//! branches and the flat error order are compared exactly). Issue 14 added shared values
+//! (`share` / `enter_shared` on the async stack, leases on sync extra stacks) and async slots
+//! (`async_slot`, `replace(..).await`; sync slots where entries are registered on the
+//! `&ExitStack` of a callback), with a second test focused on them.
 //!
 //! `PROPTEST_CASES` sets the number of programs (default 10,000; 8 under Miri).
 
+use crate::support::quiet_panics;
 use crate::support::reference::Model;
-use crate::support::{cases, program_async, quiet_panics, real_async, Tally};
+use crate::support::{cases, exactly_once, focused_cases, program_async, program_leases};
+use crate::support::{real_async, Program, Tally};
+use proptest::strategy::Strategy;
 use proptest::test_runner::{Config, TestRunner};
 
-#[test]
-fn real_async_stack_agrees_with_the_model() {
+fn run(name: &str, cases: u32, programs: impl Strategy<Value = Program>) {
     quiet_panics();
     let config = Config {
-        cases: cases(),
+        cases,
         failure_persistence: None,
         ..Config::default()
     };
     let tally = std::cell::RefCell::new(Tally::default());
-    let result = TestRunner::new(config).run(&program_async(), |program| {
+    let result = TestRunner::new(config).run(&programs, |program| {
         let actual = real_async::run(&program);
         tally.borrow_mut().add(&program, &actual);
+        exactly_once(&program, &actual)?;
         let expected = Model::predict_async(&program);
         proptest::prop_assert_eq!(actual, expected);
         Ok(())
@@ -35,5 +41,22 @@ fn real_async_stack_agrees_with_the_model() {
     if let Err(failure) = result {
         panic!("{failure}");
     }
-    tally.borrow().print("model::async_stack");
+    tally.borrow().print(name);
+}
+
+#[test]
+fn real_async_stack_agrees_with_the_model() {
+    run("model::async_stack", cases(), program_async());
+}
+
+/// Programs made mostly of shared values and async slots on an async stack (cut-off closes
+/// and cancelled scopes included): who tears a shared value down, and when, and each slot
+/// value's release (awaited by `replace` and `aclose`, reported when the stack is dropped).
+#[test]
+fn async_shared_teardown_and_slot_releases_agree_with_the_model() {
+    run(
+        "model::async_stack (shared, slot)",
+        focused_cases(),
+        program_leases(true),
+    );
 }

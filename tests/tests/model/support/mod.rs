@@ -13,10 +13,11 @@ pub mod reference;
 mod strategy;
 
 #[allow(unused_imports)] // each test binary uses a part of the strategies
-pub use strategy::{beh, program, program_async, spec};
+pub use strategy::{beh, program, program_async, program_leases, spec};
 
 use exitstack::report::ReportReason;
 use exitstack::Ending;
+use proptest::test_runner::TestCaseError;
 
 /// Identifies an entry; its label is `e{id}`, its error `err-{id}`, its panic `panic-{id}`.
 pub type Id = u32;
@@ -212,6 +213,67 @@ pub enum Spec {
         limit: usize,
         branches: Vec<Vec<Spec>>,
     },
+    /// Top level only: `share` of a value (its id) whose teardown logs [`Event::Ran`] and does
+    /// `beh`; the entry is labelled `e{id}`. Then one more lease per `leases` item, each on the
+    /// program's extra stack `stack` (modulo their number; skipped if that stack has ended):
+    /// `enter_shared`, or (`holder`) `enter` of a value holding a plain `Shared` clone (whose
+    /// drop lets go of it). The `Shared` that `share` returns is kept (`keep`: let go by
+    /// [`Op::LetGo`] or at the end, logged) or dropped at once (never the last lease).
+    ///
+    /// With `async_teardown`, the teardown is async (`Shared::new_async`, or `share_async` on
+    /// an async stack): awaited (pending once) when the last lease is the async stack's entry,
+    /// else not run (a sync stack's entry fails with `NotRunError`, a plain `Shared` or a
+    /// holder reports it).
+    Share {
+        id: Id,
+        beh: Beh,
+        leases: Vec<ExtraLease>,
+        keep: bool,
+        async_teardown: bool,
+    },
+    /// `slot` (labelled `e{id}`), then one `replace` per fill (value `n`, from 1, released by a
+    /// teardown that logs [`Event::Released`] and does `beh`; the replace logged as
+    /// [`Event::Swapped`]), then `end`.
+    Slot {
+        id: Id,
+        fills: Vec<Fill>,
+        end: SlotEnd,
+    },
+}
+
+/// A lease of a shared value given to an extra stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExtraLease {
+    pub stack: usize,
+    /// `enter` of a value holding a plain `Shared`, not `enter_shared`.
+    pub holder: bool,
+}
+
+/// One `replace` of a slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fill {
+    /// What the teardown of the value it installs does.
+    pub beh: Beh,
+    /// The `replace` is called inside a `Drop` that runs while the thread panics.
+    pub in_panic: bool,
+}
+
+/// What a slot program does after its replaces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlotEnd {
+    /// Leaves the value in the slot (released at unwind).
+    Keep,
+    /// `clear`: releases it now (logged as [`Event::Swapped`] with `n` 0).
+    Clear,
+    /// `take`: takes it out, never released.
+    Take,
+}
+
+/// How an extra stack of a program ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExtraEnd {
+    Close,
+    Drop,
 }
 
 impl Spec {
@@ -230,7 +292,9 @@ impl Spec {
             | Spec::PushStack { id, .. }
             | Spec::CloseNested { id, .. }
             | Spec::TwoPhase { id, .. }
-            | Spec::Group { id, .. } => *id,
+            | Spec::Group { id, .. }
+            | Spec::Share { id, .. }
+            | Spec::Slot { id, .. } => *id,
         }
     }
 
@@ -249,7 +313,9 @@ impl Spec {
             | Spec::PushStack { id, .. }
             | Spec::CloseNested { id, .. }
             | Spec::TwoPhase { id, .. }
-            | Spec::Group { id, .. } => id,
+            | Spec::Group { id, .. }
+            | Spec::Share { id, .. }
+            | Spec::Slot { id, .. } => id,
         }
     }
 
@@ -266,7 +332,10 @@ impl Spec {
     pub fn holdable(&self) -> bool {
         !matches!(
             self,
-            Spec::PushStack { .. } | Spec::CloseNested { .. } | Spec::Group { .. }
+            Spec::PushStack { .. }
+                | Spec::CloseNested { .. }
+                | Spec::Group { .. }
+                | Spec::Slot { .. }
         )
     }
 }
@@ -287,6 +356,13 @@ pub enum Op {
     /// Releases now (`release`) or cancels the held handle at this index inside a `Drop` that runs
     /// while the thread panics; the panic (`outer`) is caught and not logged.
     InPanic { index: usize, run: bool },
+    /// Ends the program's extra stack at this index (modulo their number) as its
+    /// [`ExtraEnd`] says; no-op when ended already. Those left end after the main stack.
+    EndExtra(usize),
+    /// Lets go of the kept `Shared` at this index: `release()` (logged as
+    /// [`Event::SharedReleased`]) or a drop (logged as [`Event::SharedDropped`]). Those left are
+    /// dropped at the very end.
+    LetGo { index: usize, release: bool },
 }
 
 /// How a stack program ends.
@@ -335,12 +411,14 @@ pub enum Program {
     Stack {
         ops: Vec<Op>,
         finish: Finish,
+        extras: Vec<ExtraEnd>,
         hostile: Hostile,
     },
     /// `ExitStack::scope` whose body performs `ops` (no close/pop_all: the body has `&stack`).
     Scope {
         ops: Vec<Op>,
         body: Body,
+        extras: Vec<ExtraEnd>,
         hostile: Hostile,
     },
 }
@@ -349,6 +427,14 @@ impl Program {
     pub fn hostile(&self) -> Hostile {
         match self {
             Program::Stack { hostile, .. } | Program::Scope { hostile, .. } => *hostile,
+        }
+    }
+
+    /// The program's extra stacks (0–2, outside the scope for a scope program), which take
+    /// leases of shared values, and how each ends.
+    pub fn extras(&self) -> &[ExtraEnd] {
+        match self {
+            Program::Stack { extras, .. } | Program::Scope { extras, .. } => extras,
         }
     }
 }
@@ -402,12 +488,29 @@ pub enum Event {
     /// A stack moved out by `pop_all` was closed.
     Moved(Out),
     Scope(ScopeOut),
+    /// The `n`th value put in slot `id` was released (its teardown ran).
+    Released(Id, usize),
+    /// The `replace` of slot `id` that installed value `n` (0: `clear`) returned this.
+    Swapped {
+        id: Id,
+        n: usize,
+        out: Out,
+    },
+    /// A plain `Shared` of value `id` was dropped (a cancelled lease entry, or a kept one);
+    /// the panic that came out, if any.
+    SharedDropped(Id, Option<String>),
+    /// `Shared::release` of value `id` returned this.
+    SharedReleased(Id, Out),
+    /// Extra stack `k` was closed.
+    ExtraClosed(usize, Out),
+    /// Extra stack `k` was dropped; the panic that came out, if any.
+    ExtraDropped(usize, Option<String>),
 }
 
 /// On an async stack, which entries are registered in their async form: the kinds that have
 /// one, every other id (so each position in a program is sync in some cases, async in others).
 pub fn runs_async(spec: &Spec) -> bool {
-    if let Spec::TwoPhase { .. } | Spec::Group { .. } = spec {
+    if let Spec::TwoPhase { .. } | Spec::Group { .. } | Spec::Slot { .. } = spec {
         return true;
     }
     let kind = matches!(
@@ -419,6 +522,48 @@ pub fn runs_async(spec: &Spec) -> bool {
             | Spec::Context { .. }
     );
     kind && spec.id() % 2 == 1
+}
+
+/// Checks of the log that need no model (`SEMANTICS.md`, "Shared leases and slots"): every
+/// entry and every slot value runs at most once, and every shared value with a sync teardown
+/// is torn down exactly once (all its leases are let go by the end of every program; an async
+/// teardown may be reported as not run instead).
+pub fn exactly_once(program: &Program, log: &[Event]) -> Result<(), TestCaseError> {
+    let mut seen = std::collections::HashSet::new();
+    let mut released = std::collections::HashSet::new();
+    for event in log {
+        match event {
+            Event::Ran(id) | Event::Seen { id, .. } if !seen.insert(*id) => {
+                return Err(TestCaseError::fail(format!("entry {id} ran twice")));
+            }
+            Event::Released(id, n) if !released.insert((*id, *n)) => {
+                return Err(TestCaseError::fail(format!(
+                    "value {n} of slot {id} released twice"
+                )));
+            }
+            _ => {}
+        }
+    }
+    let ops = match program {
+        Program::Stack { ops, .. } | Program::Scope { ops, .. } => ops,
+    };
+    for op in ops {
+        if let Op::Push {
+            spec:
+                Spec::Share {
+                    id,
+                    async_teardown: false,
+                    ..
+                },
+            ..
+        } = op
+        {
+            if !seen.contains(id) {
+                return Err(TestCaseError::fail(format!("shared {id} never torn down")));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// What a run of many programs did, summed over their logs.
@@ -442,6 +587,14 @@ pub struct Tally {
     pub timer_panics: usize,
     /// Programs whose reporter panicked on one report.
     pub reporter_panics: usize,
+    /// Kept `Shared`s (or cancelled leases) dropped and released.
+    pub shared_let_go: usize,
+    /// Extra stacks closed or dropped.
+    pub extras_ended: usize,
+    /// Slot values released (by `replace`, `clear` or at unwind), and replaces that returned
+    /// an error or a panic.
+    pub slot_releases: usize,
+    pub slot_swaps_failed: usize,
 }
 
 impl Tally {
@@ -461,6 +614,10 @@ impl Tally {
         for event in log {
             match event {
                 Event::Ran(_) | Event::Forced(_) | Event::Seen { .. } => self.entries_run += 1,
+                Event::SharedDropped(..) | Event::SharedReleased(..) => self.shared_let_go += 1,
+                Event::ExtraClosed(..) | Event::ExtraDropped(..) => self.extras_ended += 1,
+                Event::Released(..) => self.slot_releases += 1,
+                Event::Swapped { out, .. } if *out != Out::Ok => self.slot_swaps_failed += 1,
                 Event::Report(reason, _) => {
                     self.reports += 1;
                     if *reason == ReportReason::PayloadDropPanicked {
@@ -491,7 +648,8 @@ impl Tally {
         eprintln!(
             "{test}: {} programs, {} entries run, {} panics resumed ({} bad payloads), {} errors \
              returned, {} reports ({} payload-drop panics); {} errors shown by placeholder, {} \
-             error-drop panics, {} timer panics, {} panicking reporters",
+             error-drop panics, {} timer panics, {} panicking reporters; {} shared let go, {} \
+             extra stacks ended, {} slot releases, {} failed replaces",
             self.programs,
             self.entries_run,
             self.panics_resumed,
@@ -503,6 +661,10 @@ impl Tally {
             self.error_drop_panics,
             self.timer_panics,
             self.reporter_panics,
+            self.shared_let_go,
+            self.extras_ended,
+            self.slot_releases,
+            self.slot_swaps_failed,
         );
     }
 }
@@ -513,6 +675,15 @@ pub fn cases() -> u32 {
         .ok()
         .and_then(|cases| cases.parse().ok())
         .unwrap_or(if cfg!(miri) { 8 } else { 10_000 })
+}
+
+/// Number of cases of a focused test (its programs are short): half of [`cases`], all 8 under
+/// Miri (where 4 short programs reach almost nothing).
+pub fn focused_cases() -> u32 {
+    match cfg!(miri) {
+        true => cases(),
+        false => cases().div_ceil(2),
+    }
 }
 
 /// The message of a panic payload; `bad-payload-{id}` for a [`BadPayload`].

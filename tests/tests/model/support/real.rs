@@ -5,12 +5,14 @@ use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use exitstack::{report, BoxError, CleanupError, Context, Entered, Exit, ExitStack, Flow, Handle};
-use exitstack::{Close, UnwindError};
+use exitstack::{Close, Shared, UnwindError};
 
 use super::{
-    drop_errors_quietly, settle, shown, shown_error, BadDisplay, BadDrop, BadPayload, Spec,
+    drop_errors_quietly, drop_quietly, settle, shown, shown_error, BadDisplay, BadDrop, BadPayload,
+    Spec,
 };
-use super::{Beh, Body, Event, ExitBeh, Finish, Id, Op, Out, Program, ScopeOut};
+use super::{Beh, Body, Event, ExitBeh, ExtraEnd, ExtraLease, Fill, Finish, Id, Op, Out};
+use super::{Program, ScopeOut, SlotEnd};
 
 thread_local! {
     static LOG: RefCell<Vec<Event>> = const { RefCell::new(Vec::new()) };
@@ -164,6 +166,8 @@ impl Context for Ctx {
 pub(super) enum Held<'s> {
     Plain(Handle<'s>),
     Value(Entered<'s, Token>),
+    /// A lease of a shared value (`enter_shared`): cancelling it drops a plain `Shared`.
+    Lease(Handle<'s>),
 }
 
 /// A kept handle, labelled.
@@ -271,6 +275,7 @@ macro_rules! register_sync {
                 None
             }
             Spec::TwoPhase { .. } | Spec::Group { .. } => unreachable!("async forms only"),
+            Spec::Share { .. } | Spec::Slot { .. } => unreachable!("registered by the caller"),
         }
     }};
 }
@@ -278,7 +283,186 @@ pub(super) use register_sync;
 
 /// Registers `spec` on `stack`, labelled `e{id}`; `None` when nothing can be held.
 pub(super) fn register<'s>(stack: &'s ExitStack<'static>, spec: &Spec) -> Option<Held<'s>> {
+    if let Spec::Slot { id, fills, end } = spec {
+        fill_slot(stack, *id, fills, *end);
+        return None;
+    }
     register_sync!(stack, spec)
+}
+
+/// The teardown of slot `id`'s values, or of shared value `id`.
+pub(super) fn slot_teardown(id: Id, beh: Beh) -> impl FnOnce(usize) -> Result<(), BoxError> {
+    move |n| {
+        log(Event::Released(id, n));
+        act(id, beh)
+    }
+}
+
+/// What a `replace` or `clear` returned (or the panic that came out of it).
+pub(super) fn out_one(result: std::thread::Result<Result<(), CleanupError>>) -> Out {
+    match result {
+        Ok(Ok(())) => Out::Ok,
+        Ok(Err(error)) => {
+            let shown = shown_error(&error);
+            drop_quietly(error);
+            Out::Errors(vec![shown])
+        }
+        Err(payload) => Out::Panic(settle(payload)),
+    }
+}
+
+/// Runs `f` inside a `Drop` during a panic when `panicking` (directly if the thread already
+/// panics).
+pub(super) fn maybe_in_panic(panicking: bool, f: impl FnOnce()) {
+    match panicking && !std::thread::panicking() {
+        true => in_panic(f),
+        false => f(),
+    }
+}
+
+/// Takes a slot on `stack`, labelled `e{id}`, fills it and ends it (see [`Spec::Slot`]).
+fn fill_slot(stack: &ExitStack<'static>, id: Id, fills: &[Fill], end: SlotEnd) {
+    let mut slot = stack.slot::<usize>().label(format!("e{id}"));
+    for (n, fill) in (1..).zip(fills) {
+        maybe_in_panic(fill.in_panic, || {
+            let teardown = slot_teardown(id, fill.beh);
+            let result = catch_unwind(AssertUnwindSafe(|| slot.replace(n, teardown)));
+            log(Event::Swapped {
+                id,
+                n,
+                out: out_one(result),
+            });
+        });
+    }
+    match end {
+        SlotEnd::Keep => {}
+        SlotEnd::Clear => {
+            let result = catch_unwind(AssertUnwindSafe(|| slot.clear()));
+            let out = out_one(result);
+            log(Event::Swapped { id, n: 0, out });
+        }
+        // The last value stays in the slot even if releasing the one before it failed.
+        SlotEnd::Take => assert_eq!(slot.take(), (!fills.is_empty()).then_some(fills.len())),
+    }
+}
+
+/// The teardown of shared value `id`: logs [`Event::Ran`], then does `beh`.
+pub(super) fn shared_teardown(beh: Beh) -> impl FnOnce(Id) -> Result<(), BoxError> + Send {
+    move |id| {
+        ran(id);
+        act(id, beh)
+    }
+}
+
+/// The async teardown of shared value `id`: pending once, then as [`shared_teardown`].
+pub(super) fn shared_async_teardown(
+    beh: Beh,
+) -> impl FnOnce(
+    Id,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), BoxError>> + Send>>
+       + Send {
+    move |id| {
+        Box::pin(async move {
+            exitstack_tests::executor::yield_once().await;
+            ran(id);
+            act(id, beh)
+        })
+    }
+}
+
+/// A shared value `id` (see [`Spec::Share`]), not yet leased to any stack.
+pub(super) fn new_shared(id: Id, beh: Beh, async_teardown: bool) -> Shared<Id> {
+    match async_teardown {
+        true => Shared::new_async(id, shared_async_teardown(beh)),
+        false => Shared::new(id, shared_teardown(beh)),
+    }
+}
+
+/// A value entered on an extra stack that holds a plain lease (dropped with it).
+struct Holder(#[allow(dead_code)] Shared<Id>);
+
+/// Drops a plain `Shared` of value `id` (logged, with the panic that came out).
+fn drop_shared(id: Id, shared: Shared<Id>) {
+    let result = catch_unwind(AssertUnwindSafe(move || drop(shared)));
+    log(Event::SharedDropped(id, result.err().map(settle)));
+}
+
+/// The extra stacks of a program and the `Shared`s it keeps (see [`Spec::Share`]).
+pub(super) struct World {
+    extras: Vec<Option<(ExitStack<'static>, ExtraEnd)>>,
+    kept: Vec<(Id, Shared<Id>)>,
+}
+
+impl World {
+    pub(super) fn new(ends: &[ExtraEnd]) -> Self {
+        World {
+            extras: ends
+                .iter()
+                .map(|end| Some((ExitStack::new(), *end)))
+                .collect(),
+            kept: Vec::new(),
+        }
+    }
+
+    /// Gives leases of `shared` to the extra stacks, then keeps or drops it.
+    pub(super) fn lease(&mut self, id: Id, leases: &[ExtraLease], keep: bool, shared: Shared<Id>) {
+        for lease in leases {
+            let count = self.extras.len();
+            let Some(Some((extra, _))) = self.extras.get(lease.stack % count.max(1)) else {
+                continue;
+            };
+            match lease.holder {
+                true => drop(extra.enter(Holder(shared.clone())).label(format!("e{id}"))),
+                false => drop(extra.enter_shared(shared.clone()).label(format!("e{id}"))),
+            }
+        }
+        match keep {
+            true => self.kept.push((id, shared)),
+            false => drop(shared), // never the last: the stack's entry holds one
+        }
+    }
+
+    /// [`Op::EndExtra`].
+    pub(super) fn end_extra(&mut self, index: usize) {
+        if self.extras.is_empty() {
+            return;
+        }
+        let k = index % self.extras.len();
+        if let Some((mut extra, end)) = self.extras[k].take() {
+            match end {
+                ExtraEnd::Close => log(Event::ExtraClosed(k, close(&mut extra))),
+                ExtraEnd::Drop => {
+                    let result = catch_unwind(AssertUnwindSafe(move || drop(extra)));
+                    log(Event::ExtraDropped(k, result.err().map(settle)));
+                }
+            }
+        }
+    }
+
+    /// [`Op::LetGo`].
+    pub(super) fn let_go(&mut self, index: usize, release: bool) {
+        if self.kept.is_empty() {
+            return;
+        }
+        let (id, shared) = self.kept.remove(index % self.kept.len());
+        match release {
+            true => {
+                let result = catch_unwind(AssertUnwindSafe(move || shared.release()));
+                log(Event::SharedReleased(id, out_one(result)));
+            }
+            false => drop_shared(id, shared),
+        }
+    }
+
+    /// Ends the extra stacks left, in order, then drops the `Shared`s kept, in order.
+    pub(super) fn finish(mut self) {
+        for k in 0..self.extras.len() {
+            self.end_extra(k);
+        }
+        for (id, shared) in std::mem::take(&mut self.kept) {
+            drop_shared(id, shared);
+        }
+    }
 }
 
 pub(super) fn build(children: &[Spec]) -> ExitStack<'static> {
@@ -327,29 +511,67 @@ fn close(stack: &mut ExitStack<'static>) -> Out {
     out(catch_unwind(AssertUnwindSafe(|| stack.close())))
 }
 
-/// Cancels a held entry; a value taken back is not released by the stack.
-pub(super) fn cancel(held: Held<'_>) {
+/// Cancels a held entry; a value taken back is not released by the stack, a lease is dropped
+/// (logged).
+pub(super) fn cancel(id: Id, held: Held<'_>) {
     match held {
         Held::Plain(handle) => handle.cancel(),
         Held::Value(entered) => entered.cancel().on_drop = None,
+        Held::Lease(handle) => {
+            let result = catch_unwind(AssertUnwindSafe(move || handle.cancel()));
+            log(Event::SharedDropped(id, result.err().map(settle)));
+        }
     }
 }
 
 /// Runs a held entry now.
 pub(super) fn run_now(held: Held<'_>) -> Out {
     out(match held {
-        Held::Plain(handle) => catch_unwind(AssertUnwindSafe(|| handle.release())),
+        Held::Plain(handle) | Held::Lease(handle) => {
+            catch_unwind(AssertUnwindSafe(|| handle.release()))
+        }
         Held::Value(entered) => catch_unwind(AssertUnwindSafe(|| entered.release())),
     })
 }
 
-/// Push, cancel and run-now.
+/// Push, cancel and run-now, and the ops on the program's [`World`].
 pub(super) fn handle_op<'s>(
     stack: &'s ExitStack<'static>,
     held: &mut Vec<(Id, Held<'s>)>,
+    world: &mut World,
     op: &Op,
 ) {
     match op {
+        Op::Push {
+            spec:
+                Spec::Share {
+                    id,
+                    beh,
+                    leases,
+                    keep,
+                    async_teardown,
+                },
+            hold,
+        } => {
+            let shared = match (hold, async_teardown) {
+                (true, _) => {
+                    let shared = new_shared(*id, *beh, *async_teardown);
+                    let handle = stack.enter_shared(shared.clone());
+                    held.push((*id, Held::Lease(handle.label(format!("e{id}")))));
+                    shared
+                }
+                (false, false) => stack.share(*id, shared_teardown(*beh)),
+                // `share` takes a sync teardown: an unlabelled `enter_shared`.
+                (false, true) => {
+                    let shared = new_shared(*id, *beh, true);
+                    let _ = stack.enter_shared(shared.clone());
+                    shared
+                }
+            };
+            world.lease(*id, leases, *keep, shared);
+        }
+        Op::EndExtra(index) => world.end_extra(*index),
+        Op::LetGo { index, release } => world.let_go(*index, *release),
         Op::Push { spec, hold } => {
             if let Some(handle) = register(stack, spec) {
                 if *hold {
@@ -357,7 +579,10 @@ pub(super) fn handle_op<'s>(
                 }
             }
         }
-        Op::Cancel(index) if !held.is_empty() => cancel(held.remove(index % held.len()).1),
+        Op::Cancel(index) if !held.is_empty() => {
+            let (id, handle) = held.remove(index % held.len());
+            cancel(id, handle);
+        }
         Op::RunNow(index) if !held.is_empty() => {
             let (id, handle) = held.remove(index % held.len());
             log(Event::RunNow(id, run_now(handle)));
@@ -366,7 +591,7 @@ pub(super) fn handle_op<'s>(
             let (id, handle) = held.remove(index % held.len());
             in_panic(move || match run {
                 true => log(Event::RunNow(id, run_now(handle))),
-                false => cancel(handle),
+                false => cancel(id, handle),
             });
         }
         Op::Cancel(_) | Op::RunNow(_) | Op::InPanic { .. } => {}
@@ -385,7 +610,7 @@ impl fmt::Display for BodyError {
 
 impl std::error::Error for BodyError {}
 
-fn stack_program(ops: &[Op], finish: Finish) {
+fn stack_program(ops: &[Op], finish: Finish, world: &mut World) {
     let mut stack = ExitStack::new();
     let mut moved = Vec::new();
     let mut rest = ops;
@@ -397,7 +622,7 @@ fn stack_program(ops: &[Op], finish: Finish) {
         {
             let mut held = Vec::new();
             for op in &rest[..end] {
-                handle_op(&stack, &mut held, op);
+                handle_op(&stack, &mut held, world, op);
             }
         }
         match rest.get(end) {
@@ -431,12 +656,12 @@ fn stack_program(ops: &[Op], finish: Finish) {
     }
 }
 
-fn scope_program(ops: &[Op], body: Body) {
+fn scope_program(ops: &[Op], body: Body, world: &mut World) {
     let result = catch_unwind(AssertUnwindSafe(|| {
         ExitStack::scope(|stack| {
             let mut held = Vec::new();
             for op in ops {
-                handle_op(stack, &mut held, op);
+                handle_op(stack, &mut held, world, op);
             }
             drop(held);
             match body {
@@ -472,9 +697,13 @@ pub(super) fn scope_out(
 
 /// Runs `program` on the real stack, with a reporter that writes to the log.
 pub fn run(program: &Program) -> Vec<Event> {
-    logged(program.hostile().reporter_panics_at, || match program {
-        Program::Stack { ops, finish, .. } => stack_program(ops, *finish),
-        Program::Scope { ops, body, .. } => scope_program(ops, *body),
+    logged(program.hostile().reporter_panics_at, || {
+        let mut world = World::new(program.extras());
+        match program {
+            Program::Stack { ops, finish, .. } => stack_program(ops, *finish, &mut world),
+            Program::Scope { ops, body, .. } => scope_program(ops, *body, &mut world),
+        }
+        world.finish();
     })
 }
 

@@ -15,7 +15,8 @@ use exitstack_tests::executor::{caught, yield_once};
 
 use super::real::Token;
 use super::real::{self, act, answer, in_panic, log, logged, out, ran, scope_out, seen};
-use super::real::{BodyError, Held};
+use super::real::{BodyError, Held, World};
+use super::SlotEnd;
 use super::{runs_async, settle, Beh, Body, Event, ExitBeh, Finish, Id, Op, Out, Program, Spec};
 
 struct AsyncCtx {
@@ -52,6 +53,8 @@ enum AsyncHeld<'s> {
     Sync(Held<'s>),
     Plain(AsyncHandle<'s, Local>),
     Value(AsyncEntered<'s, Token, Local>),
+    /// A lease of a shared value (`enter_shared`): cancelling it drops a plain `Shared`.
+    Lease(AsyncHandle<'s, Local>),
 }
 
 type Registering<'s> = Pin<Box<dyn Future<Output = Option<AsyncHeld<'s>>> + 's>>;
@@ -84,6 +87,31 @@ fn register<'s>(stack: &'s AsyncExitStack<'static>, spec: &'s Spec) -> Registeri
                 group = group.limit(*limit);
             }
             let _ = stack.push_concurrent(group).label(label);
+            return None;
+        }
+        if let Spec::Slot { id, fills, end } = spec {
+            let id = *id;
+            let mut slot = stack.async_slot::<usize>().label(label);
+            for (n, fill) in (1..).zip(fills) {
+                let beh = fill.beh;
+                let replaced = caught(slot.replace(n, move |n| async move {
+                    yield_once().await;
+                    log(Event::Released(id, n));
+                    act(id, beh)
+                }));
+                let out = real::out_one(replaced.await);
+                log(Event::Swapped { id, n, out });
+            }
+            match end {
+                SlotEnd::Keep => {}
+                SlotEnd::Clear => {
+                    let out = real::out_one(caught(slot.clear()).await);
+                    log(Event::Swapped { id, n: 0, out });
+                }
+                SlotEnd::Take => {
+                    assert_eq!(slot.take(), (!fills.is_empty()).then_some(fills.len()));
+                }
+            }
             return None;
         }
         if !runs_async(spec) {
@@ -186,13 +214,45 @@ fn register<'s>(stack: &'s AsyncExitStack<'static>, spec: &'s Spec) -> Registeri
     })
 }
 
-/// Push, cancel and run-now.
+/// Cancels a lease entry: drops a plain `Shared` (logged).
+fn cancel_lease(id: Id, handle: AsyncHandle<'_, Local>) {
+    let result = catch_unwind(AssertUnwindSafe(move || handle.cancel()));
+    log(Event::SharedDropped(id, result.err().map(settle)));
+}
+
+/// Push, cancel and run-now, and the ops on the program's [`World`].
 async fn handle_op<'s>(
     stack: &'s AsyncExitStack<'static>,
     held: &mut Vec<(Id, AsyncHeld<'s>)>,
+    world: &mut World,
     op: &'s Op,
 ) {
     match op {
+        Op::Push {
+            spec:
+                Spec::Share {
+                    id,
+                    beh,
+                    leases,
+                    keep,
+                    async_teardown,
+                },
+            hold,
+        } => {
+            let shared = match (hold, async_teardown) {
+                (true, _) => {
+                    let shared = real::new_shared(*id, *beh, *async_teardown);
+                    let handle = stack.enter_shared(shared.clone());
+                    held.push((*id, AsyncHeld::Lease(handle.label(format!("e{id}")))));
+                    shared
+                }
+                (false, false) => stack.share(*id, real::shared_teardown(*beh)),
+                (false, true) => stack.share_async(*id, real::shared_async_teardown(*beh)),
+            };
+            world.lease(*id, leases, *keep, shared);
+        }
+        Op::EndExtra(index) => world.end_extra(*index),
+        Op::LetGo { index, release } => world.let_go(*index, *release),
         Op::Push { spec, hold } => {
             if let Some(handle) = register(stack, spec).await {
                 if *hold {
@@ -200,16 +260,19 @@ async fn handle_op<'s>(
                 }
             }
         }
-        Op::Cancel(index) if !held.is_empty() => match held.remove(index % held.len()).1 {
-            AsyncHeld::Sync(handle) => real::cancel(handle),
-            AsyncHeld::Plain(handle) => handle.cancel(),
-            AsyncHeld::Value(entered) => entered.cancel().on_drop = None,
+        Op::Cancel(index) if !held.is_empty() => match held.remove(index % held.len()) {
+            (id, AsyncHeld::Sync(handle)) => real::cancel(id, handle),
+            (id, AsyncHeld::Lease(handle)) => cancel_lease(id, handle),
+            (_, AsyncHeld::Plain(handle)) => handle.cancel(),
+            (_, AsyncHeld::Value(entered)) => entered.cancel().on_drop = None,
         },
         Op::RunNow(index) if !held.is_empty() => {
             let (id, handle) = held.remove(index % held.len());
             let result = match handle {
                 AsyncHeld::Sync(handle) => real::run_now(handle),
-                AsyncHeld::Plain(handle) => out(caught(handle.release()).await),
+                AsyncHeld::Plain(handle) | AsyncHeld::Lease(handle) => {
+                    out(caught(handle.release()).await)
+                }
                 AsyncHeld::Value(entered) => out(caught(entered.release()).await),
             };
             log(Event::RunNow(id, result));
@@ -221,9 +284,12 @@ async fn handle_op<'s>(
             in_panic(move || {
                 let result = match (handle, run) {
                     (AsyncHeld::Sync(handle), true) => real::run_now(handle),
-                    (AsyncHeld::Plain(handle), true) => out(block_on(caught(handle.release()))),
+                    (AsyncHeld::Plain(handle) | AsyncHeld::Lease(handle), true) => {
+                        out(block_on(caught(handle.release())))
+                    }
                     (AsyncHeld::Value(entered), true) => out(block_on(caught(entered.release()))),
-                    (AsyncHeld::Sync(handle), false) => return real::cancel(handle),
+                    (AsyncHeld::Sync(handle), false) => return real::cancel(id, handle),
+                    (AsyncHeld::Lease(handle), false) => return cancel_lease(id, handle),
                     (AsyncHeld::Plain(handle), false) => return handle.cancel(),
                     (AsyncHeld::Value(entered), false) => return entered.cancel().on_drop = None,
                 };
@@ -266,7 +332,7 @@ fn panicking_timer(_: std::time::Duration) -> std::future::Pending<()> {
     panic!("timer-panic")
 }
 
-async fn stack_program(ops: &[Op], finish: Finish, timer_panics: bool) {
+async fn stack_program(ops: &[Op], finish: Finish, timer_panics: bool, world: &mut World) {
     let mut stack = AsyncExitStack::new();
     if timer_panics {
         stack = stack.with_time_limit(std::time::Duration::from_secs(3600), panicking_timer);
@@ -281,7 +347,7 @@ async fn stack_program(ops: &[Op], finish: Finish, timer_panics: bool) {
         {
             let mut held = Vec::new();
             for op in &rest[..end] {
-                handle_op(&stack, &mut held, op).await;
+                handle_op(&stack, &mut held, world, op).await;
             }
         }
         match rest.get(end) {
@@ -324,13 +390,13 @@ thread_local! {
 
 /// The scope function; with [`Body::Cancelled`], the body does its ops and then waits forever,
 /// and the scope future is dropped there (its drop logged as [`Event::Dropped`]).
-fn scope_program(ops: &[Op], body: Body) {
+fn scope_program(ops: &[Op], body: Body, world: &mut World) {
     PARKED.with(|parked| parked.set(false));
     let mut scope = Box::pin(caught(AsyncExitStack::scope(async |stack| {
         let stack: &AsyncExitStack<'static> = stack;
         let mut held = Vec::new();
         for op in ops {
-            handle_op(stack, &mut held, op).await;
+            handle_op(stack, &mut held, world, op).await;
         }
         drop(held);
         match body {
@@ -360,10 +426,17 @@ fn scope_program(ops: &[Op], body: Body) {
 /// Runs `program` on a real `AsyncExitStack`; returns the log it wrote.
 pub fn run(program: &Program) -> Vec<Event> {
     let hostile = program.hostile();
-    logged(hostile.reporter_panics_at, || match program {
-        Program::Stack { ops, finish, .. } => {
-            block_on(stack_program(ops, *finish, hostile.timer_panics))
+    logged(hostile.reporter_panics_at, || {
+        let mut world = World::new(program.extras());
+        match program {
+            Program::Stack { ops, finish, .. } => block_on(stack_program(
+                ops,
+                *finish,
+                hostile.timer_panics,
+                &mut world,
+            )),
+            Program::Scope { ops, body, .. } => scope_program(ops, *body, &mut world),
         }
-        Program::Scope { ops, body, .. } => scope_program(ops, *body),
+        world.finish();
     })
 }

@@ -68,9 +68,39 @@ fn leaf() -> impl Strategy<Value = Spec> {
     ]
 }
 
+/// A slot with 0–3 replaces (about one in ten inside a panic), then kept, cleared or taken.
+fn slot() -> impl Strategy<Value = Spec> {
+    let in_panic = prop::bool::weighted(if HANDLES_IN_PANIC { 0.1 } else { 0.0 });
+    let fill = (beh(), in_panic).prop_map(|(beh, in_panic)| Fill { beh, in_panic });
+    let end = prop_oneof![
+        6 => Just(SlotEnd::Keep),
+        2 => Just(SlotEnd::Clear),
+        1 => Just(SlotEnd::Take),
+    ];
+    (vec(fill, 0..4), end).prop_map(|(fills, end)| Spec::Slot { id: 0, fills, end })
+}
+
+/// A shared value (top level only) with leases on 0–2 extra stacks, its `Shared` kept in
+/// about half the programs, its teardown async in a quarter.
+fn share() -> impl Strategy<Value = Spec> {
+    let lease = (0..2usize, prop::bool::weighted(0.3))
+        .prop_map(|(stack, holder)| ExtraLease { stack, holder });
+    let teardown_async = prop::bool::weighted(0.25);
+    (beh(), vec(lease, 0..3), any::<bool>(), teardown_async).prop_map(
+        |(beh, leases, keep, async_teardown)| Spec::Share {
+            id: 0,
+            beh,
+            leases,
+            keep,
+            async_teardown,
+        },
+    )
+}
+
 /// Any entry, nested at most three levels deep.
 pub fn spec() -> impl Strategy<Value = Spec> {
-    leaf().prop_recursive(3, 24, 4, |inner| {
+    let leaf = prop_oneof![10 => leaf(), 1 => slot()];
+    leaf.prop_recursive(3, 24, 4, |inner| {
         let children = vec(inner, 0..4);
         prop_oneof![
             (panics(), children.clone()).prop_map(|(panic, children)| Spec::WithStack {
@@ -120,19 +150,47 @@ fn async_spec() -> impl Strategy<Value = Spec> {
     prop_oneof![two_phase(), group()]
 }
 
+/// An op of a program focused on shared values and slots: mostly shares, slots, extra stacks
+/// ended and kept `Shared`s let go, with plain entries and handle ops around them.
+fn lease_op(with_stack_ops: bool) -> BoxedStrategy<Op> {
+    let hold = prop::bool::weighted(0.4);
+    let share = (share(), hold).prop_map(|(spec, hold)| Op::Push { spec, hold });
+    let slot = slot().prop_map(|spec| Op::Push { spec, hold: false });
+    let entry = (spec(), hold).prop_map(|(spec, hold)| Op::Push { spec, hold });
+    let ops = prop_oneof![
+        5 => share,
+        3 => slot,
+        2 => entry,
+        2 => (0..2usize).prop_map(Op::EndExtra),
+        3 => (0..4usize, any::<bool>()).prop_map(|(index, release)| Op::LetGo { index, release }),
+        2 => (0..8usize).prop_map(Op::Cancel),
+        2 => (0..8usize).prop_map(Op::RunNow),
+        gated(HANDLES_IN_PANIC, 1) => (0..8usize, any::<bool>())
+            .prop_map(|(index, run)| Op::InPanic { index, run }),
+    ];
+    match with_stack_ops {
+        true => prop_oneof![12 => ops, 1 => Just(Op::Close), 1 => Just(Op::PopAll)].boxed(),
+        false => ops.boxed(),
+    }
+}
+
 fn op(with_stack_ops: bool, async_stack: bool) -> BoxedStrategy<Op> {
     let push = (spec(), prop::bool::weighted(0.3)).prop_map(|(spec, hold)| Op::Push { spec, hold });
     let async_push =
         (async_spec(), prop::bool::weighted(0.3)).prop_map(|(spec, hold)| Op::Push { spec, hold });
+    let share_push =
+        (share(), prop::bool::weighted(0.3)).prop_map(|(spec, hold)| Op::Push { spec, hold });
     let push = match async_stack {
-        true => prop_oneof![6 => push, 2 => async_push].boxed(),
-        false => push.boxed(),
+        true => prop_oneof![6 => push, 2 => async_push, 1 => share_push].boxed(),
+        false => prop_oneof![7 => push, 1 => share_push].boxed(),
     };
     let handle_ops = prop_oneof![
         10 => (0..8usize).prop_map(Op::Cancel),
         10 => (0..8usize).prop_map(Op::RunNow),
         gated(HANDLES_IN_PANIC, 2) => (0..8usize, any::<bool>())
             .prop_map(|(index, run)| Op::InPanic { index, run }),
+        4 => (0..2usize).prop_map(Op::EndExtra),
+        4 => (0..4usize, any::<bool>()).prop_map(|(index, release)| Op::LetGo { index, release }),
     ];
     if with_stack_ops {
         prop_oneof![
@@ -155,6 +213,65 @@ pub fn program() -> impl Strategy<Value = Program> {
         Just(Finish::DropDuringPanic),
         Just(Finish::CloseWith),
     ])
+}
+
+/// A random program focused on shared values (1–2 extra stacks) and slots, for a sync stack
+/// or (`async_stack`) an async one.
+pub fn program_leases(async_stack: bool) -> impl Strategy<Value = Program> {
+    let finish = match async_stack {
+        false => prop_oneof![
+            Just(Finish::Close),
+            Just(Finish::Drop),
+            Just(Finish::DropDuringPanic),
+            Just(Finish::CloseWith),
+        ]
+        .boxed(),
+        true => prop_oneof![
+            Just(Finish::Close),
+            Just(Finish::Drop),
+            Just(Finish::DropDuringPanic),
+            Just(Finish::CancelThenClose),
+            Just(Finish::CancelThenDrop),
+            Just(Finish::CloseWith),
+        ]
+        .boxed(),
+    };
+    let end = prop_oneof![Just(ExtraEnd::Close), Just(ExtraEnd::Drop)];
+    let extras = vec(end, 1..3);
+    let stack = (
+        vec(lease_op(true), 0..OPS),
+        finish,
+        extras.clone(),
+        hostile(false),
+    )
+        .prop_map(|(ops, finish, extras, hostile)| Program::Stack {
+            ops,
+            finish,
+            extras,
+            hostile,
+        });
+    let body = match async_stack {
+        false => prop_oneof![Just(Body::Ok), Just(Body::Err), Just(Body::Panic)].boxed(),
+        true => prop_oneof![
+            3 => Just(Body::Ok),
+            3 => Just(Body::Err),
+            3 => Just(Body::Panic),
+            1 => Just(Body::Cancelled),
+        ]
+        .boxed(),
+    };
+    let scope = (vec(lease_op(false), 0..OPS), body, extras, hostile(false)).prop_map(
+        |(ops, body, extras, hostile)| Program::Scope {
+            ops,
+            body,
+            extras,
+            hostile,
+        },
+    );
+    prop_oneof![2 => stack, 1 => scope].prop_map(|mut program| {
+        number(&mut program);
+        program
+    })
 }
 
 /// A random program for an async stack: also cut-off `aclose`s.
@@ -189,6 +306,12 @@ fn hostile(timer: bool) -> impl Strategy<Value = Hostile> {
     })
 }
 
+/// The extra stacks of a program (0–2), each closed or dropped.
+fn extras() -> impl Strategy<Value = Vec<ExtraEnd>> {
+    let end = prop_oneof![Just(ExtraEnd::Close), Just(ExtraEnd::Drop)];
+    vec(end, 0..3)
+}
+
 fn program_ending(finish: impl Strategy<Value = Finish>) -> impl Strategy<Value = Program> {
     program_with(finish, false)
 }
@@ -200,8 +323,13 @@ fn program_with(
     async_stack: bool,
 ) -> impl Strategy<Value = Program> {
     let timer = async_stack;
-    let stack = (vec(op(true, async_stack), 0..OPS), finish, hostile(timer)).prop_map(
-        |(mut ops, finish, hostile)| {
+    let stack = (
+        vec(op(true, async_stack), 0..OPS),
+        finish,
+        extras(),
+        hostile(timer),
+    )
+        .prop_map(|(mut ops, finish, extras, hostile)| {
             // Not modelled: a group in flight when a cut-off close is dropped (the fault
             // injection test `faults::concurrent` drops the close at every await point).
             if finish == Finish::CancelThenDrop {
@@ -218,10 +346,10 @@ fn program_with(
             Program::Stack {
                 ops,
                 finish,
+                extras,
                 hostile,
             }
-        },
-    );
+        });
     let cancelled = if async_stack { 1 } else { 0 };
     let scope = (
         vec(op(false, async_stack), 0..OPS),
@@ -231,9 +359,15 @@ fn program_with(
             3 => Just(Body::Panic),
             cancelled => Just(Body::Cancelled),
         ],
+        extras(),
         hostile(false),
     )
-        .prop_map(|(ops, body, hostile)| Program::Scope { ops, body, hostile });
+        .prop_map(|(ops, body, extras, hostile)| Program::Scope {
+            ops,
+            body,
+            extras,
+            hostile,
+        });
     prop_oneof![2 => stack, 1 => scope].prop_map(|mut program| {
         number(&mut program);
         program

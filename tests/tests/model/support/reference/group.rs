@@ -190,8 +190,8 @@ impl Model {
             if let Some((label, tail, result)) = branch.in_flight.take() {
                 self.log.extend(tail);
                 match result {
-                    Ok(step) => self.record(&mut branch.unwind, step, &label),
-                    Err(panic) => self.record_panic(&mut branch.unwind, panic, &label),
+                    Ok(step) => self.record(&mut branch.unwind, step, Some(&label)),
+                    Err(panic) => self.record_panic(&mut branch.unwind, panic, Some(&label)),
                 }
             }
             let Some(entry) = branch.stack.pop() else {

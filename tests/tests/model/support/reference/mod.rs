@@ -6,9 +6,10 @@ use exitstack::report::ReportReason;
 use exitstack::Ending;
 
 use super::{shown_failure, Beh, Body, Event, ExitBeh, Finish, Id, Op, Out, Program, ScopeOut};
-use super::{Spec, DISPLAY_PANICKED};
+use super::{ExtraEnd, ExtraLease, Fill, SlotEnd, Spec, DISPLAY_PANICKED};
 
 mod group;
+mod leases;
 mod programs;
 
 /// A registered entry. Nested stacks are built (their contexts entered) when registered.
@@ -26,19 +27,60 @@ enum Entry {
         limit: usize,
         branches: Vec<(String, Vec<Entry>)>,
     },
+    /// A lease of shared value `id` (see `leases.rs`); labelled `e{id}` unless registered by
+    /// `share` (which gives no handle to label it); a `holder` is a value holding a plain
+    /// `Shared` (`enter`); `on_async`: an entry of an async stack.
+    Lease {
+        id: Id,
+        labelled: bool,
+        holder: bool,
+        on_async: bool,
+    },
+    /// The async teardown of shared value `id`, registered (unlabelled) as the next entry by
+    /// its last lease on an async stack.
+    AsyncTeardown(Id),
 }
 
 impl Entry {
     fn id(&self) -> Id {
         match self {
             Entry::Leaf(spec, _) => spec.id(),
-            Entry::Pushed { id, .. } | Entry::Closing { id, .. } | Entry::Group { id, .. } => *id,
+            Entry::Pushed { id, .. }
+            | Entry::Closing { id, .. }
+            | Entry::Group { id, .. }
+            | Entry::Lease { id, .. }
+            | Entry::AsyncTeardown(id) => *id,
+        }
+    }
+
+    /// The label its errors and reported panics carry.
+    fn label(&self) -> Option<String> {
+        match self {
+            Entry::Lease {
+                labelled: false, ..
+            }
+            | Entry::AsyncTeardown(_) => None,
+            entry => Some(label(entry.id())),
         }
     }
 
     /// An async entry: awaited by `aclose`, reported (not run) by a dropped stack.
     fn is_async(&self) -> bool {
-        matches!(self, Entry::Leaf(_, true) | Entry::Group { .. })
+        matches!(
+            self,
+            Entry::Leaf(_, true) | Entry::Group { .. } | Entry::AsyncTeardown(_)
+        )
+    }
+
+    /// An async leaf whose future is pending once when awaited: all but an async slot left
+    /// empty (its release is ready at once).
+    fn pends(&self) -> bool {
+        match self {
+            Entry::Leaf(Spec::Slot { fills, end, .. }, true) => {
+                *end == SlotEnd::Keep && !fills.is_empty()
+            }
+            entry => matches!(entry, Entry::Leaf(_, true) | Entry::AsyncTeardown(_)),
+        }
     }
 }
 
@@ -154,6 +196,15 @@ impl Unwind {
 #[derive(Default)]
 pub struct Model {
     pub log: Vec<Event>,
+    /// Shared values: what the teardown does, whether it is async, and how many leases are
+    /// left (`leases.rs`).
+    shared: std::collections::HashMap<Id, (Beh, bool, usize)>,
+    /// The program's extra stacks (`None` once ended) and how each ends.
+    extras: Vec<Option<(Vec<Entry>, ExtraEnd)>>,
+    /// The `Shared`s the program keeps, by value.
+    kept: Vec<Id>,
+    /// Entries are being registered while the thread panics (by an entry run during a panic).
+    registering_in_panic: bool,
     /// Whether the program runs on an `AsyncExitStack` (see [`super::runs_async`]).
     async_stack: bool,
     /// Whether the program's own async stack has a timer that panics (not stacks moved out).
@@ -198,6 +249,26 @@ fn timer_panic() -> Panic {
     Panic::plain("timer-panic".to_owned())
 }
 
+/// What a fallible piece of user code labelled by `id` returns when it does `beh` (unlabelled
+/// errors).
+fn outcome(id: Id, beh: Beh) -> Result<Step, Panic> {
+    match beh {
+        Beh::Ok => Ok(Step::Done),
+        Beh::Fail => Ok(Step::Failed(vec![failure(id)])),
+        Beh::Panic => Err(panic_of(id)),
+        Beh::PanicBadPayload => Err(bad_panic_of(id)),
+        // Rule H2: an error whose `Display` panics changes nothing but how it is shown.
+        Beh::FailBadDisplay => Ok(Step::Failed(vec![Error {
+            display_panics: true,
+            ..failure(id)
+        }])),
+        Beh::FailBadDrop => Ok(Step::Failed(vec![Error {
+            drop_panics: Some(id),
+            ..failure(id)
+        }])),
+    }
+}
+
 impl Model {
     /// Predicts the whole log of `program`.
     pub fn predict(program: &Program) -> Vec<Event> {
@@ -211,15 +282,20 @@ impl Model {
 
     fn predict_on(program: &Program, async_stack: bool) -> Vec<Event> {
         let mut model = Model {
-            log: Vec::new(),
             async_stack,
             timer_panics: async_stack && program.hostile().timer_panics,
-            pending_points: 0,
+            extras: program
+                .extras()
+                .iter()
+                .map(|end| Some((Vec::new(), *end)))
+                .collect(),
+            ..Model::default()
         };
         match program {
             Program::Stack { ops, finish, .. } => model.stack_program(ops, *finish),
             Program::Scope { ops, body, .. } => model.scope_program(ops, *body),
         }
+        model.finish_world();
         // Rule H5: a reporter that panics loses that one report to standard error (which the
         // log cannot see), and nothing else changes.
         if let Some(nth) = program.hostile().reporter_panics_at {
@@ -258,15 +334,15 @@ impl Model {
 
     /// `SEMANTICS.md`, "Panics": the first panic is kept (unless the thread is already panicking),
     /// any other is reported.
-    fn record_panic(&mut self, unwind: &mut Unwind, panic: Panic, label: &str) {
+    fn record_panic(&mut self, unwind: &mut Unwind, panic: Panic, label: Option<&str>) {
         if unwind.panic.is_none() && !unwind.thread_panicking {
             unwind.panic = Some(panic);
         } else {
-            self.report_panic(&panic, Some(label.to_owned()));
+            self.report_panic(&panic, label.map(str::to_owned));
         }
     }
 
-    fn record(&mut self, unwind: &mut Unwind, step: Step, label: &str) {
+    fn record(&mut self, unwind: &mut Unwind, step: Step, label: Option<&str>) {
         match step {
             Step::Done => {}
             // `SEMANTICS.md`, "Errors": suppressing clears the scope's error and every earlier
@@ -288,7 +364,9 @@ impl Model {
                 }
             }
             Step::Failed(errors) => unwind.errors.extend(errors.into_iter().map(|mut error| {
-                error.label.get_or_insert_with(|| label.to_owned());
+                if error.label.is_none() {
+                    error.label = label.map(str::to_owned);
+                }
                 error
             })),
         }
@@ -350,6 +428,11 @@ impl Model {
                     .map(|(n, specs)| (format!("b{id}.{n}"), self.build_all(specs, true)))
                     .collect(),
             }),
+            Spec::Slot { id, fills, end } => {
+                self.fill_slot(*id, fills, *end, allow_async);
+                Some(Entry::Leaf(spec.clone(), allow_async))
+            }
+            Spec::Share { .. } => unreachable!("top level only: see `Model::share`"),
             leaf => {
                 let is_async = allow_async && super::runs_async(leaf);
                 Some(Entry::Leaf(leaf.clone(), is_async))
@@ -364,21 +447,7 @@ impl Model {
 
     fn fallible(&mut self, id: Id, beh: Beh) -> Result<Step, Panic> {
         self.log.push(Event::Ran(id));
-        match beh {
-            Beh::Ok => Ok(Step::Done),
-            Beh::Fail => Ok(Step::Failed(vec![failure(id)])),
-            Beh::Panic => Err(panic_of(id)),
-            Beh::PanicBadPayload => Err(bad_panic_of(id)),
-            // Rule H2: an error whose `Display` panics changes nothing but how it is shown.
-            Beh::FailBadDisplay => Ok(Step::Failed(vec![Error {
-                display_panics: true,
-                ..failure(id)
-            }])),
-            Beh::FailBadDrop => Ok(Step::Failed(vec![Error {
-                drop_panics: Some(id),
-                ..failure(id)
-            }])),
-        }
+        outcome(id, beh)
     }
 
     fn plain(&mut self, id: Id, panic: bool) -> Result<Step, Panic> {
@@ -432,6 +501,17 @@ impl Model {
                 self.report_not_run(spec.id());
                 return panic.map_or(Ok(Step::Done), Err);
             }
+            Entry::Lease {
+                id,
+                holder,
+                on_async,
+                ..
+            } => return self.lease_entry(id, holder, on_async, stack),
+            Entry::AsyncTeardown(_) if unwind.dropping_async => {
+                self.report_not_run_unlabelled();
+                return Ok(Step::Done);
+            }
+            Entry::AsyncTeardown(id) => return self.teardown(id),
             Entry::Leaf(spec, _) => spec,
         };
         match spec {
@@ -482,12 +562,15 @@ impl Model {
                 children,
             } => {
                 self.log.push(Event::Ran(id));
+                let registering_in_panic = self.registering_in_panic;
+                self.registering_in_panic = unwind.thread_panicking;
                 for child in &children {
                     // Registered on the `&ExitStack` it receives: sync forms only.
                     if let Some(entry) = self.build(child, false) {
                         stack.push(entry);
                     }
                 }
+                self.registering_in_panic = registering_in_panic;
                 match panic {
                     true => Err(panic_of(id)),
                     false => Ok(Step::Done),
@@ -498,7 +581,11 @@ impl Model {
                 graceful,
                 forceful,
             } => self.two_phase(id, graceful, forceful),
-            Spec::PushStack { .. } | Spec::CloseNested { .. } | Spec::Group { .. } => {
+            Spec::Slot { id, fills, end } => self.slot_unwound(id, &fills, end),
+            Spec::PushStack { .. }
+            | Spec::CloseNested { .. }
+            | Spec::Group { .. }
+            | Spec::Share { .. } => {
                 unreachable!("built on push")
             }
         }
@@ -515,7 +602,8 @@ impl Model {
     /// Runs the top entry.
     fn run_one(&mut self, unwind: &mut Unwind, stack: &mut Vec<Entry>) {
         if let Some(entry) = stack.pop() {
-            let label = label(entry.id());
+            let label = entry.label();
+            let label = label.as_deref();
             // Rule H6: an async entry started under a time limit whose timer panics still runs
             // (without a limit); the timer's panic is the entry's, recorded when it starts:
             // after an exit handler's `exit` (which makes the future), before a cleanup's
@@ -525,19 +613,19 @@ impl Model {
                 entry,
                 Entry::Leaf(Spec::Exit { .. } | Spec::Context { .. }, _)
             );
-            if matches!(entry, Entry::Leaf(_, true)) && !unwind.dropping_async {
+            if entry.pends() && !unwind.dropping_async {
                 self.pending_points += 1;
             }
             if timed && !starts_in_exit {
-                self.record_panic(unwind, timer_panic(), &label);
+                self.record_panic(unwind, timer_panic(), label);
             }
             let result = self.run_entry(unwind, entry, stack);
             if timed && starts_in_exit {
-                self.record_panic(unwind, timer_panic(), &label);
+                self.record_panic(unwind, timer_panic(), label);
             }
             match result {
-                Ok(step) => self.record(unwind, step, &label),
-                Err(panic) => self.record_panic(unwind, panic, &label),
+                Ok(step) => self.record(unwind, step, label),
+                Err(panic) => self.record_panic(unwind, panic, label),
             }
         }
     }

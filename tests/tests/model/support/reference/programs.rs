@@ -7,6 +7,25 @@ impl Model {
     /// Push, cancel and run-now; the operations a scope body can do too.
     fn handle_op(&mut self, op: &Op, stack: &mut Vec<Entry>, held: &mut Vec<Id>) {
         match op {
+            Op::Push {
+                spec:
+                    Spec::Share {
+                        id,
+                        beh,
+                        leases,
+                        keep,
+                        async_teardown,
+                    },
+                hold,
+            } => {
+                if *hold {
+                    held.push(*id);
+                }
+                // `share` and `share_async` give no handle to label the entry; a sync stack's
+                // unheld lease with an async teardown is an unlabelled `enter_shared`.
+                let entry = self.share(*id, *beh, leases, *keep, *async_teardown, *hold);
+                stack.push(entry);
+            }
             Op::Push { spec, hold } => {
                 if let Some(entry) = self.build(spec, self.async_stack) {
                     if *hold && spec.holdable() {
@@ -15,6 +34,8 @@ impl Model {
                     stack.push(entry);
                 }
             }
+            Op::EndExtra(index) => self.end_extra(*index),
+            Op::LetGo { index, release } => self.let_go_kept(*index, *release),
             Op::Cancel(index) | Op::RunNow(index) | Op::InPanic { index, .. }
                 if !held.is_empty() =>
             {
@@ -26,13 +47,24 @@ impl Model {
                     // Runs as if the stack were closed; a panic goes straight to the caller,
                     // unless the thread is panicking (rule H7): then it is reported.
                     let mut unwind = Unwind::new(Ending::Succeeded, in_panic);
-                    let label = label(id);
-                    match self.run_entry(&unwind, entry, stack) {
-                        Err(panic) => self.record_panic(&mut unwind, panic, &label),
-                        Ok(step) => self.record(&mut unwind, step, &label),
+                    let label = entry.label();
+                    let label = label.as_deref();
+                    // An async stack's handle runs its entry in a stack of its own, closed: an
+                    // async teardown the last lease registers is awaited there.
+                    let mut own = Vec::new();
+                    let lease = matches!(entry, Entry::Lease { on_async: true, .. });
+                    let pushed_on = if lease { &mut own } else { &mut *stack };
+                    match self.run_entry(&unwind, entry, pushed_on) {
+                        Err(panic) => self.record_panic(&mut unwind, panic, label),
+                        Ok(step) => self.record(&mut unwind, step, label),
                     }
+                    self.run_all(&mut unwind, &mut own);
                     let out = self.finish(unwind).out();
                     self.log.push(Event::RunNow(id, out));
+                } else if let Entry::Lease { .. } = entry {
+                    // A cancelled lease is dropped as a plain `Shared`.
+                    let panic = self.drop_plain(id, in_panic);
+                    self.log.push(Event::SharedDropped(id, panic));
                 }
             }
             Op::Cancel(_) | Op::RunNow(_) | Op::InPanic { .. } => {}
@@ -112,7 +144,7 @@ impl Model {
         let in_flight = loop {
             match stack.pop() {
                 None => break None,
-                Some(entry @ Entry::Leaf(_, true)) => break Some(entry),
+                Some(entry) if entry.pends() => break Some(entry),
                 Some(entry) => {
                     stack.push(entry);
                     self.run_one(&mut unwind, &mut stack);
@@ -135,18 +167,22 @@ impl Model {
                 ending: Ending::Succeeded,
             });
         }
+        let entry_label = entry.label();
         if self.timer_panics {
             // Rule H6: its timer panicked when it started.
-            self.record_panic(&mut unwind, timer_panic(), &label(id));
+            self.record_panic(&mut unwind, timer_panic(), entry_label.as_deref());
         }
         // `SEMANTICS.md`, "Cancellation and forcing": a two-phase entry dropped in flight runs
         // its forceful phase.
         if let Entry::Leaf(Spec::TwoPhase { forceful, .. }, _) = entry {
             if let Some(panic) = self.forced_in_drop(id, forceful, false) {
-                self.record_panic(&mut unwind, panic, &label(id));
+                self.record_panic(&mut unwind, panic, Some(&label(id)));
             }
         }
-        self.report_not_run(id);
+        match entry_label {
+            Some(_) => self.report_not_run(id),
+            None => self.report_not_run_unlabelled(),
+        }
         unwind.ending = Ending::Abandoned;
         unwind.dropping_async = true;
         let panic = self.finish_drop(unwind, stack);

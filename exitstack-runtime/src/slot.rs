@@ -268,16 +268,26 @@ impl<'a, T, S: Threading> Slot<'_, 'a, T, S> {
 
     /// A release's panic: goes on, or is reported when the thread is already panicking.
     fn panicked(&self, payload: caught::Payload) {
-        if !std::thread::panicking() {
-            panic::resume_unwind(payload);
-        }
-        let mut site = Site::new(self.location());
-        if let Some(label) = &self.label {
-            site.set_label(label.clone());
-        }
-        caught::report_panic(ReportReason::PanicDuringPanic, &*payload, Some(&site));
-        caught::drop_payload(payload, Some(&site));
+        release_panicked(payload, self.label.clone(), self.location());
     }
+}
+
+/// The panic of a slot's release (sync or async): goes on, or is reported when the thread is
+/// already panicking (a slot replaced from a `Drop` during a panic must not abort).
+pub(crate) fn release_panicked(
+    payload: caught::Payload,
+    label: Option<Cow<'static, str>>,
+    location: &'static Location<'static>,
+) {
+    if !std::thread::panicking() {
+        panic::resume_unwind(payload);
+    }
+    let mut site = Site::new(location);
+    if let Some(label) = label {
+        site.set_label(label);
+    }
+    caught::report_panic(ReportReason::PanicDuringPanic, &*payload, Some(&site));
+    caught::drop_payload(payload, Some(&site));
 }
 
 impl<T: fmt::Debug, S: Threading> fmt::Debug for Slot<'_, '_, T, S> {

@@ -119,6 +119,62 @@ fn slot_replaced_from_a_drop_during_a_panic_reports_the_teardown_panic() {
     stack.close().unwrap();
 }
 
+/// Polls a future that finishes without waiting (no runtime, so it can run inside a `Drop`).
+fn now<F: std::future::Future>(future: F) -> F::Output {
+    let mut future = std::pin::pin!(future);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match future.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(output) => output,
+        std::task::Poll::Pending => panic!("the release does not wait"),
+    }
+}
+
+#[test]
+fn slot_async_replaced_from_a_drop_during_a_panic_reports_the_teardown_panic() {
+    struct ReplaceOnDrop<'r, 's, 'a>(&'r mut exitstack::AsyncSlot<'s, 'a, u32>);
+    impl Drop for ReplaceOnDrop<'_, '_, '_> {
+        fn drop(&mut self) {
+            // Awaited during a panic: the old release's panic is reported, not resumed (a second
+            // panic here would abort the process).
+            assert!(now(self.0.replace(2, |_| async {})).is_ok());
+        }
+    }
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sink = seen.clone();
+    let mut stack = AsyncExitStack::new();
+    let mut slot = stack.async_slot();
+    now(slot.replace(1, |_| async { panic!("old async teardown panics") })).unwrap();
+    report::with_reporter(
+        move |r: &report::Report<'_>| sink.lock().unwrap().push(r.reason()),
+        || {
+            let caught = panic::catch_unwind(AssertUnwindSafe(|| {
+                let _guard = ReplaceOnDrop(&mut slot);
+                panic!("the body panics");
+            }));
+            assert_eq!(
+                caught.unwrap_err().downcast_ref::<&str>(),
+                Some(&"the body panics")
+            );
+        },
+    );
+    assert_eq!(*seen.lock().unwrap(), [ReportReason::PanicDuringPanic]);
+    assert_eq!(slot.get(), Some(&2));
+    // Outside a panic, the release's panic goes on to whoever awaits the replace.
+    let resumed = panic::catch_unwind(AssertUnwindSafe(|| now(slot.replace(3, |_| async {}))));
+    assert!(
+        resumed.unwrap().is_ok(),
+        "2's release neither panics nor fails"
+    );
+    now(slot.replace(4, |_| async { panic!("4's release panics") })).unwrap();
+    let resumed = panic::catch_unwind(AssertUnwindSafe(|| now(slot.replace(5, |_| async {}))));
+    assert_eq!(
+        resumed.unwrap_err().downcast_ref::<&str>(),
+        Some(&"4's release panics")
+    );
+    drop(slot);
+    now(stack.aclose()).unwrap();
+}
+
 /// An error whose `Display` panics.
 #[derive(Debug)]
 struct HostileDisplay;

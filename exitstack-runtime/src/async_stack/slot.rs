@@ -10,10 +10,12 @@ use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
 use super::handle::AsyncEntered;
+use super::scope::catch_panic;
 use super::stack::AsyncExitStack;
 use crate::entry::Guard;
 use crate::error::{BoxError, CleanupError};
 use crate::output::CleanupOutput;
+use crate::slot::release_panicked;
 use crate::threading::{Admits, Local, Sendable, Threading};
 
 /// The future of a slot value's async release, on a stack of mode `S`.
@@ -220,11 +222,17 @@ impl<'a, T: 'a, S: Threading> AsyncSlot<'_, 'a, T, S> {
         let release = AsyncSlotState { current: old }.release();
         let (label, location) = (self.label.clone(), self.location());
         async move {
-            release.await.map_err(|error| {
-                let mut error = CleanupError::new(error);
-                error.set_site(label, location);
-                error
-            })
+            match catch_panic(release).await {
+                Ok(result) => result.map_err(|error| {
+                    let mut error = CleanupError::new(error);
+                    error.set_site(label, location);
+                    error
+                }),
+                Err(payload) => {
+                    release_panicked(payload, label, location);
+                    Ok(())
+                }
+            }
         }
     }
 

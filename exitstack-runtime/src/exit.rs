@@ -46,6 +46,13 @@ impl<'p> Exit<'p> {
         }
     }
 
+    /// Runs `f` with what a cleanup sees when it runs outside any stack's unwind (a value let go
+    /// by hand, or dropped): nothing pending, and `ending`.
+    pub(crate) fn outside<R>(ending: Ending, f: impl FnOnce(&Exit<'_>) -> R) -> R {
+        let pending = Pending::new(ending);
+        f(&Exit::view(&pending, None))
+    }
+
     /// The latest pending error: the last cleanup error of this unwind, or else the scope's own
     /// error; `None` when nothing is pending.
     ///

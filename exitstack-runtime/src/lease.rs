@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use crate::arena::{StackRef, Step};
 use crate::async_stack::NotRunError;
 use crate::caught;
+use crate::ending::Ending;
 use crate::entry::{step_of, Body, SyncStorage};
 use crate::error::{BoxError, CleanupError};
 use crate::exit::Exit;
@@ -29,16 +30,19 @@ use crate::handle::Handle;
 use crate::output::CleanupOutput;
 use crate::report::{self, ReportReason};
 use crate::site::Site;
-use crate::stack::ExitStack;
+use crate::stack::{dropped_ending, ExitStack};
 use crate::threading::{Admits, Threading};
 
 /// The future of an async teardown, boxed.
 pub(crate) type AsyncRelease = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
 
+/// A teardown that sees the value and the `Exit` of whoever let the last lease go.
+pub(crate) type TeardownFn<T, R> = Box<dyn FnOnce(T, &Exit<'_>) -> R + Send>;
+
 /// A shared value's teardown, sync or async.
 pub(crate) enum Teardown<T> {
-    Sync(Box<dyn FnOnce(T) -> Result<(), BoxError> + Send>),
-    Async(Box<dyn FnOnce(T) -> AsyncRelease + Send>),
+    Sync(TeardownFn<T, Result<(), BoxError>>),
+    Async(TeardownFn<T, AsyncRelease>),
 }
 
 /// The shared cell: the value, its teardown, and where it was shared (for errors).
@@ -70,9 +74,11 @@ pub(crate) struct Last<T> {
 ///   is already panicking;
 /// - in [`Shared::release`]: its error is returned.
 ///
-/// The teardown takes the value only (`FnOnce(T) -> R`, as [`ExitStack::guard`]): which holder
-/// is last is a race between them, so the last holder's [`Exit`] says nothing reliable about
-/// the value; the teardown still runs inside that holder's unwind, whose handlers see its error.
+/// The teardown takes the value and the [`Exit`] of whoever let the last lease go
+/// (`FnOnce(T, &Exit) -> R`): in a stack's unwind, that stack's (its ending, what is pending);
+/// let go by hand ([`release`](Shared::release)), an unwind that succeeded; dropped, one that was
+/// abandoned (or panicked). Which holder is last is decided at run time, so read the `Exit` as
+/// "how the last holder ended", not as the value's own history.
 /// It must be `Send + 'static`, so that a `Shared` of a `Send + Sync` value can be let go on any
 /// thread. An async teardown ([`Shared::new_async`],
 /// [`AsyncExitStack::share_async`](crate::AsyncExitStack::share_async)) is awaited when the last lease is an async stack's
@@ -92,7 +98,7 @@ pub(crate) struct Last<T> {
 /// let counter = closed.clone();
 /// let mut first = ExitStack::new();
 /// let mut second = ExitStack::new();
-/// let pool = first.share(vec![1, 2, 3], move |pool| {
+/// let pool = first.share(vec![1, 2, 3], move |pool, _| {
 ///     counter.fetch_add(1, Ordering::SeqCst);
 ///     Err::<(), _>(format!("closing a pool of {}", pool.len()))
 /// });
@@ -118,7 +124,7 @@ impl<T> Shared<T> {
     /// use std::sync::mpsc;
     ///
     /// let (sender, receiver) = mpsc::channel();
-    /// let shared = Shared::new("socket", move |name| sender.send(name).unwrap());
+    /// let shared = Shared::new("socket", move |name, _| sender.send(name).unwrap());
     /// let other = shared.clone();
     /// drop(shared);
     /// assert!(receiver.try_recv().is_err()); // `other` still holds it
@@ -128,10 +134,10 @@ impl<T> Shared<T> {
     #[track_caller]
     pub fn new<F, R>(value: T, teardown: F) -> Shared<T>
     where
-        F: FnOnce(T) -> R + Send + 'static,
+        F: FnOnce(T, &Exit<'_>) -> R + Send + 'static,
         R: CleanupOutput,
     {
-        let teardown = Box::new(move |value| teardown(value).into_result());
+        let teardown = Box::new(move |value, exit: &Exit<'_>| teardown(value, exit).into_result());
         Shared::with_teardown(value, Teardown::Sync(teardown), Location::caller())
     }
 
@@ -146,7 +152,7 @@ impl<T> Shared<T> {
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// let closed = Arc::new(AtomicBool::new(false));
     /// let flag = closed.clone();
-    /// let shared = Shared::new_async(7, move |_| async move {
+    /// let shared = Shared::new_async(7, move |_, _| async move {
     ///     tokio::task::yield_now().await;
     ///     flag.store(true, Ordering::SeqCst);
     /// });
@@ -159,12 +165,12 @@ impl<T> Shared<T> {
     #[track_caller]
     pub fn new_async<F, Fut>(value: T, teardown: F) -> Shared<T>
     where
-        F: FnOnce(T) -> Fut + Send + 'static,
+        F: FnOnce(T, &Exit<'_>) -> Fut + Send + 'static,
         Fut: Future + Send + 'static,
         Fut::Output: CleanupOutput,
     {
-        let teardown = Box::new(move |value| -> AsyncRelease {
-            let future = teardown(value);
+        let teardown = Box::new(move |value, exit: &Exit<'_>| -> AsyncRelease {
+            let future = teardown(value, exit);
             Box::pin(async move { future.await.into_result() })
         });
         Shared::with_teardown(value, Teardown::Async(teardown), Location::caller())
@@ -192,7 +198,7 @@ impl<T> Shared<T> {
     /// use exitstack::ExitStack;
     ///
     /// let stack = ExitStack::new();
-    /// let shared = stack.share(1, |_| ());
+    /// let shared = stack.share(1, |_, _| ());
     /// assert_eq!(shared.leases(), 2); // `shared` and the stack's entry
     /// ```
     pub fn leases(&self) -> usize {
@@ -206,7 +212,7 @@ impl<T> Shared<T> {
     /// ```
     /// use exitstack::Shared;
     ///
-    /// let shared = Shared::new(5, |_| Err::<(), _>("refused"));
+    /// let shared = Shared::new(5, |_, _| Err::<(), _>("refused"));
     /// let other = shared.clone();
     /// assert!(shared.release().is_ok()); // `other` still holds it
     /// assert_eq!(other.release().unwrap_err().error().to_string(), "refused");
@@ -216,7 +222,7 @@ impl<T> Shared<T> {
             return Ok(());
         };
         let location = last.location;
-        last.run_sync()
+        Exit::outside(Ending::Succeeded, |exit| last.run_sync(exit))
             .map_err(|error| CleanupError::new(error).with_location(location))
     }
 
@@ -227,7 +233,7 @@ impl<T> Shared<T> {
     /// use exitstack::Shared;
     ///
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// let shared = Shared::new_async(5, |_| async { Err::<(), _>("refused") });
+    /// let shared = Shared::new_async(5, |_, _| async { Err::<(), _>("refused") });
     /// assert_eq!(shared.release_async().await.unwrap_err().error().to_string(), "refused");
     /// # });
     /// ```
@@ -236,9 +242,14 @@ impl<T> Shared<T> {
             return Ok(());
         };
         let location = last.location;
-        let result = match last.teardown {
-            Teardown::Sync(teardown) => teardown(last.value),
-            Teardown::Async(teardown) => teardown(last.value).await,
+        // The exit is read before the first await: the future cannot borrow it.
+        let release = Exit::outside(Ending::Succeeded, |exit| match last.teardown {
+            Teardown::Sync(teardown) => Err(teardown(last.value, exit)),
+            Teardown::Async(teardown) => Ok(teardown(last.value, exit)),
+        });
+        let result = match release {
+            Err(done) => done,
+            Ok(future) => future.await,
         };
         result.map_err(|error| CleanupError::new(error).with_location(location))
     }
@@ -265,9 +276,9 @@ impl<T> Shared<T> {
 impl<T> Last<T> {
     /// Runs a sync teardown; an async one cannot run here: the value is dropped (its panic goes
     /// on) and the error is a [`NotRunError`].
-    pub(crate) fn run_sync(self) -> Result<(), BoxError> {
+    pub(crate) fn run_sync(self, exit: &Exit<'_>) -> Result<(), BoxError> {
         match self.teardown {
-            Teardown::Sync(teardown) => teardown(self.value),
+            Teardown::Sync(teardown) => teardown(self.value, exit),
             Teardown::Async(teardown) => {
                 drop(teardown);
                 drop(self.value);
@@ -281,7 +292,7 @@ impl<T> Clone for Shared<T> {
     /// One more lease on the same value.
     ///
     /// ```
-    /// let shared = exitstack::Shared::new(1, |_| ());
+    /// let shared = exitstack::Shared::new(1, |_, _| ());
     /// let other = shared.clone();
     /// assert_eq!(other.leases(), 2);
     /// ```
@@ -327,7 +338,9 @@ impl<T> Drop for Shared<T> {
 fn released_in_drop<T>(last: Last<T>) {
     let location = last.location;
     let is_async = matches!(last.teardown, Teardown::Async(_));
-    let ran = panic::catch_unwind(AssertUnwindSafe(|| last.run_sync()));
+    let ran = panic::catch_unwind(AssertUnwindSafe(|| {
+        Exit::outside(dropped_ending(), |exit| last.run_sync(exit))
+    }));
     match ran {
         Ok(Ok(())) => {}
         Ok(Err(error)) if is_async => {
@@ -357,10 +370,10 @@ fn resume_or_report(payload: caught::Payload, location: &'static Location<'stati
 pub(crate) struct Lease<T>(pub(crate) Shared<T>);
 
 impl<T> Body for Lease<T> {
-    fn run(mut self, _: &Exit<'_>, _: StackRef) -> Step {
+    fn run(mut self, exit: &Exit<'_>, _: StackRef) -> Step {
         match self.0.take_last() {
             None => Step::DONE,
-            Some(last) => step_of(last.run_sync()),
+            Some(last) => step_of(last.run_sync(exit)),
         }
     }
 }
@@ -376,7 +389,7 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     ///
     /// let (sender, receiver) = mpsc::channel();
     /// let mut stack = ExitStack::new();
-    /// let config = stack.share(String::from("shared config"), move |config| {
+    /// let config = stack.share(String::from("shared config"), move |config, _| {
     ///     sender.send(config).unwrap();
     /// });
     /// let reader = std::thread::spawn(move || config.len()); // the other lease, on a thread
@@ -388,7 +401,7 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     pub fn share<T, F, R>(&self, value: T, teardown: F) -> Shared<T>
     where
         T: 'a,
-        F: FnOnce(T) -> R + Send + 'static,
+        F: FnOnce(T, &Exit<'_>) -> R + Send + 'static,
         R: CleanupOutput,
         S: Admits<Shared<T>>,
     {
@@ -405,7 +418,7 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     /// ```
     /// use exitstack::{ExitStack, Shared};
     ///
-    /// let shared = Shared::new("log file", |_| Err::<(), _>("flush failed"));
+    /// let shared = Shared::new("log file", |_, _| Err::<(), _>("flush failed"));
     /// let mut stack = ExitStack::new();
     /// stack.enter_shared(shared.clone()).label("log lease");
     /// drop(shared);

@@ -2,7 +2,7 @@
 //! down once, by the last holder, in that holder's context, against hostile values too.
 
 use exitstack::report::{self, ReportReason};
-use exitstack::{ExitStack, NotRunError, SendExitStack, Shared};
+use exitstack::{Ending, Exit, ExitStack, NotRunError, SendExitStack, Shared};
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,9 +27,9 @@ fn reports<R>(body: impl FnOnce() -> R) -> (R, Vec<(ReportReason, String)>) {
 fn counted(
     runs: &Arc<AtomicUsize>,
     message: &'static str,
-) -> impl FnOnce(u32) -> Result<(), String> + Send + 'static {
+) -> impl FnOnce(u32, &Exit<'_>) -> Result<(), String> + Send + 'static {
     let runs = Arc::clone(runs);
-    move |value| {
+    move |value, _| {
         runs.fetch_add(1, Ordering::SeqCst);
         Err(format!("{message} {value}"))
     }
@@ -62,7 +62,9 @@ fn shared_lease_keeps_its_place_in_the_stack_order() {
     let mut stack = ExitStack::new();
     let (before, after, teardown) = (log.clone(), log.clone(), log.clone());
     stack.callback(move || before.lock().unwrap().push("registered before"));
-    stack.share("value", move |_| teardown.lock().unwrap().push("teardown"));
+    stack.share("value", move |_, _| {
+        teardown.lock().unwrap().push("teardown")
+    });
     stack.callback(move || after.lock().unwrap().push("registered after"));
     stack.close().unwrap();
     let expected = ["registered after", "teardown", "registered before"];
@@ -145,7 +147,7 @@ fn shared_async_teardown_reached_by_a_sync_stack_fails_not_run() {
     let ran = Arc::new(AtomicUsize::new(0));
     let (value, counter) = (DropCount(dropped.clone()), ran.clone());
     let mut stack = ExitStack::new();
-    stack.enter_shared(Shared::new_async(value, move |_| async move {
+    stack.enter_shared(Shared::new_async(value, move |_, _| async move {
         counter.fetch_add(1, Ordering::SeqCst);
     }));
     let errors = stack.close().unwrap_err();
@@ -178,7 +180,7 @@ fn shared_teardown_that_panics_is_the_last_entry_panic_and_runs_once() {
     stack.callback(move || {
         ran_later.fetch_add(1, Ordering::SeqCst);
     });
-    let shared = stack.share((), move |()| {
+    let shared = stack.share((), move |(), _| {
         counter.fetch_add(1, Ordering::SeqCst);
         panic!("teardown panics");
     });
@@ -194,7 +196,7 @@ fn shared_teardown_that_panics_is_the_last_entry_panic_and_runs_once() {
 
 #[test]
 fn shared_plain_drop_whose_teardown_panics_goes_on_or_is_reported_during_a_panic() {
-    let panicking = || Shared::new((), |()| panic!("teardown panics"));
+    let panicking = || Shared::new((), |(), _| panic!("teardown panics"));
     let caught = panic::catch_unwind(AssertUnwindSafe(|| drop(panicking())));
     assert_eq!(
         caught.unwrap_err().downcast_ref::<&str>(),
@@ -230,7 +232,7 @@ impl std::error::Error for HostileDisplay {}
 #[test]
 fn shared_error_whose_display_panics_is_returned_and_reported_without_aborting() {
     let mut stack = ExitStack::new();
-    drop(stack.share((), |()| Err::<(), _>(HostileDisplay)));
+    drop(stack.share((), |(), _| Err::<(), _>(HostileDisplay)));
     let errors = stack.close().unwrap_err();
     assert!(errors.first().error().is::<HostileDisplay>());
     assert!(panic::catch_unwind(AssertUnwindSafe(|| errors.to_string())).is_err());
@@ -244,7 +246,7 @@ fn shared_error_whose_display_panics_is_returned_and_reported_without_aborting()
             assert!(r.error().error().is::<HostileDisplay>());
             let _ = r.to_string(); // panics
         },
-        || drop(Shared::new((), |()| Err::<(), _>(HostileDisplay))),
+        || drop(Shared::new((), |(), _| Err::<(), _>(HostileDisplay))),
     );
     assert_eq!(delivered.load(Ordering::SeqCst), 1);
 }
@@ -263,7 +265,7 @@ fn shared_value_whose_drop_panics_is_dropped_once_by_the_last_lease() {
     let drops = Arc::new(AtomicUsize::new(0));
     let mut first = ExitStack::new();
     let mut second = ExitStack::new();
-    let shared = first.share(HostileDrop(drops.clone()), drop);
+    let shared = first.share(HostileDrop(drops.clone()), |value, _| drop(value));
     second.enter_shared(shared);
     assert!(second.close().is_ok()); // only `first` holds it now
     assert_eq!(drops.load(Ordering::SeqCst), 0);
@@ -281,10 +283,13 @@ fn shared_leases_released_from_several_threads_at_once_tear_down_once() {
         let runs = Arc::new(AtomicUsize::new(0));
         let shared = Shared::new(vec![1u8; 8], counted_vec(&runs));
         let barrier = Barrier::new(THREADS);
+        let leases: Vec<_> = (0..THREADS).map(|_| shared.clone()).collect();
+        drop(shared); // the main thread's lease goes first: one of the threads is last
         let failures = std::thread::scope(|scope| {
-            let threads: Vec<_> = (0..THREADS)
-                .map(|_| {
-                    let (lease, barrier) = (shared.clone(), &barrier);
+            let threads: Vec<_> = leases
+                .into_iter()
+                .map(|lease| {
+                    let barrier = &barrier;
                     scope.spawn(move || {
                         let mut stack = SendExitStack::new_send();
                         stack.enter_shared(lease);
@@ -293,7 +298,6 @@ fn shared_leases_released_from_several_threads_at_once_tear_down_once() {
                     })
                 })
                 .collect();
-            drop(shared); // the main thread's lease goes first
             threads
                 .into_iter()
                 .map(|thread| thread.join().unwrap())
@@ -304,9 +308,56 @@ fn shared_leases_released_from_several_threads_at_once_tear_down_once() {
     }
 }
 
-fn counted_vec(runs: &Arc<AtomicUsize>) -> impl FnOnce(Vec<u8>) -> Result<(), String> + Send {
+#[test]
+fn shared_teardown_sees_the_exit_of_the_stack_that_let_go_last() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let mut first = ExitStack::new();
+    let shared = first.share(1, move |_, exit: &Exit<'_>| {
+        let pending: Vec<String> = exit.errors().map(|e| e.to_string()).collect();
+        log.lock().unwrap().push((exit.ending(), pending));
+    });
+    let second = ExitStack::new();
+    second.enter_shared(shared.clone());
+    second.callback(|| Err::<(), _>("pending when the lease goes"));
+    drop(shared);
+    first.close().unwrap(); // not the last lease
+    let caught = panic::catch_unwind(AssertUnwindSafe(move || {
+        let _second = second; // dropped by the panic: the last lease goes here
+        panic!("the holder panics");
+    }));
+    assert!(caught.is_err());
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [(
+            Ending::Panicked,
+            vec!["pending when the lease goes".to_owned()]
+        )]
+    );
+    // Let go by hand: an unwind that succeeded; dropped: one that was abandoned.
+    let endings = Arc::new(std::sync::Mutex::new(Vec::new()));
+    for by_hand in [true, false] {
+        let log = endings.clone();
+        let shared = Shared::new((), move |(), exit: &Exit<'_>| {
+            log.lock().unwrap().push(exit.ending());
+        });
+        if by_hand {
+            shared.release().unwrap();
+        } else {
+            drop(shared);
+        }
+    }
+    assert_eq!(
+        *endings.lock().unwrap(),
+        [Ending::Succeeded, Ending::Abandoned]
+    );
+}
+
+fn counted_vec(
+    runs: &Arc<AtomicUsize>,
+) -> impl FnOnce(Vec<u8>, &Exit<'_>) -> Result<(), String> + Send {
     let runs = Arc::clone(runs);
-    move |value| {
+    move |value, _| {
         runs.fetch_add(1, Ordering::SeqCst);
         Err(format!("released {} bytes", value.len()))
     }
@@ -315,10 +366,10 @@ fn counted_vec(runs: &Arc<AtomicUsize>) -> impl FnOnce(Vec<u8>) -> Result<(), St
 #[test]
 fn shared_is_send_and_sync_exactly_when_the_value_is() {
     fn send_sync<T: Send + Sync>(_: &T) {}
-    let shared = Shared::new(String::from("x"), |_| ());
+    let shared = Shared::new(String::from("x"), |_, _| ());
     send_sync(&shared);
     let stack = SendExitStack::new_send();
-    let lease = stack.share(1u64, |_| ());
+    let lease = stack.share(1u64, |_, _| ());
     std::thread::scope(|scope| {
         scope.spawn(|| assert_eq!(*lease, 1));
     });
@@ -331,7 +382,7 @@ fn shared_async_stack_dropped_reports_only_when_it_held_the_last_lease() {
     let counter = ran.clone();
     let ((), seen) = reports(|| {
         let first = exitstack::AsyncExitStack::new();
-        let shared = first.share_async(DropCount(dropped.clone()), move |_| async move {
+        let shared = first.share_async(DropCount(dropped.clone()), move |_, _| async move {
             counter.fetch_add(1, Ordering::SeqCst);
         });
         let second = exitstack::AsyncExitStack::new();
@@ -420,7 +471,7 @@ fn reports_into<R>(seen: &Arc<Mutex<Vec<(ReportReason, String)>>>, body: impl Fn
 
 fn async_pool(runs: &Arc<AtomicUsize>) -> Shared<String> {
     let counter = Arc::clone(runs);
-    Shared::new_async(String::from("pool"), move |pool| async move {
+    Shared::new_async(String::from("pool"), move |pool, _| async move {
         tokio::task::yield_now().await;
         counter.fetch_add(1, Ordering::SeqCst);
         Err::<(), _>(format!("closing {pool}"))
@@ -464,7 +515,7 @@ fn shared_three_tasks_the_panicking_last_one_tears_down_and_reports() {
     // A sync teardown runs in the panicking task's dropped stack; its error is reported there.
     let runs = Arc::new(AtomicUsize::new(0));
     let counter = runs.clone();
-    let shared = Shared::new(String::from("pool"), move |pool| {
+    let shared = Shared::new(String::from("pool"), move |pool, _| {
         counter.fetch_add(1, Ordering::SeqCst);
         Err::<(), _>(format!("closing {pool}"))
     });

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::Location;
 
-use super::entry::{AsyncCallback, AsyncStorage};
+use super::entry::{AsyncExitHandler, AsyncStorage};
 use super::handle::AsyncHandle;
 use super::stack::AsyncExitStack;
 use crate::arena::{StackRef, Step};
@@ -28,13 +28,13 @@ pub(crate) struct AsyncLease<'a, S: Threading, T> {
 }
 
 impl<'a, S: Threading, T: 'a> Body for AsyncLease<'a, S, T> {
-    fn run(mut self, _: &Exit<'_>, stack: StackRef) -> Step {
+    fn run(mut self, exit: &Exit<'_>, stack: StackRef) -> Step {
         let Some(last) = self.shared.take_last() else {
             return Step::DONE;
         };
         let (value, location) = (last.value, last.location);
         let teardown = match last.teardown {
-            Teardown::Sync(teardown) => return step_of(teardown(value)),
+            Teardown::Sync(teardown) => return step_of(teardown(value, exit)),
             Teardown::Async(teardown) => teardown,
         };
         // SAFETY: an `AsyncLease<'a, S, _>` is pushed only on an `ExitStack<'a, S>` (the sync
@@ -46,7 +46,8 @@ impl<'a, S: Threading, T: 'a> Body for AsyncLease<'a, S, T> {
         // and for a `Sendable` stack `enter_shared` required `Shared<T>: Send`, so `T: Send`.
         // A sync loop that reaches it (a stack moved into a plain `ExitStack`) fails it with
         // `NotRunError`, dropping the value.
-        let release = AsyncCallback(move || teardown(value));
+        // An exit handler, so that the teardown sees the `Exit` when it runs, as any entry does.
+        let release = AsyncExitHandler(move |exit: &Exit<'_>| teardown(value, exit));
         stack.push_stored::<AsyncStorage<'a, S>, _>(release, location);
         Step::DONE
     }
@@ -60,7 +61,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     ///
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
     /// let mut stack = AsyncExitStack::new();
-    /// let shared = stack.share(3, |n| Err::<(), _>(format!("released {n}")));
+    /// let shared = stack.share(3, |n, _| Err::<(), _>(format!("released {n}")));
     /// assert_eq!(*shared, 3);
     /// drop(shared);
     /// assert_eq!(stack.aclose().await.unwrap_err().first().error().to_string(), "released 3");
@@ -70,7 +71,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     pub fn share<T, F, R>(&self, value: T, teardown: F) -> Shared<T>
     where
         T: 'a,
-        F: FnOnce(T) -> R + Send + 'static,
+        F: FnOnce(T, &Exit<'_>) -> R + Send + 'static,
         R: CleanupOutput,
         S: Admits<Shared<T>>,
     {
@@ -92,7 +93,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     /// let closed = Arc::new(AtomicUsize::new(0));
     /// let counter = closed.clone();
     /// let mut mine = SendAsyncExitStack::new_send();
-    /// let pool = mine.share_async(vec!["conn"], move |_| async move {
+    /// let pool = mine.share_async(vec!["conn"], move |_, _| async move {
     ///     tokio::task::yield_now().await; // e.g. close every connection
     ///     counter.fetch_add(1, Ordering::SeqCst);
     /// });
@@ -110,7 +111,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     pub fn share_async<T, F, Fut>(&self, value: T, teardown: F) -> Shared<T>
     where
         T: 'a,
-        F: FnOnce(T) -> Fut + Send + 'static,
+        F: FnOnce(T, &Exit<'_>) -> Fut + Send + 'static,
         Fut: Future + Send + 'static,
         Fut::Output: CleanupOutput,
         S: Admits<Shared<T>>,
@@ -128,7 +129,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     /// use exitstack::{AsyncExitStack, Shared};
     ///
     /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-    /// let shared = Shared::new_async((), |()| async { Err::<(), _>("goodbye failed") });
+    /// let shared = Shared::new_async((), |(), _| async { Err::<(), _>("goodbye failed") });
     /// let mut first = AsyncExitStack::new();
     /// let mut second = AsyncExitStack::new();
     /// first.enter_shared(shared.clone());
@@ -136,7 +137,7 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
     /// assert!(first.aclose().await.is_ok());
     /// assert_eq!(second.aclose().await.unwrap_err().len(), 1);
     ///
-    /// let lease = first.enter_shared(Shared::new_async((), |()| async { Err::<(), _>("now") }));
+    /// let lease = first.enter_shared(Shared::new_async((), |(), _| async { Err::<(), _>("now") }));
     /// assert_eq!(lease.release().await.unwrap_err().len(), 1); // awaited here
     /// assert!(first.aclose().await.is_ok());
     /// # });

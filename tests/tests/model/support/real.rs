@@ -347,21 +347,24 @@ fn fill_slot(stack: &ExitStack<'static>, id: Id, fills: &[Fill], end: SlotEnd) {
 }
 
 /// The teardown of shared value `id`: logs [`Event::Ran`], then does `beh`.
-pub(super) fn shared_teardown(beh: Beh) -> impl FnOnce(Id) -> Result<(), BoxError> + Send {
-    move |id| {
+pub(super) fn shared_teardown(
+    beh: Beh,
+) -> impl FnOnce(Id, &exitstack::Exit<'_>) -> Result<(), BoxError> + Send {
+    move |id, _| {
         ran(id);
         act(id, beh)
     }
 }
 
+/// The future of an async teardown in the model.
+type TeardownFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), BoxError>> + Send>>;
+
 /// The async teardown of shared value `id`: pending once, then as [`shared_teardown`].
 pub(super) fn shared_async_teardown(
     beh: Beh,
-) -> impl FnOnce(
-    Id,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), BoxError>> + Send>>
-       + Send {
-    move |id| {
+) -> impl FnOnce(Id, &exitstack::Exit<'_>) -> TeardownFuture + Send {
+    move |id, _| {
         Box::pin(async move {
             exitstack_tests::executor::yield_once().await;
             ran(id);

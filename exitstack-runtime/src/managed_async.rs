@@ -87,7 +87,7 @@ where
 /// One field's release in a wave, as generated code sees it: opaque, so that a closer of the
 /// wrong type is one error, on the call that makes the release, and nothing after it.
 pub trait FieldRelease: Joined {
-    /// Records the outcome once the release is over (see [`AsyncTeardown::record`]).
+    /// Records the outcome once the release is over (see `AsyncTeardown::record`).
     fn record_into(&mut self, teardown: &mut AsyncTeardown);
 }
 

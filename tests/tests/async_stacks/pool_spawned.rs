@@ -4,65 +4,13 @@
 //! loopback TCP connections to a tokio echo server; they close newest first, and a failure to
 //! open one closes the others and comes back as the task's error.
 
-use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use exitstack::{AsyncContext, Exit, Flow, SendAsyncExitStack};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use exitstack::SendAsyncExitStack;
 
-use crate::echo::{echo_server, refused_addr};
-
-/// One pooled connection, opened by `enter` and closed (awaited) by `exit`.
-struct Connect {
-    addr: SocketAddr,
-    id: usize,
-    closed: Arc<Mutex<Vec<usize>>>,
-}
-
-struct Conn {
-    id: usize,
-    stream: TcpStream,
-    closed: Arc<Mutex<Vec<usize>>>,
-}
-
-impl Conn {
-    async fn echo(&mut self, message: &[u8]) -> io::Result<Vec<u8>> {
-        self.stream.write_all(message).await?;
-        let mut reply = vec![0; message.len()];
-        self.stream.read_exact(&mut reply).await?;
-        Ok(reply)
-    }
-}
-
-impl AsyncContext for Connect {
-    type Target = Conn;
-    type Error = io::Error;
-
-    async fn enter(self) -> io::Result<Conn> {
-        let stream = TcpStream::connect(self.addr).await?;
-        let mut conn = Conn {
-            id: self.id,
-            stream,
-            closed: self.closed,
-        };
-        conn.echo(b"ping").await?; // the server has accepted (and counted) it
-        Ok(conn)
-    }
-
-    fn exit(mut conn: Conn, _: &Exit<'_>) -> impl Future<Output = io::Result<Flow>> + Send + use<> {
-        async move {
-            conn.stream.shutdown().await?;
-            let mut rest = Vec::new();
-            conn.stream.read_to_end(&mut rest).await?; // the server closed its side
-            conn.closed.lock().unwrap().push(conn.id);
-            Ok(Flow::Propagate)
-        }
-    }
-}
+use crate::echo::{echo_server, refused_addr, Conn, Connection};
 
 /// Uses two pooled connections at once: holds both handles across awaits.
 async fn use_both(a: &mut Conn, b: &mut Conn) -> io::Result<()> {
@@ -80,7 +28,7 @@ async fn the_pool_pattern_runs_in_a_spawned_scope_send() {
     let task = tokio::spawn(async move {
         SendAsyncExitStack::scope_send(|stack| {
             Box::pin(async move {
-                let connect = |id| Connect {
+                let connect = |id| Connection {
                     addr,
                     id,
                     closed: pool_closed.clone(),
@@ -111,14 +59,14 @@ async fn a_failed_open_in_a_spawned_scope_closes_the_others_and_returns_the_erro
         SendAsyncExitStack::scope_send(|stack| {
             Box::pin(async move {
                 for id in 1..=4 {
-                    let conn = Connect {
+                    let conn = Connection {
                         addr,
                         id,
                         closed: pool_closed.clone(),
                     };
                     stack.enter_async_context(conn).await?;
                 }
-                let fifth = Connect {
+                let fifth = Connection {
                     addr: refused,
                     id: 5,
                     closed: pool_closed.clone(),
@@ -147,7 +95,7 @@ async fn a_spawned_task_owns_a_send_stack_and_closes_it_with_aclose() {
     let pool_closed = closed.clone();
     let task = tokio::spawn(async move {
         let mut stack = SendAsyncExitStack::new_send();
-        let connect = |id| Connect {
+        let connect = |id| Connection {
             addr,
             id,
             closed: pool_closed.clone(),

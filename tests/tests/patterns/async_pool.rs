@@ -3,68 +3,14 @@
 //! wait for the server to close its side), many of them entered in one `AsyncExitStack`.
 //! A failure while opening the fifth closes the four already open, newest first.
 
-use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use exitstack::{AsyncContext, AsyncExitStack, Exit, Flow};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use exitstack::AsyncExitStack;
 
-use crate::echo::{echo_server, refused_addr};
-
-/// One pooled connection: opened by `enter`, closed (awaited) by `exit`.
-struct Connection {
-    addr: SocketAddr,
-    id: usize,
-    closed: Arc<Mutex<Vec<usize>>>,
-}
-
-struct Conn {
-    id: usize,
-    stream: TcpStream,
-    closed: Arc<Mutex<Vec<usize>>>,
-}
-
-impl Conn {
-    async fn echo(&mut self, message: &[u8]) -> io::Result<Vec<u8>> {
-        self.stream.write_all(message).await?;
-        let mut reply = vec![0; message.len()];
-        self.stream.read_exact(&mut reply).await?;
-        Ok(reply)
-    }
-}
-
-impl AsyncContext for Connection {
-    type Target = Conn;
-    type Error = io::Error;
-
-    async fn enter(self) -> io::Result<Conn> {
-        let stream = TcpStream::connect(self.addr).await?;
-        let mut conn = Conn {
-            id: self.id,
-            stream,
-            closed: self.closed,
-        };
-        // A round trip proves the server has accepted (and counted) the connection: `connect`
-        // alone returns once the kernel completed the handshake, possibly before `accept`.
-        conn.echo(b"ping").await?;
-        Ok(conn)
-    }
-
-    fn exit(mut conn: Conn, _: &Exit<'_>) -> impl Future<Output = io::Result<Flow>> + Send + use<> {
-        async move {
-            conn.stream.shutdown().await?;
-            // Wait for the server to close its side: the connection is really gone.
-            let mut rest = Vec::new();
-            conn.stream.read_to_end(&mut rest).await?;
-            conn.closed.lock().unwrap().push(conn.id);
-            Ok(Flow::Propagate)
-        }
-    }
-}
+use crate::echo::{echo_server, refused_addr, Connection};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn many_connections_entered_in_one_stack_are_closed_newest_first() {

@@ -5,6 +5,7 @@ mod defer;
 mod defer_async;
 mod managed;
 mod managed_async;
+mod managed_waves;
 mod with_stack;
 mod with_stack_async;
 mod with_stack_errors;

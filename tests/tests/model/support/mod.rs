@@ -7,17 +7,23 @@
 //! Two logs are equal only if the order of every run, every error (with its label), every
 //! suppression, every report and the final outcome agree.
 
+mod hostile;
 pub mod real;
 pub mod real_async;
 pub mod reference;
 mod strategy;
+mod tally;
 
+pub use hostile::{drop_errors_quietly, drop_quietly, quiet_panics, settle};
+pub use hostile::{shown, shown_error, shown_failure, BadDisplay, BadDrop, BadPayload};
+pub use hostile::{BORROWING_DROPS, HANDLES_IN_PANIC, HOSTILE_DISPLAY, HOSTILE_ERROR_DROP};
+pub use hostile::{DISPLAY_PANICKED, HOSTILE_PAYLOADS, HOSTILE_REPORTER, PANICKING_TIMER};
 #[allow(unused_imports)] // each test binary uses a part of the strategies
 pub use strategy::{beh, program, program_async, program_leases, spec};
+pub use tally::{cases, exactly_once, focused_cases, Tally};
 
 use exitstack::report::ReportReason;
 use exitstack::Ending;
-use proptest::test_runner::TestCaseError;
 
 /// Identifies an entry; its label is `e{id}`, its error `err-{id}`, its panic `panic-{id}`.
 pub type Id = u32;
@@ -34,116 +40,6 @@ pub enum Beh {
     FailBadDisplay,
     /// Fails with `BadDrop(id)`: an error whose `Drop` panics.
     FailBadDrop,
-}
-
-// Hostile values: each generator can be switched off on its own (to keep the suite green while
-// an engine bug it finds is open, see the final report of the helper that added them).
-
-/// Entries panic with payloads whose `Drop` panics ([`Beh::PanicBadPayload`]).
-pub const HOSTILE_PAYLOADS: bool = true;
-/// Entries fail with errors whose `Display` panics ([`Beh::FailBadDisplay`]).
-pub const HOSTILE_DISPLAY: bool = true;
-/// Entries fail with errors whose `Drop` panics ([`Beh::FailBadDrop`]).
-pub const HOSTILE_ERROR_DROP: bool = true;
-/// The reporter panics on one of its reports ([`Hostile::reporter_panics_at`]).
-pub const HOSTILE_REPORTER: bool = true;
-/// `enter`ed values whose `Drop` builds, fills and cancels stacks borrowing its locals.
-pub const BORROWING_DROPS: bool = true;
-/// Handles run now or cancelled inside a `Drop` that runs during a panic ([`Op::InPanic`]).
-pub const HANDLES_IN_PANIC: bool = true;
-/// Async stacks whose time limit's timer panics when started ([`Hostile::timer_panics`]).
-pub const PANICKING_TIMER: bool = true;
-
-/// A payload whose `Drop` panics with `payload-drop-{id}`.
-pub struct BadPayload(pub Id);
-
-impl Drop for BadPayload {
-    fn drop(&mut self) {
-        panic!("payload-drop-{}", self.0);
-    }
-}
-
-/// An error whose `Display` panics with `display-{id}`.
-#[derive(Debug)]
-pub struct BadDisplay(pub Id);
-
-impl std::fmt::Display for BadDisplay {
-    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        panic!("display-{}", self.0)
-    }
-}
-
-impl std::error::Error for BadDisplay {}
-
-/// An error (displayed `err-{id}`) whose `Drop` panics with `error-drop-{id}`.
-#[derive(Debug)]
-pub struct BadDrop(pub Id);
-
-impl std::fmt::Display for BadDrop {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "err-{}", self.0)
-    }
-}
-
-impl std::error::Error for BadDrop {}
-
-impl Drop for BadDrop {
-    fn drop(&mut self) {
-        panic!("error-drop-{}", self.0);
-    }
-}
-
-/// What the test harness writes for a value whose `Display` panicked.
-pub const DISPLAY_PANICKED: &str = "<display panicked>";
-
-/// Formats `value`, or [`DISPLAY_PANICKED`] if its `Display` panics.
-pub fn shown(value: &dyn std::fmt::Display) -> String {
-    let text = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| value.to_string()));
-    text.unwrap_or_else(|payload| {
-        settle(payload);
-        DISPLAY_PANICKED.to_owned()
-    })
-}
-
-/// Formats a cleanup error, or, if its `Display` panics, [`DISPLAY_PANICKED`] and its label.
-pub fn shown_error(error: &exitstack::CleanupError) -> String {
-    let text = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| error.to_string()));
-    text.unwrap_or_else(|payload| {
-        settle(payload);
-        shown_failure(error.label())
-    })
-}
-
-/// What [`shown_error`] writes for an error labelled `label` whose `Display` panicked.
-pub fn shown_failure(label: Option<&str>) -> String {
-    format!("{DISPLAY_PANICKED} {label:?}")
-}
-
-/// Drops `value` inside `catch_unwind` (a hostile `Drop` must not unwind into the harness).
-pub fn drop_quietly<T>(value: T) {
-    let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(value)));
-    if let Err(payload) = dropped {
-        settle(payload);
-    }
-}
-
-/// Drops every error of `errors` on its own, inside `catch_unwind`. Not `drop_quietly(errors)`:
-/// a `Vec` whose element's `Drop` panics drops the rest while unwinding, and a second such
-/// `Drop` then aborts the process, `catch_unwind` or not.
-pub fn drop_errors_quietly(errors: exitstack::UnwindError) {
-    for error in errors {
-        drop_quietly(error);
-    }
-}
-
-/// The message of a caught panic (see [`panic_message`]); the payload is dropped safely.
-pub fn settle(payload: Box<dyn std::any::Any + Send>) -> String {
-    let message = panic_message(&*payload);
-    if let Err(more) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload)))
-    {
-        settle(more);
-    }
-    message
 }
 
 /// What an exit handler (or a context's exit) answers.
@@ -522,206 +418,4 @@ pub fn runs_async(spec: &Spec) -> bool {
             | Spec::Context { .. }
     );
     kind && spec.id() % 2 == 1
-}
-
-/// Checks of the log that need no model (`SEMANTICS.md`, "Shared leases and slots"): every
-/// entry and every slot value runs at most once, and every shared value with a sync teardown
-/// is torn down exactly once (all its leases are let go by the end of every program; an async
-/// teardown may be reported as not run instead).
-pub fn exactly_once(program: &Program, log: &[Event]) -> Result<(), TestCaseError> {
-    let mut seen = std::collections::HashSet::new();
-    let mut released = std::collections::HashSet::new();
-    for event in log {
-        match event {
-            Event::Ran(id) | Event::Seen { id, .. } if !seen.insert(*id) => {
-                return Err(TestCaseError::fail(format!("entry {id} ran twice")));
-            }
-            Event::Released(id, n) if !released.insert((*id, *n)) => {
-                return Err(TestCaseError::fail(format!(
-                    "value {n} of slot {id} released twice"
-                )));
-            }
-            _ => {}
-        }
-    }
-    let ops = match program {
-        Program::Stack { ops, .. } | Program::Scope { ops, .. } => ops,
-    };
-    for op in ops {
-        if let Op::Push {
-            spec:
-                Spec::Share {
-                    id,
-                    async_teardown: false,
-                    ..
-                },
-            ..
-        } = op
-        {
-            if !seen.contains(id) {
-                return Err(TestCaseError::fail(format!("shared {id} never torn down")));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// What a run of many programs did, summed over their logs.
-#[derive(Clone, Copy, Default, Debug)]
-pub struct Tally {
-    pub programs: usize,
-    pub entries_run: usize,
-    /// Panics that came out of a close, run-now, drop or scope.
-    pub panics_resumed: usize,
-    /// Of those, `BadPayload`s (caught by the harness, dropped inside `catch_unwind`).
-    pub bad_payloads_resumed: usize,
-    pub errors_returned: usize,
-    pub reports: usize,
-    /// Reports of a payload's `Drop` that panicked.
-    pub payload_drop_reports: usize,
-    /// Errors shown by the placeholder because their `Display` panicked.
-    pub display_placeholders: usize,
-    /// Panics of an error's `Drop` (resumed or reported).
-    pub error_drop_panics: usize,
-    /// Timer panics (resumed or reported).
-    pub timer_panics: usize,
-    /// Programs whose reporter panicked on one report.
-    pub reporter_panics: usize,
-    /// Kept `Shared`s (or cancelled leases) dropped and released.
-    pub shared_let_go: usize,
-    /// Extra stacks closed or dropped.
-    pub extras_ended: usize,
-    /// Slot values released (by `replace`, `clear` or at unwind), and replaces that returned
-    /// an error or a panic.
-    pub slot_releases: usize,
-    pub slot_swaps_failed: usize,
-}
-
-impl Tally {
-    pub fn add(&mut self, program: &Program, log: &[Event]) {
-        self.programs += 1;
-        let reports = log
-            .iter()
-            .filter(|e| matches!(e, Event::Report(..)))
-            .count();
-        if program
-            .hostile()
-            .reporter_panics_at
-            .is_some_and(|nth| nth <= reports + 1)
-        {
-            self.reporter_panics += 1;
-        }
-        for event in log {
-            match event {
-                Event::Ran(_) | Event::Forced(_) | Event::Seen { .. } => self.entries_run += 1,
-                Event::SharedDropped(..) | Event::SharedReleased(..) => self.shared_let_go += 1,
-                Event::ExtraClosed(..) | Event::ExtraDropped(..) => self.extras_ended += 1,
-                Event::Released(..) => self.slot_releases += 1,
-                Event::Swapped { out, .. } if *out != Out::Ok => self.slot_swaps_failed += 1,
-                Event::Report(reason, _) => {
-                    self.reports += 1;
-                    if *reason == ReportReason::PayloadDropPanicked {
-                        self.payload_drop_reports += 1;
-                    }
-                }
-                _ => {}
-            }
-            let text = format!("{event:?}");
-            let resumed =
-                text.matches("Panic(\"").count() + text.matches("Dropped(Some(\"").count();
-            self.panics_resumed += resumed;
-            self.bad_payloads_resumed += text.matches("(\"bad-payload-").count();
-            self.errors_returned += match event {
-                Event::Closed(Out::Errors(errors))
-                | Event::RunNow(_, Out::Errors(errors))
-                | Event::Moved(Out::Errors(errors)) => errors.len(),
-                Event::Scope(ScopeOut::Failed { cleanup, .. }) => cleanup.len(),
-                _ => 0,
-            };
-            self.display_placeholders += text.matches(DISPLAY_PANICKED).count();
-            self.error_drop_panics += text.matches("error-drop-").count();
-            self.timer_panics += text.matches("timer-panic").count();
-        }
-    }
-
-    pub fn print(&self, test: &str) {
-        eprintln!(
-            "{test}: {} programs, {} entries run, {} panics resumed ({} bad payloads), {} errors \
-             returned, {} reports ({} payload-drop panics); {} errors shown by placeholder, {} \
-             error-drop panics, {} timer panics, {} panicking reporters; {} shared let go, {} \
-             extra stacks ended, {} slot releases, {} failed replaces",
-            self.programs,
-            self.entries_run,
-            self.panics_resumed,
-            self.bad_payloads_resumed,
-            self.errors_returned,
-            self.reports,
-            self.payload_drop_reports,
-            self.display_placeholders,
-            self.error_drop_panics,
-            self.timer_panics,
-            self.reporter_panics,
-            self.shared_let_go,
-            self.extras_ended,
-            self.slot_releases,
-            self.slot_swaps_failed,
-        );
-    }
-}
-
-/// Number of cases: `PROPTEST_CASES`, else 10,000 (8 under Miri, which is ~1000x slower).
-pub fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|cases| cases.parse().ok())
-        .unwrap_or(if cfg!(miri) { 8 } else { 10_000 })
-}
-
-/// Number of cases of a focused test (its programs are short): half of [`cases`], all 8 under
-/// Miri (where 4 short programs reach almost nothing).
-pub fn focused_cases() -> u32 {
-    match cfg!(miri) {
-        true => cases(),
-        false => cases().div_ceil(2),
-    }
-}
-
-/// The message of a panic payload; `bad-payload-{id}` for a [`BadPayload`].
-pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(BadPayload(id)) = payload.downcast_ref::<BadPayload>() {
-        format!("bad-payload-{id}")
-    } else if let Some(text) = payload.downcast_ref::<&'static str>() {
-        (*text).to_owned()
-    } else if let Some(text) = payload.downcast_ref::<String>() {
-        text.clone()
-    } else {
-        "<non-string panic>".to_owned()
-    }
-}
-
-/// Silences the default panic hook for the panics the programs raise on purpose (thousands of
-/// them); any other panic (a failed assertion) is still printed.
-pub fn quiet_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let message = panic_message(info.payload());
-            let planned = [
-                "panic-",
-                "bad-payload-",
-                "payload-drop-",
-                "display-",
-                "error-drop-",
-                "err-force-",
-            ]
-            .iter()
-            .any(|prefix| message.starts_with(prefix))
-                || ["reporter-panic", "timer-panic"].contains(&message.as_str())
-                || message.ends_with(" panicked");
-            if !planned && message != "body-panic" && message != "outer" {
-                default(info);
-            }
-        }));
-    });
 }

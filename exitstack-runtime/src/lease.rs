@@ -243,14 +243,11 @@ impl<T> Shared<T> {
         };
         let location = last.location;
         // The exit is read before the first await: the future cannot borrow it.
-        let release = Exit::outside(Ending::Succeeded, |exit| match last.teardown {
-            Teardown::Sync(teardown) => Err(teardown(last.value, exit)),
-            Teardown::Async(teardown) => Ok(teardown(last.value, exit)),
+        let release: AsyncRelease = Exit::outside(Ending::Succeeded, |exit| match last.teardown {
+            Teardown::Sync(teardown) => Box::pin(std::future::ready(teardown(last.value, exit))),
+            Teardown::Async(teardown) => teardown(last.value, exit),
         });
-        let result = match release {
-            Err(done) => done,
-            Ok(future) => future.await,
-        };
+        let result = release.await;
         result.map_err(|error| CleanupError::new(error).with_location(location))
     }
 

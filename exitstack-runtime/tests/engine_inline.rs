@@ -228,3 +228,28 @@ impl Drop for PanicsOnDrop {
         panic!("dropped");
     }
 }
+
+#[test]
+fn an_inline_stack_whose_entries_need_chunks_while_it_unwinds_runs_them_in_order() {
+    // The unwind of a stack that never left its inline words takes a shorter loop; an entry
+    // that registers past the inline words, or a nested stack with chunks spliced in, must
+    // hand over to the general loop without losing the order or an entry.
+    let log = RefCell::new(Vec::new());
+    let mut stack = ExitStack::new();
+    stack.callback(|| log.borrow_mut().push(0));
+    stack.push_stack(filled(&log, 12).pop_all()); // ids 0..12: in chunks once spliced
+    stack.callback_with_stack(|stack| {
+        for id in 100..112 {
+            stack.enter(three(id, &log));
+        }
+    });
+    assert!(stack.close().is_ok());
+    let mut expected: Vec<usize> = (100..112).rev().collect();
+    expected.extend((0..12).rev());
+    expected.push(0);
+    assert_eq!(*log.borrow(), expected);
+    // Refilled and unwound again: the inline words are used again, nothing is left behind.
+    stack.callback(|| log.borrow_mut().push(7));
+    assert!(stack.close().is_ok());
+    assert_eq!(log.borrow().last(), Some(&7));
+}

@@ -553,3 +553,25 @@ fn shared_async_lease_released_through_its_handle_awaits_the_teardown() {
     });
     assert_eq!(runs.load(Ordering::SeqCst), 1);
 }
+
+#[test]
+fn shared_release_async_runs_a_sync_teardown_only_for_the_last_lease_and_returns_its_error() {
+    let endings = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = endings.clone();
+    let shared = Shared::new(9, move |value, exit: &Exit<'_>| {
+        log.lock().unwrap().push(exit.ending());
+        Err::<(), _>(format!("released {value}"))
+    });
+    let other = shared.clone();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        assert!(shared.release_async().await.is_ok()); // not the last: nothing runs
+        assert!(endings.lock().unwrap().is_empty());
+        let error = other.release_async().await.unwrap_err();
+        assert_eq!(error.error().to_string(), "released 9");
+        assert!(error.location().is_some());
+    });
+    assert_eq!(*endings.lock().unwrap(), [Ending::Succeeded]);
+}

@@ -5,6 +5,7 @@ use std::error::Error;
 use std::future::{Future, Pending};
 use std::io;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 
@@ -103,11 +104,11 @@ impl<T, E> RunResult<T, E> for &Decorated<Result<T, E>> {
         V: for<'e> Fn(&'e E) -> Option<&'e (dyn Error + 'static)>,
         C: Fn(UnwindError, Convert<E>) -> E + Copy,
     {
-        let stack = ExitStack::new();
+        let mut stack = ManuallyDrop::new(ExitStack::new());
         let result = panic::catch_unwind(AssertUnwindSafe(|| body(&stack, ResultFail(convert))));
-        from_scope(unwind_scope(&stack, result, view), |errors| {
-            convert(errors, Convert::new())
-        })
+        // SAFETY: `stack` is not used again.
+        let result = unsafe { unwind_scope(&mut stack, result, view) };
+        from_scope(result, |errors| convert(errors, Convert::new()))
     }
 }
 

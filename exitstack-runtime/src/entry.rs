@@ -4,7 +4,7 @@
 use std::marker::PhantomData;
 use std::ptr::{addr_of_mut, NonNull};
 
-use crate::arena::{tombstone_of, words_of, Arena, Passed, StackRef, Step, VTable, Word};
+use crate::arena::{span_of, tombstone_of, words_of, Arena, Passed, StackRef, Step, VTable, Word};
 use crate::context::{Close, Context};
 use crate::ending::Flow;
 use crate::error::BoxError;
@@ -67,6 +67,7 @@ pub(crate) struct VTableOf<B>(PhantomData<fn() -> B>);
 impl<B: Body> VTableOf<B> {
     pub(crate) const VTABLE: &'static VTable = &VTable {
         words: words_of::<B>(),
+        span: span_of(words_of::<B>()),
         run: run_body::<B>,
         discard: discard_sync_body::<B>,
         tombstone: &tombstone_of(words_of::<B>()),

@@ -360,7 +360,11 @@ impl Error for PanicError {}
 /// assert_eq!(messages, ["last registered, fails first", "first registered, fails last"]);
 /// ```
 pub struct UnwindError {
-    errors: Vec<CleanupError>,
+    /// Boxed so that the error is one word: `Result<(), UnwindError>` (what `close` and
+    /// `#[with_stack]` functions return) then travels in a register. Never empty. (The second
+    /// allocation is made only when something failed.)
+    #[allow(clippy::box_collection)]
+    errors: Box<Vec<CleanupError>>,
 }
 
 impl UnwindError {
@@ -377,7 +381,9 @@ impl UnwindError {
         if errors.is_empty() {
             None
         } else {
-            Some(UnwindError { errors })
+            Some(UnwindError {
+                errors: Box::new(errors),
+            })
         }
     }
 
@@ -458,7 +464,7 @@ impl UnwindError {
     /// assert_eq!(errors, ["b", "a"]);
     /// ```
     pub fn into_vec(mut self) -> Vec<CleanupError> {
-        std::mem::take(&mut self.errors)
+        std::mem::take(&mut *self.errors)
     }
 }
 
@@ -468,7 +474,7 @@ impl Drop for UnwindError {
     /// goes on once all are dropped, or is reported if the thread is already panicking.
     fn drop(&mut self) {
         if !self.errors.is_empty() {
-            if let Some(payload) = caught::drop_all(std::mem::take(&mut self.errors)) {
+            if let Some(payload) = caught::drop_all(std::mem::take(&mut *self.errors)) {
                 std::panic::resume_unwind(payload);
             }
         }
@@ -477,7 +483,7 @@ impl Drop for UnwindError {
 
 impl fmt::Debug for UnwindError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(&self.errors).finish()
+        f.debug_list().entries(self.errors.iter()).finish()
     }
 }
 

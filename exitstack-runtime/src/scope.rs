@@ -3,6 +3,7 @@
 use std::error::Error;
 use std::fmt;
 use std::io;
+use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 
 use crate::arena::Arena;
@@ -359,21 +360,29 @@ where
     F: FnOnce(&ExitStack<'a, S>) -> Result<T, E>,
     E: Error + 'static,
 {
-    let stack = ExitStack::from_arena(Arena::default());
+    let mut stack = ManuallyDrop::new(ExitStack::from_arena(Arena::default()));
     let result = panic::catch_unwind(AssertUnwindSafe(|| body(&stack)));
-    unwind_scope(&stack, result, |error| {
-        Some(error as &(dyn Error + 'static))
-    })
+    // SAFETY: `stack` is not used again.
+    unsafe {
+        unwind_scope(&mut stack, result, |error| {
+            Some(error as &(dyn Error + 'static))
+        })
+    }
 }
 
-/// Unwinds a sync scope's stack (borrowed: moving a stack copies its inline words) with its
-/// body's outcome and builds the scope's result: the one
-/// protocol of `ExitStack::scope` and `#[with_stack]` (the async scope drives the same
-/// `Pending` through its own loop, and ends in `scope_result` too). `view` shows the body's
-/// error to exit handlers.
+/// Unwinds a sync scope's stack with its body's outcome, drops it, and builds the scope's
+/// result: the one protocol of `ExitStack::scope` and `#[with_stack]` (the async scope drives
+/// the same `Pending` through its own loop, and ends in `scope_result` too). `view` shows the
+/// body's error to exit handlers.
+///
+/// The stack is borrowed, not moved (moving a stack copies its inline words), and dropped here
+/// only if the unwind left it owning memory: a stack that stayed small is then dropped with no
+/// test at all. It is dropped before the unwind ends, which may resume the body's panic.
+///
+/// Safety: the caller does not use `stack` again.
 #[inline]
-pub(crate) fn unwind_scope<'a, S, T, E, V>(
-    stack: &ExitStack<'a, S>,
+pub(crate) unsafe fn unwind_scope<'a, S, T, E, V>(
+    stack: &mut ManuallyDrop<ExitStack<'a, S>>,
     result: Result<Result<T, E>, Payload>,
     view: V,
 ) -> ScopeResult<T, E>
@@ -391,7 +400,11 @@ where
     let (suppressed, cleanup) = {
         let scope_error = error.as_ref().and_then(&view);
         let mut pending = Pending::for_scope(ending, scope_error.is_some(), panic);
-        stack.unwind(&mut pending, scope_error);
+        if !stack.unwind(&mut pending, scope_error) {
+            // SAFETY: dropped once, here; the caller does not use the stack again. A pristine
+            // stack is left undropped: its drop would do nothing (it owns no memory).
+            unsafe { ManuallyDrop::drop(stack) };
+        }
         (pending.suppressed(), pending.finish(scope_error).err())
     };
     scope_result(value, error, suppressed, cleanup)

@@ -16,14 +16,16 @@ use crate::site::Site;
 /// panics are caught and recorded.
 ///
 /// `stack` is the stack that owns `arena` (or, for a handle run now, the stack the entry was
-/// pushed on); `scope_error` is the scope's own error, if it has one.
+/// pushed on); `scope_error` is the scope's own error, if it has one. Returns whether the arena
+/// is pristine now ([`Arena::is_pristine`]: empty, owning no memory), which it is unless it ever
+/// needed a chunk: a scope whose stack stayed small then skips its drop.
 #[inline]
 pub(crate) fn run_all(
     arena: &Arena,
     stack: StackRef,
     pending: &mut Pending,
     scope_error: Option<&(dyn Error + 'static)>,
-) {
+) -> bool {
     let passed = Passed { scope_error, stack };
     // A stack that never left its inline words (most of them) pops with one question an entry;
     // once an entry registers enough to need a chunk, the general loop takes over.
@@ -31,8 +33,11 @@ pub(crate) fn run_all(
         match arena.pop_inline() {
             // SAFETY: the entry was just popped off `arena`; nothing has run or discarded it.
             Top::Entry(popped) => unsafe { run_passed(arena, pending, &passed, popped) },
-            Top::Empty => return,
-            Top::Chunked => return run_chunked(arena, pending, &passed),
+            Top::Empty => return true,
+            Top::Chunked => {
+                run_chunked(arena, pending, &passed);
+                return false;
+            }
         }
     }
 }

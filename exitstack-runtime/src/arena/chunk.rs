@@ -35,6 +35,12 @@ impl Chunk {
     }
 }
 
+impl Default for Chunk {
+    fn default() -> Self {
+        Chunk::NONE
+    }
+}
+
 impl Drop for Chunk {
     fn drop(&mut self) {
         if self.capacity == 0 {

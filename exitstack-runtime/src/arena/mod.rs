@@ -8,8 +8,8 @@
 //!
 //! The first entries (four of three words, or more smaller ones) go in [`INLINE_WORDS`] words
 //! held by the arena itself, so a small stack allocates nothing. Later ones go in heap chunks,
-//! which are never reallocated. The inline words are always the oldest entries: they are used
-//! only while no chunk holds any.
+//! which are never reallocated. The inline words are always the oldest entries: they are pushed
+//! to only until the first chunk is made.
 //!
 //! # Why references into entries stay valid
 //!
@@ -37,7 +37,7 @@ use std::ptr::{self, NonNull};
 use chunk::Chunk;
 pub(crate) use slot::{Popped, Slot};
 pub(crate) use vtable::{
-    fits_inline, tombstone_of, words_of, Passed, Rare, StackRef, StartAsync, Step, VTable,
+    fits_inline, span_of, tombstone_of, words_of, Passed, Rare, StackRef, StartAsync, Step, VTable,
 };
 
 use crate::ending::Ending;
@@ -68,26 +68,42 @@ const FIRST_CHUNK_WORDS: usize = 64;
 /// while a million small entries still take only a few dozen chunks.
 const MAX_CHUNK_WORDS: usize = 1 << 18;
 
+/// The bit of [`Chunks::inline_state`] set once a chunk was allocated (or adopted by a splice).
+/// It is never cleared: an arena whose entries all sit inline pops them with one test of one
+/// word, and `inline_state == 0` says at once that the arena is empty and owns no memory.
+const CHUNKED: usize = 1 << (usize::BITS - 1);
+
 /// The bookkeeping of an arena: fill levels and chunks, never the entry words themselves.
+/// Small on purpose: a stack that stays inline initializes these five words and no more.
+#[repr(C)]
 struct Chunks {
-    /// The chunk pushed to and popped from (`Chunk::NONE` before the first chunk). Its capacity
-    /// is zero exactly while no chunk was ever allocated: then `below` and `spare` own nothing
-    /// and every entry is inline (a grow makes a chunk the top, and the top is only ever
-    /// replaced by another allocated chunk).
+    /// The chunk pushed to and popped from (`Chunk::NONE` until the first chunk).
     top: Chunk,
+    /// How many of the inline words hold entries, plus [`CHUNKED`] once any chunk was made.
+    /// Without that bit, `top` is `Chunk::NONE`, `rest` is `None` and every entry is inline;
+    /// with it, the inline words are no longer pushed to (entries in chunks are newer than
+    /// the inline ones, so these stay the oldest and pop last).
+    inline_state: usize,
+    /// The older chunks and the spare: made by the first stack that needs either, so that a
+    /// stack with one chunk keeps no more than `top`.
+    rest: Option<Box<Rest>>,
+}
+
+/// The chunks of an arena other than its top.
+#[derive(Default)]
+struct Rest {
     /// The older chunks, oldest first; popping continues with the last one when `top` empties.
     below: Vec<Chunk>,
     /// One emptied chunk kept back, so a stack that fills and empties repeatedly at a chunk
     /// boundary does not allocate each time.
     spare: Chunk,
-    /// How many of the inline words hold entries.
-    inline_used: usize,
 }
 
 /// The entries of one stack. Empty arenas own no memory.
 ///
 /// The chunk pushed to and popped from is held by value in `top`, not as the last element of
 /// `below`: the hot paths then read its fields straight from the arena.
+#[repr(C)]
 pub(crate) struct Arena {
     /// Dropped by `Arena::drop` only when it holds heap memory: most stacks never do.
     chunks: UnsafeCell<ManuallyDrop<Chunks>>,
@@ -100,9 +116,8 @@ impl Default for Arena {
         Arena {
             chunks: UnsafeCell::new(ManuallyDrop::new(Chunks {
                 top: Chunk::NONE,
-                below: Vec::new(),
-                spare: Chunk::NONE,
-                inline_used: 0,
+                inline_state: 0,
+                rest: None,
             })),
             inline: UnsafeCell::new([const { MaybeUninit::uninit() }; INLINE_WORDS]),
         }
@@ -136,8 +151,8 @@ impl Arena {
     pub(crate) fn is_pristine(&self) -> bool {
         // SAFETY: a method of `Arena` (see `chunks`).
         let chunks = unsafe { self.chunks() };
-        // No chunk ever allocated means no memory at all (see `Chunks::top`).
-        (chunks.inline_used | chunks.top.capacity) == 0
+        // No entry inline and no chunk ever made (see `CHUNKED`).
+        chunks.inline_state == 0
     }
 
     /// Whether no entry (live or tombstoned) is left.
@@ -145,8 +160,8 @@ impl Arena {
     pub(crate) fn is_empty(&self) -> bool {
         // SAFETY: a method of `Arena` (see `chunks`).
         let chunks = unsafe { self.chunks() };
-        // Chunks below the top are never empty (see `Chunks::refill`). One test, no branches.
-        (chunks.top.used | chunks.inline_used | chunks.below.len()) == 0
+        // Chunks below the top are never empty (see `Chunks::refill`).
+        (chunks.top.used | (chunks.inline_state & !CHUNKED)) == 0 && chunks.below_is_empty()
     }
 
     /// Writes a body and its header at the top and returns where it went.
@@ -173,7 +188,7 @@ impl Arena {
     /// Safety: `body` points to `vtable.words` initialized, word-aligned words holding a body
     /// that `vtable` describes and that nobody reads at its old place again.
     pub(crate) unsafe fn push_moved(&self, body: *const Word, vtable: &'static VTable, site: Site) {
-        let start = self.reserve(vtable.words + HEADER_WORDS);
+        let start = self.reserve(vtable.span);
         // SAFETY: as in `push`, with the body copied from a place that does not overlap the
         // words just reserved (it is another arena's slot).
         unsafe {
@@ -194,12 +209,13 @@ impl Arena {
             top.used += needed;
             return start;
         }
-        // The inline words, while no chunk holds an entry (checked second: a stack past its
-        // first entries pays nothing for them).
-        if top.used == 0 && chunks.below.is_empty() && INLINE_WORDS - chunks.inline_used >= needed {
-            // SAFETY: `inline_used + needed <= INLINE_WORDS`, inside the inline words.
-            let start = unsafe { self.inline_base().add(chunks.inline_used) };
-            chunks.inline_used += needed;
+        // The inline words, while no chunk was ever made (checked second: a stack past its
+        // first entries pays nothing for them). `CHUNKED` alone exceeds `INLINE_WORDS`.
+        if chunks.inline_state + needed <= INLINE_WORDS {
+            // SAFETY: `inline_state + needed <= INLINE_WORDS`, so `CHUNKED` is clear and the
+            // words are inside the inline ones.
+            let start = unsafe { self.inline_base().add(chunks.inline_state) };
+            chunks.inline_state += needed;
             return start;
         }
         self.reserve_in_new_chunk(needed)
@@ -229,18 +245,21 @@ impl Arena {
             // SAFETY: `used > 0` words of the chunk are entries, ending in the top one.
             return Some(unsafe { take_top(top.base.as_ptr(), &mut top.used) });
         }
-        if !chunks.below.is_empty() {
+        if !chunks.below_is_empty() {
             chunks.refill();
             let top = &mut chunks.top;
             // SAFETY: `refill` made a non-empty chunk the top.
             return Some(unsafe { take_top(top.base.as_ptr(), &mut top.used) });
         }
         // No chunk holds an entry: the inline words, if any.
-        if chunks.inline_used == 0 {
+        let mut used = chunks.inline_state & !CHUNKED;
+        if used == 0 {
             return None;
         }
-        // SAFETY: `inline_used > 0` inline words are entries, ending in the top one.
-        Some(unsafe { take_top(self.inline_base(), &mut chunks.inline_used) })
+        // SAFETY: `used > 0` inline words are entries, ending in the top one.
+        let popped = unsafe { take_top(self.inline_base(), &mut used) };
+        chunks.inline_state = (chunks.inline_state & CHUNKED) | used;
+        Some(popped)
     }
 
     /// Takes the top entry of an arena that never allocated a chunk (every entry inline), so
@@ -250,15 +269,15 @@ impl Arena {
     pub(crate) fn pop_inline(&self) -> Top {
         // SAFETY: a method of `Arena` (see `chunks`).
         let chunks = unsafe { self.chunks() };
-        if chunks.top.capacity != 0 {
-            return Top::Chunked;
+        let state = chunks.inline_state;
+        // One signed test for the common case: `CHUNKED` is the sign bit.
+        if state.cast_signed() <= 0 {
+            return if state == 0 { Top::Empty } else { Top::Chunked };
         }
-        debug_assert!(chunks.top.used == 0 && chunks.below.is_empty());
-        if chunks.inline_used == 0 {
-            return Top::Empty;
-        }
-        // SAFETY: `inline_used > 0` inline words are entries, ending in the top one.
-        Top::Entry(unsafe { take_top(self.inline_base(), &mut chunks.inline_used) })
+        debug_assert!(chunks.top.capacity == 0 && chunks.rest.is_none());
+        // SAFETY: without `CHUNKED`, `state > 0` inline words are entries, ending in the top
+        // one.
+        Top::Entry(unsafe { take_top(self.inline_base(), &mut chunks.inline_state) })
     }
 
     /// Moves every entry of `other` on top of this arena's, keeping their order: `other`'s
@@ -267,15 +286,15 @@ impl Arena {
     pub(crate) fn splice(&self, other: Arena) {
         let mut other = other;
         let theirs = other.chunks.get_mut();
-        if theirs.inline_used > 0 {
+        let words = theirs.inline_state & !CHUNKED;
+        if words > 0 {
             // Their inline entries are their oldest: they go right on top of ours, as they are
             // (the same layout in the inline words as in a chunk).
-            let words = theirs.inline_used;
             let start = self.reserve(words);
             // SAFETY: `words` initialized words of `other`'s own inline storage, copied to
             // as many free words reserved here; `other` forgets them right after.
             unsafe { ptr::copy_nonoverlapping(other.inline.get().cast::<Word>(), start, words) };
-            other.chunks.get_mut().inline_used = 0;
+            other.chunks.get_mut().inline_state &= CHUNKED;
         }
         // SAFETY: a method of `Arena` (see `chunks`); `other` is owned, so its bookkeeping is
         // not ours.
@@ -286,23 +305,44 @@ impl Arena {
 }
 
 impl Chunks {
+    /// Whether no chunk below the top holds entries.
+    #[inline]
+    fn below_is_empty(&self) -> bool {
+        self.rest.as_ref().is_none_or(|rest| rest.below.is_empty())
+    }
+
+    /// The older chunks and the spare, made on first use.
+    fn rest(&mut self) -> &mut Rest {
+        self.rest.get_or_insert_with(Box::default)
+    }
+
     /// Makes `top` a chunk with at least `needed` free words, keeping the old one below.
     fn grow(&mut self, needed: usize) {
+        self.inline_state |= CHUNKED;
         let last = self.top.capacity;
-        let fresh = match std::mem::replace(&mut self.spare, Chunk::NONE) {
-            spare if spare.capacity >= needed => spare,
-            _ => {
-                let capacity = (last * 2)
-                    .clamp(FIRST_CHUNK_WORDS, MAX_CHUNK_WORDS)
-                    .max(needed);
-                Chunk::allocate(capacity)
-            }
+        let spare = match &mut self.rest {
+            Some(rest) => std::mem::take(&mut rest.spare),
+            None => Chunk::NONE,
+        };
+        let fresh = if spare.capacity >= needed {
+            spare
+        } else {
+            let capacity = (last * 2)
+                .clamp(FIRST_CHUNK_WORDS, MAX_CHUNK_WORDS)
+                .max(needed);
+            Chunk::allocate(capacity)
         };
         let old = std::mem::replace(&mut self.top, fresh);
-        if old.used > 0 {
-            self.below.push(old);
+        self.retire(old);
+    }
+
+    /// Puts a chunk that stopped being the top below (if it holds entries) or keeps it as the
+    /// spare.
+    fn retire(&mut self, chunk: Chunk) {
+        if chunk.used > 0 {
+            self.rest().below.push(chunk);
         } else {
-            self.keep_spare(old);
+            self.keep_spare(chunk);
         }
     }
 
@@ -312,7 +352,7 @@ impl Chunks {
     #[cold]
     #[inline(never)]
     fn refill(&mut self) {
-        if let Some(older) = self.below.pop() {
+        if let Some(older) = self.rest.as_mut().and_then(|rest| rest.below.pop()) {
             debug_assert!(older.used > 0);
             let empty = std::mem::replace(&mut self.top, older);
             self.keep_spare(empty);
@@ -322,27 +362,28 @@ impl Chunks {
     /// Keeps an emptied chunk as the spare if it is larger than the current one.
     fn keep_spare(&mut self, chunk: Chunk) {
         debug_assert_eq!(chunk.used, 0);
-        if chunk.capacity > self.spare.capacity {
-            self.spare = chunk;
+        let spare = self.rest.as_ref().map_or(0, |rest| rest.spare.capacity);
+        if chunk.capacity > spare {
+            self.rest().spare = chunk;
         }
     }
 
     /// Moves `other`'s chunks on top of these (their inline entries already moved).
     fn splice_chunks(&mut self, other: &mut Chunks) {
-        if other.top.used == 0 && other.below.is_empty() {
+        if other.top.used == 0 && other.below_is_empty() {
             return; // nothing in chunks: keep our own top
         }
+        self.inline_state |= CHUNKED;
         let other_top = std::mem::replace(&mut other.top, Chunk::NONE);
         let old_top = std::mem::replace(&mut self.top, other_top);
-        if old_top.used > 0 {
-            self.below.push(old_top);
-        } else {
-            self.keep_spare(old_top);
+        self.retire(old_top);
+        let Some(theirs) = other.rest.as_mut() else {
+            return;
+        };
+        if !theirs.below.is_empty() {
+            self.rest().below.append(&mut theirs.below);
         }
-        self.below.append(&mut other.below);
-        if self.spare.capacity == 0 {
-            self.spare = std::mem::replace(&mut other.spare, Chunk::NONE);
-        }
+        self.keep_spare(std::mem::take(&mut theirs.spare));
     }
 }
 
@@ -373,7 +414,7 @@ unsafe fn take_top(base: *mut Word, used: &mut usize) -> Popped {
         let header = base.add(*used - HEADER_WORDS);
         let vtable = header.cast::<&'static VTable>().read();
         let site = header.add(1).cast::<Site>().read();
-        *used -= vtable.words + HEADER_WORDS;
+        *used -= vtable.span;
         let body = base.add(*used);
         Popped { body, vtable, site }
     }

@@ -4,7 +4,7 @@
 use std::mem::{align_of, size_of};
 use std::ptr::NonNull;
 
-use super::{Arena, Word};
+use super::{Arena, Word, HEADER_WORDS};
 use crate::ending::Flow;
 use crate::error::BoxError;
 use crate::exit::Exit;
@@ -100,6 +100,9 @@ pub(crate) type StartAsync = unsafe fn(body: *mut Word, exit: &Exit<'_>, out: *m
 pub(crate) struct VTable {
     /// Size of the body in words.
     pub(crate) words: usize,
+    /// Size of the whole entry in words: the body and its header (what a pop takes off, read
+    /// as one word on the unwind's hot path).
+    pub(crate) span: usize,
     /// Moves the body out of its slot and runs it, with what is pending (the unwind's outcome,
     /// and in `Passed` the scope's own error: the parts of an [`Exit`]) and the stack.
     ///
@@ -121,6 +124,7 @@ pub(crate) struct VTable {
 pub(crate) const fn tombstone_of(words: usize) -> VTable {
     VTable {
         words,
+        span: span_of(words),
         run: run_nothing,
         discard: discard_nothing,
         tombstone: &TOMBSTONE_ZERO, // never consulted: a tombstone is never tombstoned again
@@ -130,6 +134,7 @@ pub(crate) const fn tombstone_of(words: usize) -> VTable {
 
 static TOMBSTONE_ZERO: VTable = VTable {
     words: 0,
+    span: span_of(0),
     run: run_nothing,
     discard: discard_nothing,
     tombstone: &TOMBSTONE_ZERO,
@@ -150,6 +155,11 @@ unsafe fn discard_nothing(_: *mut Word) -> Option<Box<Arena>> {
 /// Whether a body of type `B` is stored inline (else it is boxed first).
 pub(crate) const fn fits_inline<B>() -> bool {
     size_of::<B>() <= MAX_INLINE_WORDS * size_of::<Word>() && align_of::<B>() <= align_of::<Word>()
+}
+
+/// Words an entry with a body of `words` words occupies, header included.
+pub(crate) const fn span_of(words: usize) -> usize {
+    words + HEADER_WORDS
 }
 
 /// Words a body of type `B` occupies.

@@ -9,7 +9,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use super::context::AsyncContext;
 use super::errors::NotRunError;
-use crate::arena::{tombstone_of, words_of, Passed, StartAsync, Step, VTable, Word};
+use crate::arena::{span_of, tombstone_of, words_of, Passed, StartAsync, Step, VTable, Word};
 use crate::ending::Flow;
 use crate::entry::{discard_body, Boxed, Guard, Holds, Storage};
 use crate::error::BoxError;
@@ -102,6 +102,7 @@ unsafe impl<'a, S: Threading, B: AsyncBody<'a>> Storage<B> for AsyncStorage<'a, 
 impl<'a, S: Threading, B: AsyncBody<'a>> AsyncVTableOf<'a, S, B> {
     pub(crate) const VTABLE: &'static VTable = &VTable {
         words: words_of::<B>(),
+        span: span_of(words_of::<B>()),
         run: run_without_runtime::<B>,
         discard: discard_body::<B>,
         tombstone: &tombstone_of(words_of::<B>()),

@@ -53,20 +53,21 @@ impl<'a, S: Threading> ExitStack<'a, S> {
     #[inline]
     pub fn close(&mut self) -> Result<(), UnwindError> {
         let mut pending = Pending::new(Ending::Succeeded);
-        self.unwind(&mut pending, None);
+        let _pristine = self.unwind(&mut pending, None);
         pending.finish(None)
     }
 
     /// Runs every entry, recording into `pending` (the end of a scope, or `close`). Only while
     /// nothing else borrows the stack (`&mut`, or a scope's own stack after its body): popping
-    /// bypasses the flag (see `Sync`).
+    /// bypasses the flag (see `Sync`). Returns whether the stack is pristine now: empty and
+    /// owning no memory, so that dropping it would do nothing.
     #[inline]
     pub(crate) fn unwind(
         &self,
         pending: &mut Pending,
         scope_error: Option<&(dyn std::error::Error + 'static)>,
-    ) {
-        run_all(&self.arena, self.stack_ref(), pending, scope_error);
+    ) -> bool {
+        run_all(&self.arena, self.stack_ref(), pending, scope_error)
     }
 }
 
@@ -99,7 +100,7 @@ impl<S: Threading> ExitStack<'_, S> {
     fn drop_slow(&mut self) {
         let mut pending = Pending::new(dropped_ending());
         if !self.arena.is_empty() {
-            self.unwind(&mut pending, None);
+            let _pristine = self.unwind(&mut pending, None);
         }
         // Freed before the unwind ends: ending it may resume a panic, which must not leak the
         // chunks.

@@ -259,3 +259,15 @@ fn a_panicking_drop_in_a_cancelled_nested_stack_does_not_leak_the_others() {
         "the values around the panicking one are dropped too"
     );
 }
+
+#[test]
+fn a_close_result_is_one_word() {
+    // `close` and `#[with_stack]` functions return `Result<(), UnwindError>`: one word, in a
+    // register, on the path where nothing failed.
+    use std::mem::size_of;
+    assert_eq!(size_of::<exitstack::UnwindError>(), size_of::<usize>());
+    assert_eq!(
+        size_of::<Result<(), exitstack::UnwindError>>(),
+        size_of::<usize>()
+    );
+}

@@ -163,19 +163,77 @@ fn zero_sized_and_overaligned_values_round_trip_through_inline_storage() {
 }
 
 #[test]
-fn a_stack_refilled_after_close_uses_its_inline_words_again() {
+fn a_stack_refilled_after_close_unwinds_in_order_inline_and_past_its_inline_words() {
+    // Rounds of four entries (inline) and six (past the inline words: a chunk, which then
+    // takes every later entry, the inline words holding only entries older than it).
     let log = RefCell::new(Vec::new());
     let mut stack = ExitStack::new();
-    for round in 0..5 {
+    for (round, count) in [4, 4, 6, 4, 6].into_iter().enumerate() {
         let base = round * 10;
-        for id in base..base + 6 {
+        for id in base..base + count {
             stack.enter(three(id, &log));
         }
         stack.close().unwrap();
-        let expected: Vec<usize> = (base..base + 6).rev().collect();
-        assert_eq!(log.borrow()[log.borrow().len() - 6..], expected[..]);
+        assert!(stack.is_empty());
+        let expected: Vec<usize> = (base..base + count).rev().collect();
+        assert_eq!(log.borrow()[log.borrow().len() - count..], expected[..]);
     }
-    assert_eq!(log.borrow().len(), 30);
+    assert_eq!(log.borrow().len(), 24);
+}
+
+#[test]
+fn scopes_whose_stacks_need_chunks_free_them_on_every_ending() {
+    // A scope skips the drop of a stack that stayed inline; one that needed a chunk must still
+    // free it, whether the body returned, failed or panicked (Miri's and valgrind's leak checks
+    // fail here otherwise).
+    let log = RefCell::new(Vec::new());
+    let returned = ExitStack::scope(|stack| {
+        for id in 0..12 {
+            stack.enter(three(id, &log));
+        }
+        Ok::<_, std::fmt::Error>(12)
+    });
+    assert_eq!(returned.unwrap(), 12);
+    let failed = ExitStack::scope(|stack| {
+        for id in 20..32 {
+            stack.enter(three(id, &log));
+        }
+        Err::<(), _>(std::fmt::Error)
+    });
+    assert!(failed.unwrap_err().body_error().is_some());
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        ExitStack::scope(|stack| {
+            for id in 40..52 {
+                stack.enter(three(id, &log));
+            }
+            panic!("the body panics");
+            #[allow(unreachable_code)]
+            Ok::<(), std::fmt::Error>(())
+        })
+    }));
+    assert!(panicked.is_err());
+    let expected: Vec<usize> = [0..12, 20..32, 40..52]
+        .into_iter()
+        .flat_map(|ids| ids.rev())
+        .collect();
+    assert_eq!(*log.borrow(), expected);
+}
+
+#[test]
+fn a_scope_whose_entry_needs_a_chunk_while_it_unwinds_frees_it() {
+    // Inline until the unwind, when an entry registers past the inline words: the unwind hands
+    // over to the loop for chunks and the scope drops the stack after all.
+    let log = RefCell::new(Vec::new());
+    let value = ExitStack::scope(|stack| {
+        stack.callback_with_stack(|stack| {
+            for id in 0..10 {
+                stack.enter(three(id, &log));
+            }
+        });
+        Ok::<_, std::fmt::Error>("value")
+    });
+    assert_eq!(value.unwrap(), "value");
+    assert_eq!(*log.borrow(), (0..10).rev().collect::<Vec<_>>());
 }
 
 #[test]
@@ -248,7 +306,7 @@ fn an_inline_stack_whose_entries_need_chunks_while_it_unwinds_runs_them_in_order
     expected.extend((0..12).rev());
     expected.push(0);
     assert_eq!(*log.borrow(), expected);
-    // Refilled and unwound again: the inline words are used again, nothing is left behind.
+    // Refilled and unwound again (in the chunk it kept): nothing is left behind.
     stack.callback(|| log.borrow_mut().push(7));
     assert!(stack.close().is_ok());
     assert_eq!(log.borrow().last(), Some(&7));

@@ -224,6 +224,31 @@ fn a_fifth_entry_takes_one_chunk() {
 }
 
 #[test]
+fn a_stack_closed_and_refilled_past_its_inline_words_reuses_its_chunk() {
+    let ran = Cell::new(0usize);
+    let mut stack = ExitStack::new();
+    let ((), first) = allocations_in(|| {
+        for _ in 0..20 {
+            stack.callback(|| ran.set(ran.get() + 1));
+        }
+        stack.close().unwrap();
+    });
+    // Once a stack has a chunk, its entries go there (the inline words keep only the oldest
+    // entries, until the first chunk); the chunk outlives `close`, so refilling allocates
+    // nothing.
+    let ((), refilled) = allocations_in(|| {
+        for _ in 0..3 {
+            for _ in 0..20 {
+                stack.callback(|| ran.set(ran.get() + 1));
+            }
+            stack.close().unwrap();
+        }
+    });
+    assert_eq!((first, refilled), (1, 0));
+    assert_eq!(ran.get(), 80);
+}
+
+#[test]
 fn a_scope_and_a_with_stack_function_with_four_entries_allocate_nothing() {
     #[exitstack::with_stack(stack)]
     fn decorated(ran: &Cell<usize>, a: &u8, b: &u8) -> Result<usize, exitstack::UnwindError> {

@@ -271,3 +271,11 @@ fn a_close_result_is_one_word() {
         size_of::<usize>()
     );
 }
+
+#[test]
+fn a_stack_is_its_inline_words_and_five_more() {
+    // Twenty inline words (four three-word entries with their headers) and five of
+    // bookkeeping: moving a stack copies them, so they are kept few.
+    use std::mem::size_of;
+    assert_eq!(size_of::<ExitStack<'_>>(), 25 * size_of::<usize>());
+}

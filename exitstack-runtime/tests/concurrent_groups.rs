@@ -268,3 +268,99 @@ async fn concurrent_group_on_a_send_stack_closes_in_a_spawned_task() {
     let elapsed = task.await.unwrap().unwrap();
     assert_eq!(elapsed, Duration::from_millis(101));
 }
+
+/// A branch whose entries log whether they ran, and what an exit handler saw.
+fn ending_branch(log: &Log) -> AsyncExitStack<'static> {
+    let branch = AsyncExitStack::new();
+    let (on_error, on_success, seen) = (log.clone(), log.clone(), log.clone());
+    branch.callback_on_error(move || on_error.lock().unwrap().push("on error".into()));
+    branch.callback_on_success(move || on_success.lock().unwrap().push("on success".into()));
+    branch.push_exit(move |exit| {
+        let saw = format!("saw {:?}, error: {}", exit.ending(), exit.error().is_some());
+        seen.lock().unwrap().push(saw);
+    });
+    branch
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_branches_unwind_with_the_ending_that_reached_the_group() {
+    // Closed: the branches succeed.
+    let log = Log::default();
+    let mut stack = AsyncExitStack::new();
+    stack.push_concurrent([ending_branch(&log)]);
+    stack.aclose().await.unwrap();
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["saw Succeeded, error: false", "on success"]
+    );
+
+    // Closed with an error: the branches fail too (error-only cleanups run), but the error
+    // stays with the outer stack, whose own handler can still suppress it.
+    let log = Log::default();
+    let mut stack = AsyncExitStack::new();
+    let outer = log.clone();
+    stack.push_exit(move |exit| {
+        outer
+            .lock()
+            .unwrap()
+            .push(format!("outer saw error: {}", exit.error().is_some()));
+        exitstack::Flow::Suppress
+    });
+    stack.push_concurrent([ending_branch(&log), ending_branch(&log)]);
+    let closed = stack.aclose_with(std::fmt::Error).await;
+    assert!(closed.is_suppressed());
+    // Sync entries only: each branch is done in its first poll, in branch order.
+    let expected = [
+        "saw Failed, error: false",
+        "on error",
+        "saw Failed, error: false",
+        "on error",
+        "outer saw error: true",
+    ];
+    assert_eq!(*log.lock().unwrap(), expected);
+}
+
+#[test]
+fn concurrent_branches_of_a_panicked_scope_run_their_error_cleanups() {
+    let log = Log::default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(AsyncExitStack::scope(
+            async |stack: &mut AsyncExitStack<'_>| {
+                stack.push_concurrent([ending_branch(&log)]);
+                panic!("the body panics");
+                #[allow(unreachable_code)]
+                Ok::<(), std::fmt::Error>(())
+            },
+        ))
+    }));
+    assert!(panicked.is_err(), "the body's panic goes on");
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["saw Panicked, error: false", "on error"]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn concurrent_branches_of_a_cancelled_scope_are_dropped_with_its_stack() {
+    // A cancelled scope drops its stack, and a dropped stack drops a group it did not reach:
+    // each branch is dropped in turn (its sync entries run as `Abandoned`, error-only ones
+    // included), as any stack dropped without `aclose`.
+    let log = Log::default();
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(10),
+        AsyncExitStack::scope(async |stack: &mut AsyncExitStack<'_>| {
+            stack.push_concurrent([ending_branch(&log)]);
+            sleep(Duration::from_secs(60)).await;
+            Ok::<(), std::fmt::Error>(())
+        }),
+    )
+    .await;
+    assert!(cancelled.is_err(), "cut off by the timeout");
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["saw Abandoned, error: false", "on error"]
+    );
+}

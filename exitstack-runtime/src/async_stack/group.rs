@@ -2,8 +2,8 @@
 //! one place in the stack's last-in-first-out order and, when reached, closes its branches at
 //! the same time (each last in first out inside), at most `limit` at once.
 //!
-//! The entry's future owns the branches and closes each with its own `aclose`, whose state
-//! lives in the branch: so a cancelled `aclose` of the outer stack, which keeps this future in
+//! The entry's future owns the branches and unwinds each as its own `aclose` would, with the
+//! group's ending; the unwind's state lives in the branch: so a cancelled `aclose` of the outer stack, which keeps this future in
 //! flight, loses nothing, and resuming it finishes every entry exactly once. No runtime is
 //! needed: the future polls its running branches with the crate's one join (`join.rs`, which
 //! the teardown waves of `#[managed(concurrent)]` share), each with the caller's waker, and a
@@ -20,7 +20,7 @@ use super::handle::AsyncHandle;
 use super::join::{poll_joined, JoinState, Joined};
 use super::stack::AsyncExitStack;
 use crate::caught;
-use crate::ending::Flow;
+use crate::ending::{Ending, Flow};
 use crate::error::CleanupError;
 use crate::error_tree::{nest, Frame, GroupFailed, NodeKind};
 use crate::exit::Exit;
@@ -42,9 +42,12 @@ use crate::threading::{Local, Sendable, Threading};
 /// labelled with its branch unless it had a label of its own; [`tree`](crate::UnwindError::tree)
 /// shows them under one concurrent node with a sequential child per branch.
 ///
-/// Branches are closed as by `aclose`: their exit handlers see an ending of
-/// [`Succeeded`](crate::Ending::Succeeded), not the outer scope's, and cannot suppress the outer
-/// scope's error. A stack dropped without `aclose` treats the group as any async entry: it is
+/// Branches unwind with the ending of the unwind that reached the group: when the scope
+/// failed, panicked or was cancelled, a branch's
+/// [`callback_on_error`](AsyncExitStack::callback_on_error) runs and its exit handlers see that
+/// [`Ending`](crate::Ending). The scope's error itself stays with the outer stack (a branch's
+/// handlers see no error, and cannot suppress it), as do the errors of entries that ran before
+/// the group. A stack dropped without `aclose` treats the group as any async entry: it is
 /// dropped (reported as not run, or spawned with `spawn_on_drop`), and dropping it drops each
 /// branch, which runs its sync entries and reports its async ones.
 ///
@@ -226,13 +229,15 @@ impl<'a, S: Threading> AsyncExitStack<'a, S> {
 }
 
 impl<'a, S: Threading> AsyncBody<'a> for ConcurrentGroup<'a, S> {
-    fn start(self, _: &Exit<'_>) -> Pin<Box<dyn Future<Output = Flowed> + 'a>> {
+    fn start(self, exit: &Exit<'_>) -> Pin<Box<dyn Future<Output = Flowed> + 'a>> {
+        let ending = exit.ending();
         let branches = self
             .branches
             .into_iter()
             .map(|(label, stack)| Branch {
                 label,
                 stack,
+                ending,
                 state: JoinState::Waiting,
                 failures: Vec::new(),
             })
@@ -248,6 +253,8 @@ impl<'a, S: Threading> AsyncBody<'a> for ConcurrentGroup<'a, S> {
 struct Branch<'a, S: Threading> {
     label: Cow<'static, str>,
     stack: AsyncExitStack<'a, S>,
+    /// The ending of the unwind that reached the group: the branch unwinds with it.
+    ending: Ending,
     state: JoinState,
     failures: Vec<CleanupError>,
 }
@@ -257,17 +264,21 @@ impl<S: Threading> Joined for Branch<'_, S> {
         self.state
     }
 
+    /// Begins the branch's unwind, with the group's ending; its state lives in the branch.
     fn start(&mut self) {
+        self.stack.begin_scope_unwind(self.ending, false, None);
         self.state = JoinState::Running;
     }
 
-    /// Polls the branch's `aclose` once (never again once it is done). A panic resumed by the
+    /// Polls the branch's unwind once (never again once it is done). A panic resumed by the
     /// branch's close, once every entry of the branch ran, is kept as a `PanicError` leaf.
     fn poll_joined(&mut self, cx: &mut TaskContext<'_>) -> Poll<()> {
         debug_assert!(self.state == JoinState::Running);
         let stack = &mut self.stack;
-        let polled =
-            panic::catch_unwind(AssertUnwindSafe(|| Pin::new(&mut stack.aclose()).poll(cx)));
+        let polled = panic::catch_unwind(AssertUnwindSafe(|| match stack.poll_unwind(cx, None) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => Poll::Ready(stack.finish_unwind(None).1),
+        }));
         self.failures = match polled {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(Ok(()))) => Vec::new(),

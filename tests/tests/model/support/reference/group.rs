@@ -25,7 +25,8 @@ fn forceful_error(id: Id) -> Error {
     Error::new(None, format!("forceful release failed: err-force-{id}"))
 }
 
-/// One branch of a group being closed: its own unwind, as by `aclose` (ending `Succeeded`).
+/// One branch of a group being closed: its own unwind, as by `aclose`, with the ending of the
+/// unwind that reached the group (but not its error).
 struct Branch {
     label: String,
     stack: Vec<Entry>,
@@ -132,6 +133,7 @@ impl Model {
         &mut self,
         limit: usize,
         branches: Vec<(String, Vec<Entry>)>,
+        ending: Ending,
     ) -> Result<Step, Panic> {
         let limit = if limit == 0 { usize::MAX } else { limit };
         let mut branches: Vec<Branch> = branches
@@ -139,7 +141,7 @@ impl Model {
             .map(|(label, stack)| Branch {
                 label,
                 stack,
-                unwind: Unwind::new(Ending::Succeeded, false),
+                unwind: Unwind::new(ending, false),
                 state: State::Waiting,
                 in_flight: None,
                 failures: Vec::new(),

@@ -113,7 +113,7 @@ impl Model {
             }
             Entry::Group {
                 limit, branches, ..
-            } => return self.run_group(limit, branches),
+            } => return self.run_group(limit, branches, unwind.ending),
             Entry::Leaf(spec, true) if unwind.dropping_async => {
                 // `SEMANTICS.md`, "Async": dropped without `aclose`, an async entry is reported,
                 // never lost. A two-phase entry's forceful phase runs on its value first.

@@ -75,7 +75,6 @@ const CHUNKED: usize = 1 << (usize::BITS - 1);
 
 /// The bookkeeping of an arena: fill levels and chunks, never the entry words themselves.
 /// Small on purpose: a stack that stays inline initializes these five words and no more.
-#[repr(C)]
 struct Chunks {
     /// The chunk pushed to and popped from (`Chunk::NONE` until the first chunk).
     top: Chunk,
@@ -102,7 +101,11 @@ struct Rest {
 /// The entries of one stack. Empty arenas own no memory.
 ///
 /// The chunk pushed to and popped from is held by value in `top`, not as the last element of
-/// `below`: the hot paths then read its fields straight from the arena.
+/// the older chunks: the hot paths then read its fields straight from the arena.
+///
+/// `repr(C)` (bookkeeping first, then the inline words) is for the optimizer: with the default
+/// layout, a stack made in a scope was built aside and copied into place, inline words and all
+/// (`BENCHMARKS.md`, "Two cleanups per call"). Re-measure after changing either field.
 #[repr(C)]
 pub(crate) struct Arena {
     /// Dropped by `Arena::drop` only when it holds heap memory: most stacks never do.
@@ -145,8 +148,8 @@ impl Arena {
         self.inline.get().cast::<Word>()
     }
 
-    /// Whether the arena holds no entry and no memory (no chunk, no room for a list of
-    /// chunks): dropping it does nothing.
+    /// Whether the arena holds no entry and no memory (no chunk was ever made): dropping it
+    /// does nothing.
     #[inline]
     pub(crate) fn is_pristine(&self) -> bool {
         // SAFETY: a method of `Arena` (see `chunks`).

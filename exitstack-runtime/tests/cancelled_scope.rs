@@ -10,6 +10,9 @@ use std::task::{Context, Poll, Waker};
 use exitstack::report::{self, Report, ReportReason};
 use exitstack::{AsyncExitStack, Ending, ExitStack, Flow, SendAsyncExitStack};
 
+mod support;
+use support::HostileDisplay;
+
 type Log = Arc<Mutex<Vec<String>>>;
 
 fn poll_once<F: Future + ?Sized>(future: Pin<&mut F>) -> Poll<F::Output> {
@@ -190,16 +193,6 @@ fn close_with_suppressed_says_so_and_later_entries_see_success() {
     assert_eq!(error.suppressed_error(), Some(&std::fmt::Error));
     assert_eq!(*seen.lock().unwrap(), [Ending::Succeeded]);
 }
-
-/// An error whose `Display` panics, shown to handlers and reported: the panic is caught.
-#[derive(Debug)]
-struct HostileDisplay;
-impl std::fmt::Display for HostileDisplay {
-    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        panic!("Display panics")
-    }
-}
-impl std::error::Error for HostileDisplay {}
 
 #[test]
 fn aclose_with_a_hostile_error_and_a_panicking_entry_resumes_the_panic_once_all_ran() {

@@ -4,10 +4,12 @@
 use exitstack::report::{self, ReportReason};
 use exitstack::{AsyncExitStack, ExitStack, SendExitStack};
 use std::cell::RefCell;
-use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+
+mod support;
+use support::HostileDisplay;
 
 #[test]
 fn slot_a_thousand_swaps_use_one_entry_and_release_each_old_value_once_in_order() {
@@ -174,16 +176,6 @@ fn slot_async_replaced_from_a_drop_during_a_panic_reports_the_teardown_panic() {
     drop(slot);
     now(stack.aclose()).unwrap();
 }
-
-/// An error whose `Display` panics.
-#[derive(Debug)]
-struct HostileDisplay;
-impl fmt::Display for HostileDisplay {
-    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
-        panic!("Display panics")
-    }
-}
-impl std::error::Error for HostileDisplay {}
 
 #[test]
 fn slot_error_whose_display_panics_is_returned_whole() {

@@ -3,10 +3,12 @@
 
 use exitstack::report::{self, ReportReason};
 use exitstack::{Ending, Exit, ExitStack, NotRunError, SendExitStack, Shared};
-use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
+
+mod support;
+use support::HostileDisplay;
 
 /// Runs `body` with this thread's reports collected as (reason, text).
 fn reports<R>(body: impl FnOnce() -> R) -> (R, Vec<(ReportReason, String)>) {
@@ -218,16 +220,6 @@ fn shared_plain_drop_whose_teardown_panics_goes_on_or_is_reported_during_a_panic
     assert_eq!(seen[0].0, ReportReason::PanicDuringPanic);
     assert!(seen[0].1.contains("teardown panics"), "{seen:?}");
 }
-
-/// An error whose `Display` panics.
-#[derive(Debug)]
-struct HostileDisplay;
-impl fmt::Display for HostileDisplay {
-    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
-        panic!("Display panics")
-    }
-}
-impl std::error::Error for HostileDisplay {}
 
 #[test]
 fn shared_error_whose_display_panics_is_returned_and_reported_without_aborting() {

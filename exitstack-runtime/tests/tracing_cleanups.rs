@@ -13,6 +13,9 @@ use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
 
+mod support;
+use support::HostileDisplay;
+
 /// One captured event of target `exitstack`.
 #[derive(Debug, Clone)]
 struct Captured {
@@ -298,18 +301,6 @@ fn a_cleanup_run_now_through_its_handle_is_traced_once() {
         "Succeeded",
     );
 }
-
-/// An error whose `Display` panics: the trace must not call it uncaught.
-#[derive(Debug)]
-struct HostileDisplay;
-
-impl fmt::Display for HostileDisplay {
-    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
-        panic!("Display panics")
-    }
-}
-
-impl std::error::Error for HostileDisplay {}
 
 #[test]
 fn an_error_whose_display_panics_is_traced_with_a_placeholder() {

@@ -3,8 +3,9 @@
 //! the same time (each last in first out inside), at most `limit` at once.
 //!
 //! The entry's future owns the branches and unwinds each as its own `aclose` would, with the
-//! group's ending; the unwind's state lives in the branch: so a cancelled `aclose` of the outer stack, which keeps this future in
-//! flight, loses nothing, and resuming it finishes every entry exactly once. No runtime is
+//! group's ending; the unwind's state lives in the branch: so a cancelled `aclose` of the outer
+//! stack, which keeps this future in flight, loses nothing, and resuming it finishes every entry
+//! exactly once. No runtime is
 //! needed: the future polls its running branches with the crate's one join (`join.rs`, which
 //! the teardown waves of `#[managed(concurrent)]` share), each with the caller's waker, and a
 //! branch that finished is never polled again.

@@ -15,33 +15,13 @@
 //!
 //! `PROPTEST_CASES` sets the number of programs (default 10,000; 8 under Miri).
 
-use crate::support::quiet_panics;
 use crate::support::reference::Model;
-use crate::support::{cases, exactly_once, focused_cases, program_async, program_leases};
-use crate::support::{real_async, Program, Tally};
+use crate::support::{agrees_with_the_model, cases, focused_cases, Program};
+use crate::support::{program_async, program_leases, real_async};
 use proptest::strategy::Strategy;
-use proptest::test_runner::{Config, TestRunner};
 
 fn run(name: &str, cases: u32, programs: impl Strategy<Value = Program>) {
-    quiet_panics();
-    let config = Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    };
-    let tally = std::cell::RefCell::new(Tally::default());
-    let result = TestRunner::new(config).run(&programs, |program| {
-        let actual = real_async::run(&program);
-        tally.borrow_mut().add(&program, &actual);
-        exactly_once(&program, &actual)?;
-        let expected = Model::predict_async(&program);
-        proptest::prop_assert_eq!(actual, expected);
-        Ok(())
-    });
-    if let Err(failure) = result {
-        panic!("{failure}");
-    }
-    tally.borrow().print(name);
+    agrees_with_the_model(name, cases, programs, real_async::run, Model::predict_async);
 }
 
 #[test]

@@ -10,37 +10,13 @@
 //!
 //! `PROPTEST_CASES` sets the number of programs (default 10,000; 8 under Miri).
 
-use crate::support::quiet_panics;
 use crate::support::reference::Model;
-use crate::support::{cases, exactly_once, focused_cases, program, program_leases, real};
-use crate::support::{Program, Tally};
+use crate::support::{agrees_with_the_model, cases, focused_cases, Program};
+use crate::support::{program, program_leases, real};
 use proptest::strategy::Strategy;
-use proptest::test_runner::{Config, TestCaseError, TestRunner};
-
-fn check(program: &Program, tally: &mut Tally) -> Result<(), TestCaseError> {
-    let actual = real::run(program);
-    tally.add(program, &actual);
-    exactly_once(program, &actual)?;
-    let expected = Model::predict(program);
-    proptest::prop_assert_eq!(actual, expected);
-    Ok(())
-}
 
 fn run(name: &str, cases: u32, programs: impl Strategy<Value = Program>) {
-    quiet_panics();
-    let config = Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    };
-    let tally = std::cell::RefCell::new(Tally::default());
-    let result = TestRunner::new(config).run(&programs, |program| {
-        check(&program, &mut tally.borrow_mut())
-    });
-    if let Err(failure) = result {
-        panic!("{failure}");
-    }
-    tally.borrow().print(name);
+    agrees_with_the_model(name, cases, programs, real::run, Model::predict);
 }
 
 #[test]

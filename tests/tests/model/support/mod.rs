@@ -20,7 +20,7 @@ pub use hostile::{BORROWING_DROPS, HANDLES_IN_PANIC, HOSTILE_DISPLAY, HOSTILE_ER
 pub use hostile::{DISPLAY_PANICKED, HOSTILE_PAYLOADS, HOSTILE_REPORTER, PANICKING_TIMER};
 #[allow(unused_imports)] // each test binary uses a part of the strategies
 pub use strategy::{beh, program, program_async, program_leases, spec};
-pub use tally::{cases, exactly_once, focused_cases, Tally};
+pub use tally::{agrees_with_the_model, cases, focused_cases};
 
 use exitstack::report::ReportReason;
 use exitstack::Ending;
@@ -172,30 +172,10 @@ pub enum ExtraEnd {
     Drop,
 }
 
-impl Spec {
-    pub fn id(&self) -> Id {
-        match self {
-            Spec::Callback { id, .. }
-            | Spec::Try { id, .. }
-            | Spec::OnError { id, .. }
-            | Spec::OnSuccess { id, .. }
-            | Spec::Exit { id, .. }
-            | Spec::Enter { id, .. }
-            | Spec::Closing { id, .. }
-            | Spec::Guard { id, .. }
-            | Spec::Context { id, .. }
-            | Spec::WithStack { id, .. }
-            | Spec::PushStack { id, .. }
-            | Spec::CloseNested { id, .. }
-            | Spec::TwoPhase { id, .. }
-            | Spec::Group { id, .. }
-            | Spec::Share { id, .. }
-            | Spec::Slot { id, .. } => *id,
-        }
-    }
-
-    fn id_mut(&mut self) -> &mut Id {
-        match self {
+/// The id field of a spec, whichever its variant: a reference, shared or mutable as `$spec` is.
+macro_rules! spec_id {
+    ($spec:expr) => {
+        match $spec {
             Spec::Callback { id, .. }
             | Spec::Try { id, .. }
             | Spec::OnError { id, .. }
@@ -213,6 +193,16 @@ impl Spec {
             | Spec::Share { id, .. }
             | Spec::Slot { id, .. } => id,
         }
+    };
+}
+
+impl Spec {
+    pub fn id(&self) -> Id {
+        *spec_id!(self)
+    }
+
+    fn id_mut(&mut self) -> &mut Id {
+        spec_id!(self)
     }
 
     fn children_mut(&mut self) -> Option<&mut Vec<Spec>> {

@@ -3,7 +3,8 @@
 //! a test runs.
 
 use exitstack::report::ReportReason;
-use proptest::test_runner::TestCaseError;
+use proptest::strategy::Strategy;
+use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
 use super::{Event, Op, Out, Program, ScopeOut, Spec, DISPLAY_PANICKED};
 
@@ -11,7 +12,7 @@ use super::{Event, Op, Out, Program, ScopeOut, Spec, DISPLAY_PANICKED};
 /// entry and every slot value runs at most once, and every shared value with a sync teardown
 /// is torn down exactly once (all its leases are let go by the end of every program; an async
 /// teardown may be reported as not run instead).
-pub fn exactly_once(program: &Program, log: &[Event]) -> Result<(), TestCaseError> {
+fn exactly_once(program: &Program, log: &[Event]) -> Result<(), TestCaseError> {
     let mut seen = std::collections::HashSet::new();
     let mut released = std::collections::HashSet::new();
     for event in log {
@@ -51,7 +52,7 @@ pub fn exactly_once(program: &Program, log: &[Event]) -> Result<(), TestCaseErro
 
 /// What a run of many programs did, summed over their logs.
 #[derive(Clone, Copy, Default, Debug)]
-pub struct Tally {
+struct Tally {
     pub programs: usize,
     pub entries_run: usize,
     /// Panics that came out of a close, run-now, drop or scope.
@@ -81,7 +82,7 @@ pub struct Tally {
 }
 
 impl Tally {
-    pub fn add(&mut self, program: &Program, log: &[Event]) {
+    fn add(&mut self, program: &Program, log: &[Event]) {
         self.programs += 1;
         let reports = log
             .iter()
@@ -127,7 +128,7 @@ impl Tally {
         }
     }
 
-    pub fn print(&self, test: &str) {
+    fn print(&self, test: &str) {
         eprintln!(
             "{test}: {} programs, {} entries run, {} panics resumed ({} bad payloads), {} errors \
              returned, {} reports ({} payload-drop panics); {} errors shown by placeholder, {} \
@@ -167,4 +168,34 @@ pub fn focused_cases() -> u32 {
         true => cases(),
         false => cases().div_ceil(2),
     }
+}
+
+/// Runs `cases` programs from `programs` on a real stack (`real`) and in the reference model
+/// (`predict`): each entry runs exactly once and the two event logs are identical. Prints the
+/// tally of what the programs covered under `name`.
+pub fn agrees_with_the_model(
+    name: &str,
+    cases: u32,
+    programs: impl Strategy<Value = Program>,
+    real: fn(&Program) -> Vec<Event>,
+    predict: fn(&Program) -> Vec<Event>,
+) {
+    super::quiet_panics();
+    let config = Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let tally = std::cell::RefCell::new(Tally::default());
+    let result = TestRunner::new(config).run(&programs, |program| {
+        let actual = real(&program);
+        tally.borrow_mut().add(&program, &actual);
+        exactly_once(&program, &actual)?;
+        proptest::prop_assert_eq!(actual, predict(&program));
+        Ok(())
+    });
+    if let Err(failure) = result {
+        panic!("{failure}");
+    }
+    tally.borrow().print(name);
 }

@@ -300,6 +300,21 @@ fn start_entry<'a, S: Threading>(
 }
 
 impl<'a, S: Threading> AsyncExitStack<'a, S> {
+    /// One poll of an `aclose`: continues the unwind under way (a cut-off `aclose`, or one
+    /// begun with another ending by `begin_scope_unwind`), else starts one that succeeded.
+    #[inline]
+    pub(super) fn poll_close(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), UnwindError>> {
+        if self.closing.is_none() {
+            if let Some(result) = self.close_until_async() {
+                return Poll::Ready(result);
+            }
+        }
+        match self.poll_unwind(cx, None) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(()) => Poll::Ready(self.finish_unwind(None).1),
+        }
+    }
+
     /// The start of an `aclose` with no unwind under way: sync entries run as in
     /// `ExitStack::close`, and the resumable state (`Closing`) is made only when an async entry
     /// is reached. Returns the result if no async entry was left.
@@ -339,16 +354,7 @@ impl<S: Threading> Future for Aclose<'_, '_, S> {
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
-        let stack = &mut *self.get_mut().stack;
-        if stack.closing.is_none() {
-            if let Some(result) = stack.close_until_async() {
-                return Poll::Ready(result);
-            }
-        }
-        match stack.poll_unwind(cx, None) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(()) => Poll::Ready(stack.finish_unwind(None).1),
-        }
+        self.get_mut().stack.poll_close(cx)
     }
 }
 

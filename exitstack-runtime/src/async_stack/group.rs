@@ -276,10 +276,7 @@ impl<S: Threading> Joined for Branch<'_, S> {
     fn poll_joined(&mut self, cx: &mut TaskContext<'_>) -> Poll<()> {
         debug_assert!(self.state == JoinState::Running);
         let stack = &mut self.stack;
-        let polled = panic::catch_unwind(AssertUnwindSafe(|| match stack.poll_unwind(cx, None) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(()) => Poll::Ready(stack.finish_unwind(None).1),
-        }));
+        let polled = panic::catch_unwind(AssertUnwindSafe(|| stack.poll_close(cx)));
         self.failures = match polled {
             Ok(Poll::Pending) => return Poll::Pending,
             Ok(Poll::Ready(Ok(()))) => Vec::new(),
